@@ -1,0 +1,120 @@
+"""Packaging for tb-plus (TensorBoard+).
+
+The C accelerator ``tb_plus.store._scan`` is optional: when ``tb_plus/store/_scan.c``
+is missing, or when it fails to compile (no C compiler, no Python headers), the
+install still succeeds and the store falls back to its pure-Python scanner.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCAN_SOURCE = os.path.join("tb_plus", "store", "_scan.c")
+FALLBACK_WARNING = (
+    "tb_plus: C accelerator not built, falling back to the pure-Python scanner (slower)"
+)
+
+
+def _read_version():
+    """Read ``__version__`` from tb_plus/__init__.py without importing the package."""
+    path = os.path.join(HERE, "tb_plus", "__init__.py")
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("__version__"):
+                return line.split("=", 1)[1].strip().strip("\"'")
+    raise RuntimeError("__version__ not found in %r" % path)
+
+
+def _read_readme():
+    path = os.path.join(HERE, "README.md")
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that turns a failed compile into a warning instead of an error."""
+
+    def run(self):
+        self._failed = set()
+        try:
+            super().run()
+        except Exception as e:  # noqa: BLE001 - any failure means "no accelerator"
+            self._warn(e)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as e:  # noqa: BLE001
+            self._failed.add(ext.name)
+            self._warn(e, ext.name)
+
+    def copy_extensions_to_source(self):
+        # Editable installs copy built modules into the tree; skip the ones that failed.
+        kept = self.extensions
+        self.extensions = [e for e in kept if e.name not in getattr(self, "_failed", ())]
+        try:
+            super().copy_extensions_to_source()
+        finally:
+            self.extensions = kept
+
+    @staticmethod
+    def _warn(error, name=None):
+        where = " (%s)" % name if name else ""
+        bar = "*" * 78
+        sys.stderr.write(
+            "\n%s\n%s\nreason%s: %s: %s\n%s\n\n"
+            % (bar, FALLBACK_WARNING, where, type(error).__name__, error, bar)
+        )
+
+
+ext_modules = []
+if os.path.exists(os.path.join(HERE, SCAN_SOURCE)):
+    ext_modules.append(
+        Extension(
+            "tb_plus.store._scan",
+            sources=[SCAN_SOURCE],
+            extra_compile_args=["-O3"],
+        )
+    )
+
+setup(
+    name="tb-plus",
+    version=_read_version(),
+    description="TensorBoard+: a TensorBoard plugin with a persistent, incremental event store",
+    long_description=_read_readme(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["tb_plus", "tb_plus.*"]),
+    include_package_data=True,
+    # The C source goes into the sdist (it is an extension source), not into wheels.
+    exclude_package_data={"": ["*.c"]},
+    zip_safe=False,
+    python_requires=">=3.9",
+    install_requires=[
+        "tensorboard>=2.12",
+        "numpy>=1.22",
+        "protobuf>=3.19",
+        "werkzeug>=2.0",
+        "google-crc32c>=1.5",
+    ],
+    extras_require={
+        # torch is pinned: a CPU wheel of 2.13.0 is available locally, while an
+        # unpinned torch pulls a multi-GB CUDA build.
+        "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0"],
+        "tf": ["tensorflow-cpu"],
+    },
+    ext_modules=ext_modules,
+    cmdclass={"build_ext": OptionalBuildExt},
+    entry_points={
+        "console_scripts": ["tb-plus=tb_plus.cli:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Visualization",
+    ],
+)
