@@ -1,0 +1,360 @@
+"""Indexes one event file (from its last indexed offset) into segments in the cache.
+
+`index_file(task)` runs in a worker process or in-process. It reads the file in chunks, lets a
+scanner (C or Python) walk and decode the records, sorts the values of each block by tag into
+CSR columns, writes them as a segment, and saves the file's manifest (JSON) last, atomically.
+The manifest is the commit point: a crash leaves the previous manifest and at worst an unused
+segment file behind.
+
+Value routing (TensorBoard's data_compat/dataclass_compat rules, per tag):
+- a tag's class comes from its first metadata in the file: simple_value -> scalar, legacy
+  histo -> histograms, image/audio -> blobs, else the SummaryMetadata's data_class (or, when
+  that is unknown, the class dataclass_compat gives the plugin);
+- scalar-class values go to the scalar columns (s_*: step, wall, value); every other value is
+  kept as a payload reference (r_*: step, wall, record offset, length, value index, kind), read
+  only when asked. A one-number tensor whose tag has no metadata yet is kept both ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+
+from tb_plus.store import scan as scan_mod
+from tb_plus.store.scan import F_NEEDS_PY, F_NEW_META, K_AUDIO, K_HISTO, K_IMAGE, K_SIMPLE, K_TENSOR, K_TSCALAR
+from tb_plus.store.segment import write_segment
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+CHUNK = 16 << 20
+SEGMENT_VALUES = 1 << 20
+HEAD_BYTES = 256
+MAX_EXAMPLES = 20
+
+# Tag classes.
+C_UNKNOWN, C_SCALAR, C_TENSOR, C_BLOB, C_OTHER = 0, 1, 2, 3, 4
+# summary_pb2.DataClass values.
+_DATA_CLASS = {1: C_SCALAR, 2: C_TENSOR, 3: C_BLOB}
+# dataclass_compat: plugin name -> class, for metadata written without a data class.
+_PLUGIN_CLASS = {
+    "scalars": C_SCALAR,
+    "histograms": C_TENSOR,
+    "text": C_TENSOR,
+    "hparams": C_TENSOR,
+    "pr_curves": C_TENSOR,
+    "mesh": C_TENSOR,
+    "custom_scalars": C_TENSOR,
+    "images": C_BLOB,
+    "audio": C_BLOB,
+    "graph_run_metadata": C_BLOB,
+    "graph_run_metadata_graph": C_BLOB,
+    "graph_keras_model": C_BLOB,
+}
+_LEGACY_PLUGIN = {K_SIMPLE: "scalars", K_HISTO: "histograms", K_IMAGE: "images", K_AUDIO: "audio"}
+
+
+def file_head_crc(path: str, length: int) -> int:
+    with open(path, "rb") as f:
+        return scan_mod.masked_crc(f.read(length))
+
+
+def load_manifest(cache: str):
+    try:
+        with open(os.path.join(cache, MANIFEST), encoding="utf-8") as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return m if m.get("version") == MANIFEST_VERSION else None
+
+
+def save_manifest(cache: str, m: dict) -> None:
+    tmp = os.path.join(cache, f"{MANIFEST}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(m, f, separators=(",", ":"))
+    os.replace(tmp, os.path.join(cache, MANIFEST))
+
+
+def new_manifest(task: dict) -> dict:
+    return {
+        "version": MANIFEST_VERSION,
+        "relpath": task["relpath"],
+        "run": task["run"],
+        "offset": 0,
+        "size": 0,
+        "mtime_ns": 0,
+        "ino": 0,
+        "head_len": 0,
+        "head_crc": 0,
+        "records": 0,
+        "values": 0,
+        "tags": [],
+        "meta": {},
+        "segments": [],
+        "starts": [],
+        "file_version": None,
+        "problems": {"bad_crc": 0, "unparsable": 0, "skipped_bytes": 0, "examples": []},
+        "error": None,
+        "seq": 0,
+    }
+
+
+def _classify_meta(meta_bytes: bytes, kind: int):
+    """[plugin_name, class, content_b64, written data_class] for the first metadata of a tag."""
+    if kind in _LEGACY_PLUGIN:  # data_compat replaces the metadata of legacy values
+        plugin = _LEGACY_PLUGIN[kind]
+        return [plugin, _PLUGIN_CLASS[plugin], "", 0]
+    from tensorboard.compat.proto import summary_pb2
+
+    md = summary_pb2.SummaryMetadata.FromString(meta_bytes)
+    plugin = md.plugin_data.plugin_name
+    cls = _DATA_CLASS.get(md.data_class) or _PLUGIN_CLASS.get(plugin, C_OTHER)
+    return [plugin, cls, base64.b64encode(md.plugin_data.content).decode("ascii"), md.data_class]
+
+
+def _decode_scalar_slow(payload: bytes, vindex: int):
+    """Value of a scalar-class tensor the scanner could not decode (TensorBoard's rule)."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
+    ev = event_pb2.Event.FromString(payload)
+    try:
+        return float(tensor_util.make_ndarray(ev.summary.value[vindex].tensor).item())
+    except (ValueError, TypeError, IndexError):
+        return float("nan")
+
+
+class _FileIndexer:
+    def __init__(self, task: dict, m: dict):
+        self.task = task
+        self.m = m
+        self.cache = task["cache"]
+        self.cls = np.zeros(max(1024, len(m["tags"]) * 2), dtype=np.int8)
+        for tid, info in m["meta"].items():
+            self.cls[int(tid)] = info[1]
+        self.pending = []
+        self.pending_n = 0
+        self.bytes_read = 0
+
+    def _grow_cls(self, n):
+        if n > len(self.cls):
+            c = np.zeros(max(n, 2 * len(self.cls)), dtype=np.int8)
+            c[: len(self.cls)] = self.cls
+            self.cls = c
+
+    def _note(self, kind, offset, length):
+        p = self.m["problems"]
+        if kind == "skipped":
+            p["skipped_bytes"] += length
+        else:
+            p[kind] += 1
+        if len(p["examples"]) < MAX_EXAMPLES:
+            p["examples"].append([kind, offset, length])
+
+    def handle(self, buf, base, values: bytes, specials: list, ntags: int):
+        rows = np.frombuffer(values, dtype=scan_mod.VALUE_DTYPE)
+        self._grow_cls(ntags)
+        metas = []
+        split_at = []  # (value position, step) of SessionLog.START records
+        for sp in specials:
+            what = sp[0]
+            if what == "meta":
+                metas.append(sp)
+            elif what in ("bad_crc", "unparsable", "skipped"):
+                self._note(what, sp[1], sp[2])
+            elif what == "session_log":
+                if sp[5] == 1:  # SessionLog.START
+                    split_at.append((sp[4], sp[2]))
+            elif what == "file_version":
+                self.m["file_version"] = sp[4].decode("utf-8", "replace")
+        if len(rows):
+            rows = self._classify(rows, metas)
+            rows = self._decode_slow(buf, base, rows)
+        start = 0
+        for pos, step in split_at:
+            self._add(rows[start:pos])
+            self._flush()
+            self.m["starts"].append([len(self.m["segments"]), int(step)])
+            start = pos
+        self._add(rows[start:])
+        if self.pending_n >= SEGMENT_VALUES:
+            self._flush()
+
+    def _classify(self, rows, metas):
+        m_meta = self.m["meta"]
+        kind = rows["kind"]
+        new_meta = np.flatnonzero(rows["flags"] & F_NEW_META)
+        meta_of_row = dict(zip(new_meta.tolist(), metas))
+        # candidates for a tag's first metadata: values carrying new metadata, and legacy values
+        legacy = (kind == K_SIMPLE) | (kind == K_HISTO) | (kind == K_IMAGE) | (kind == K_AUDIO)
+        cand = np.flatnonzero(legacy | ((rows["flags"] & F_NEW_META) != 0))
+        if len(cand):
+            tids = rows["tag_id"][cand]
+            unknown = self.cls[tids] == C_UNKNOWN
+            cand, tids = cand[unknown], tids[unknown]
+            _, first = np.unique(tids, return_index=True)
+            for i in cand[first].tolist():
+                tid = int(rows["tag_id"][i])
+                k = int(kind[i])
+                sp = meta_of_row.get(i)
+                if sp is None and k not in _LEGACY_PLUGIN:
+                    continue
+                info = _classify_meta(sp[2] if sp else b"", k)
+                m_meta[str(tid)] = info
+                self.cls[tid] = info[1]
+        return rows
+
+    def _decode_slow(self, buf, base, rows):
+        slow = np.flatnonzero((rows["kind"] == K_TENSOR) & (self.cls[rows["tag_id"]] == C_SCALAR))
+        if not len(slow):
+            return rows
+        rows = rows.copy()
+        for i in slow.tolist():
+            off = int(rows["rec_off"][i]) - base + 12
+            payload = bytes(buf[off : off + int(rows["rec_len"][i])])
+            rows["value"][i] = _decode_scalar_slow(payload, int(rows["vindex"][i]))
+            rows["kind"][i] = K_TSCALAR
+        return rows
+
+    def _add(self, rows):
+        if len(rows):
+            self.pending.append(rows)
+            self.pending_n += len(rows)
+
+    def _flush(self):
+        if not self.pending:
+            return
+        rows = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
+        self.pending, self.pending_n = [], 0
+        kind = rows["kind"]
+        tid = rows["tag_id"]
+        c = self.cls[tid]
+        s_mask = (kind == K_SIMPLE) | ((kind == K_TSCALAR) & ((c == C_SCALAR) | (c == C_UNKNOWN)))
+        r_mask = ((kind == K_TSCALAR) & (c != C_SCALAR)) | (kind >= K_TENSOR)
+        arrays = {}
+        for prefix, mask, fields in (
+            ("s", s_mask, (("step", "step"), ("wall", "wall"), ("value", "value"))),
+            (
+                "r",
+                r_mask,
+                (("step", "step"), ("wall", "wall"), ("off", "rec_off"), ("len", "rec_len"),
+                 ("vi", "vindex"), ("kind", "kind")),
+            ),
+        ):
+            sel = rows[mask] if not mask.all() else rows
+            keys = sel["tag_id"]
+            order = np.argsort(keys.astype(np.uint16) if len(self.m["tags"]) < 65536 else keys, kind="stable")
+            keys = keys[order]
+            uniq, first = np.unique(keys, return_index=True)
+            arrays[prefix + "_tag"] = uniq.astype(np.int32)
+            arrays[prefix + "_start"] = np.append(first, len(keys)).astype(np.int64)
+            for name, field in fields:
+                arrays[f"{prefix}_{name}"] = sel[field][order]
+        self.m["seq"] += 1
+        name = f"seg-{self.m['seq']:06d}.bin"
+        write_segment(os.path.join(self.cache, name), {"values": int(len(rows))}, arrays)
+        self.m["segments"].append([name, int(s_mask.sum()), int(r_mask.sum())])
+
+    def run(self) -> None:
+        task, m = self.task, self.m
+        path = task["path"]
+        st = os.stat(path)
+        size = st.st_size
+        offset = m["offset"]
+        scanner = scan_mod.make_scanner(
+            task["verify"],
+            [t.encode("utf-8", "surrogateescape") for t in m["tags"]],
+            [int(k) for k in m["meta"]],
+            force_python=task.get("force_python", False),
+        )
+        if offset == 0 and size > 0:
+            m["head_len"] = min(HEAD_BYTES, size)
+        buf = bytearray(min(CHUNK, max(size - offset, 0)) or 1)
+        mv = memoryview(buf)
+        filled = 0
+        with open(path, "rb") as f:
+            f.seek(offset)
+            pos = offset
+            while True:
+                want = min(len(buf) - filled, size - (pos + filled))
+                n = f.readinto(mv[filled : filled + want]) if want > 0 else 0
+                self.bytes_read += n
+                filled += n
+                if offset == 0 and pos == 0 and m["head_len"] and filled >= m["head_len"]:
+                    m["head_crc"] = scan_mod.masked_crc(bytes(mv[: m["head_len"]]))
+                consumed, need, values, specials, nrec = scanner.scan(mv[:filled], pos)
+                m["records"] += nrec
+                self.handle(mv[:filled], pos, values, specials, len(scanner.tags))
+                m["values"] += len(values) // scan_mod.VALUE_DTYPE.itemsize
+                exhausted = pos + filled >= size
+                if consumed == 0 and need > len(buf) and pos + need <= size:
+                    nb = bytearray(need)  # a record larger than the chunk
+                    nb[:filled] = mv[:filled]
+                    buf, mv = nb, memoryview(nb)
+                    continue
+                if consumed:
+                    mv[: filled - consumed] = mv[consumed:filled]
+                    filled -= consumed
+                    pos += consumed
+                if exhausted or (consumed == 0 and n == 0):
+                    break
+        self._flush()
+        # tags: the scanner's table grows in id order; keep it in the manifest for resumption
+        m["tags"] = [t.decode("utf-8", "surrogateescape") for t in scanner.tags]
+        m["offset"] = pos
+        m["size"] = size
+        m["mtime_ns"] = st.st_mtime_ns
+        m["ino"] = st.st_ino
+        m["pending_bytes"] = size - pos
+
+
+def index_file(task: dict) -> dict:
+    """Indexes task["path"] into task["cache"]; returns a small summary dict.
+
+    task: path, relpath, run, cache (the file's cache dir), verify (bool), reset (bool:
+    forget what was indexed, e.g. after truncation or replacement), force_python (bool).
+    """
+    t0 = time.perf_counter()
+    cache = task["cache"]
+    m = None if task.get("reset") else load_manifest(cache)
+    if m is None:
+        shutil.rmtree(cache, ignore_errors=True)
+        os.makedirs(cache, exist_ok=True)
+        m = new_manifest(task)
+    fi = _FileIndexer(task, m)
+    try:
+        fi.run()
+        m["error"] = None
+    except OSError as e:
+        m["error"] = f"{type(e).__name__}: {e.strerror or e}"
+    save_manifest(cache, m)
+    return {
+        "relpath": task["relpath"],
+        "bytes_read": fi.bytes_read,
+        "seconds": time.perf_counter() - t0,
+        "error": m["error"],
+    }
+
+
+def worker_main() -> None:
+    """Worker process: one JSON task per stdin line -> one JSON result per stdout line."""
+    import sys
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        task = json.loads(line)
+        try:
+            res = index_file(task)
+        except Exception as e:  # report, never kill the pool
+            res = {"relpath": task.get("relpath"), "bytes_read": 0, "error": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(res) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    worker_main()

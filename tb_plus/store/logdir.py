@@ -1,0 +1,568 @@
+"""The public event-store API: `Logdir`.
+
+    from tb_plus.store import Logdir
+    ld = Logdir(path, cache_dir=None)   # returns at once; nothing is read yet
+    ld.runs()                           # indexes on first use (or call ld.refresh())
+    ld.tags(run, kind="scalars")
+    s = ld.scalars(run, tag)            # s.step, s.wall_time, s.value: numpy columns
+    ld.refresh()                        # picks up appended records, new files, new runs
+
+The index lives in `cache_dir` (default: $TB_PLUS_CACHE_DIR, else ~/.cache/tb_plus), one
+folder per log directory and one per event file, never inside the log directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from tb_plus.store import indexer
+from tb_plus.store.indexer import C_BLOB, C_SCALAR, C_TENSOR, C_UNKNOWN
+from tb_plus.store.segment import Segment
+
+KINDS = ("scalars", "tensors", "histograms", "blobs")
+_IN_PROCESS_BYTES = 32 << 20  # below this much new data, index in-process (no worker start-up)
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    """A scalar series: numpy columns of equal length, in TensorBoard's order."""
+
+    step: np.ndarray  # int64
+    wall_time: np.ndarray  # float64
+    value: np.ndarray  # float64 (the written float32 exactly, for float32 summaries)
+
+    def __len__(self):
+        return len(self.step)
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorDatum:
+    step: int
+    wall_time: float
+    numpy: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobRef:
+    """Where a blob-sequence value (image, audio, graph) lives; `Logdir.blob()` reads it."""
+
+    step: int
+    wall_time: float
+    file: str
+    offset: int
+    length: int
+    vindex: int
+    initial: tuple = ("", 0)  # (plugin name, written data class) of the tag's first metadata
+
+
+@dataclasses.dataclass(frozen=True)
+class TagInfo:
+    plugin_name: str
+    data_class: str  # "scalars" | "tensors" | "blobs" | "other"
+    plugin_content: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    indexing: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Something wrong with one file; `kind` is one of: error, empty, not_event_file,
+    bad_crc, unparsable, skipped_bytes, pending_tail."""
+
+    path: str
+    run: str
+    kind: str
+    message: str
+    count: int = 1
+    offset: int = -1
+
+
+def default_cache_dir() -> str:
+    env = os.environ.get("TB_PLUS_CACHE_DIR")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tb_plus")
+
+
+def is_event_file(name: str) -> bool:
+    return "tfevents" in name and not name.endswith(".profile-empty")
+
+
+class _File:
+    """One event file's index: its manifest and lazily opened segments."""
+
+    def __init__(self, path: str, cache: str, m: dict):
+        self.path = path
+        self.cache = cache
+        self.m = m
+        self._segs = None
+        self._ids = None
+
+    @property
+    def segments(self):
+        if self._segs is None:
+            self._segs = [Segment(os.path.join(self.cache, s[0])) for s in self.m["segments"]]
+        return self._segs
+
+    def tag_id(self, tag: str):
+        if self._ids is None:
+            self._ids = {t: i for i, t in enumerate(self.m["tags"])}
+        return self._ids.get(tag)
+
+
+class _Run:
+    def __init__(self, name: str):
+        self.name = name
+        self.files: list[_File] = []
+        self._tags = None  # tag -> [plugin, class, content_b64]
+
+    @property
+    def tag_info(self) -> dict:
+        if self._tags is None:
+            info = {}
+            for f in self.files:
+                meta = f.m["meta"]
+                tags = f.m["tags"]
+                for tid, v in meta.items():
+                    info.setdefault(tags[int(tid)], v)  # first metadata in the run wins
+            self._tags = info
+        return self._tags
+
+    def purge_thresholds(self):
+        """Per (file index, segment index): keep points with step < threshold (SessionLog.START
+        after the first one in a run purges earlier points with step >= its step)."""
+        marks = []  # (file idx, segments before the mark, step)
+        for fi, f in enumerate(self.files):
+            for after, step in f.m["starts"]:
+                marks.append((fi, after, step))
+        marks = marks[1:]  # the first START only starts the session
+        if not marks:
+            return None
+        out = {}
+        for fi, f in enumerate(self.files):
+            for si in range(len(f.m["segments"])):
+                th = [s for (mf, ma, s) in marks if (mf, ma) > (fi, si)]
+                if th:
+                    out[(fi, si)] = min(th)
+        return out
+
+
+class Logdir:
+    """A TensorBoard log directory, indexed lazily into a persistent cache."""
+
+    def __init__(self, path, cache_dir=None, *, workers=None, verify_crc=True, force_python=False):
+        self.path = os.path.abspath(os.fspath(path))
+        self.cache_root = os.path.abspath(cache_dir or default_cache_dir())
+        key = hashlib.sha1(os.path.realpath(self.path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        self.cache = os.path.join(self.cache_root, key)
+        self.workers = workers or os.cpu_count() or 1
+        self.verify_crc = bool(verify_crc)
+        self.force_python = force_python
+        self.stats = {"bytes_read": 0, "files_indexed": 0, "refreshes": 0}
+        self._lock = threading.RLock()
+        self._runs: dict[str, _Run] | None = None
+        self._progress = Progress(0, 0, 0, 0, False)
+        self._bg = None
+
+    # ------------------------------------------------------------------ indexing
+
+    def _file_cache(self, relpath: str) -> str:
+        h = hashlib.sha1(relpath.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+        return os.path.join(self.cache, "files", h)
+
+    def _discover(self):
+        """[(run, relpath, abspath)] of event files, in TensorBoard's run and file order."""
+        found = []
+        seen = set()
+        for dirpath, dirnames, filenames in os.walk(self.path, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen:
+                dirnames[:] = []
+                continue
+            seen.add(real)
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, self.path)
+            run = "." if rel == "." else rel.replace(os.sep, "/")
+            for name in sorted(filenames):
+                if is_event_file(name):
+                    relpath = name if run == "." else f"{run}/{name}"
+                    found.append((run, relpath, os.path.join(dirpath, name)))
+        return found
+
+    def _plan(self, run, relpath, path):
+        """-> (task or None, manifest or None)."""
+        cache = self._file_cache(relpath)
+        m = indexer.load_manifest(cache)
+        task = {
+            "path": path,
+            "relpath": relpath,
+            "run": run,
+            "cache": cache,
+            "verify": self.verify_crc,
+            "force_python": self.force_python,
+        }
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            if m is None:
+                m = indexer.new_manifest(task)
+            m = dict(m, error=f"{type(e).__name__}: {e.strerror or e}")
+            return None, m
+        if m is None or m.get("verify") is False and self.verify_crc:
+            return dict(task, reset=True), None
+        if m.get("error") and m["offset"] == 0:
+            return dict(task, reset=True), None
+        if st.st_size < m["offset"] or st.st_ino != m["ino"]:
+            return dict(task, reset=True), None  # truncated or replaced
+        if st.st_size == m["size"] and st.st_mtime_ns == m["mtime_ns"]:
+            return None, m  # unchanged: nothing is read
+        if m["head_len"] and st.st_size >= m["head_len"]:
+            try:
+                crc = indexer.file_head_crc(path, m["head_len"])
+            except OSError:
+                crc = None
+            self.stats["bytes_read"] += m["head_len"]
+            if crc != m["head_crc"]:
+                return dict(task, reset=True), None  # replaced in place
+        if st.st_size == m["offset"]:
+            return None, dict(m, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        return task, m
+
+    def _run_tasks(self, tasks):
+        total = sum(max(os.path.getsize(t["path"]) if os.path.exists(t["path"]) else 0, 0) for t in tasks)
+        self._progress = Progress(0, len(tasks), 0, total, True)
+        results = []
+        nworkers = min(self.workers, len(tasks))
+        if nworkers <= 1 or total < _IN_PROCESS_BYTES:
+            for t in tasks:
+                results.append(indexer.index_file(t))
+                self._tick(results[-1])
+        else:
+            results = self._run_pool(tasks, nworkers)
+        self._progress = dataclasses.replace(self._progress, indexing=False)
+        return results
+
+    def _tick(self, res):
+        p = self._progress
+        self._progress = dataclasses.replace(
+            p, files_done=p.files_done + 1, bytes_done=p.bytes_done + res.get("bytes_read", 0)
+        )
+        self.stats["bytes_read"] += res.get("bytes_read", 0)
+        self.stats["files_indexed"] += 1
+
+    def _run_pool(self, tasks, nworkers):
+        """Indexes files in worker processes (python -m tb_plus.store.indexer), largest first."""
+        order = sorted(tasks, key=lambda t: -os.path.getsize(t["path"]) if os.path.exists(t["path"]) else 0)
+        env = dict(os.environ)
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(indexer.__file__))))
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tb_plus.store.indexer"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                text=True,
+            )
+            for _ in range(nworkers)
+        ]
+        results = []
+        queue = list(order)
+        lock = threading.Lock()
+
+        def drive(proc):
+            while True:
+                with lock:
+                    if not queue:
+                        break
+                    task = queue.pop(0)
+                try:
+                    proc.stdin.write(json.dumps(task) + "\n")
+                    proc.stdin.flush()
+                    line = proc.stdout.readline()
+                    res = json.loads(line) if line else None
+                except (OSError, ValueError):
+                    res = None
+                if res is None:  # the worker died: do this file here
+                    res = indexer.index_file(task)
+                with lock:
+                    results.append(res)
+                    self._tick(res)
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            proc.wait()
+
+        threads = [threading.Thread(target=drive, args=(p,), daemon=True) for p in procs]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return results
+
+    def refresh(self):
+        """Indexes what is new: appended records, new files and runs; returns self."""
+        with self._lock:
+            found = self._discover()
+            tasks, plans = [], []
+            for run, relpath, path in found:
+                task, m = self._plan(run, relpath, path)
+                plans.append((run, relpath, path, task, m))
+                if task:
+                    tasks.append(task)
+            if tasks:
+                self._run_tasks(tasks)
+            runs: dict[str, _Run] = {}
+            old = self._runs or {}
+            for run, relpath, path, task, m in plans:
+                if task:
+                    m = indexer.load_manifest(task["cache"])
+                    if m is None:
+                        continue
+                    f = _File(path, task["cache"], m)
+                else:
+                    prev = next((f for f in old.get(run, _Run(run)).files if f.path == path), None)
+                    if prev is not None and prev.m is m:
+                        f = prev
+                    else:
+                        f = _File(path, self._file_cache(relpath), m)
+                runs.setdefault(run, _Run(run)).files.append(f)
+            self._runs = dict(sorted(runs.items()))
+            self._write_logdir_record()
+            self.stats["refreshes"] += 1
+        return self
+
+    def _write_logdir_record(self):
+        os.makedirs(self.cache, exist_ok=True)
+        rec = os.path.join(self.cache, "logdir.json")
+        if not os.path.exists(rec):
+            with open(rec, "w", encoding="utf-8") as f:
+                json.dump({"path": self.path}, f)
+
+    def start_background(self, interval=None):
+        """Indexes in a background thread now (and every `interval` seconds if given)."""
+
+        def loop():
+            while True:
+                self.refresh()
+                if interval is None:
+                    return
+                time.sleep(interval)
+
+        self._bg = threading.Thread(target=loop, name="tb_plus-indexer", daemon=True)
+        self._bg.start()
+        return self._bg
+
+    def _ensure(self) -> dict:
+        if self._runs is None:
+            self.refresh()
+        return self._runs
+
+    def _run(self, run: str) -> _Run:
+        r = self._ensure().get(run)
+        if r is None:
+            raise KeyError(f"no run {run!r} in {self.path!r}")
+        return r
+
+    # ------------------------------------------------------------------ listing
+
+    def runs(self) -> list:
+        """TensorBoard run names ('.' for the log directory itself), sorted."""
+        return list(self._ensure())
+
+    def tags(self, run: str, kind: str = "scalars") -> list:
+        """Tags of `run` of one kind: 'scalars', 'tensors' (histograms included), 'histograms',
+        'blobs' (images, audio), sorted."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        want = {"scalars": C_SCALAR, "tensors": C_TENSOR, "histograms": C_TENSOR, "blobs": C_BLOB}[kind]
+        info = self._run(run).tag_info
+        return sorted(
+            t
+            for t, (plugin, cls, *_) in info.items()
+            if cls == want and (kind != "histograms" or plugin == "histograms")
+        )
+
+    def tag_info(self, run: str, tag: str) -> TagInfo:
+        import base64
+
+        v = self._run(run).tag_info.get(tag)
+        if v is None:
+            raise KeyError(f"no tag {tag!r} in run {run!r}")
+        names = {C_SCALAR: "scalars", C_TENSOR: "tensors", C_BLOB: "blobs"}
+        return TagInfo(v[0], names.get(v[1], "other"), base64.b64decode(v[2]))
+
+    # ------------------------------------------------------------------ reading
+
+    def _gather(self, run: _Run, tag: str, prefix: str, fields):
+        parts = {f: [] for f in fields}
+        files = []
+        thresholds = run.purge_thresholds()
+        for fi, f in enumerate(run.files):
+            tid = f.tag_id(tag)
+            if tid is None:
+                continue
+            for si, seg in enumerate(f.segments):
+                sl = seg.slice(prefix, tid)
+                if sl is None:
+                    continue
+                a, b = sl
+                keep = None
+                if thresholds and (fi, si) in thresholds:
+                    keep = seg[prefix + "_step"][a:b] < thresholds[(fi, si)]
+                for name in fields:
+                    col = seg[f"{prefix}_{name}"][a:b]
+                    parts[name].append(col[keep] if keep is not None else col)
+                files.append((f, len(parts[fields[0]][-1])))
+        return parts, files
+
+    def scalars(self, run: str, tag: str) -> Series:
+        """Every point of a scalar series, in TensorBoard's order (duplicates kept)."""
+        with self._lock:
+            r = self._run(run)
+            info = r.tag_info.get(tag)
+            if info is None or info[1] != C_SCALAR:
+                raise KeyError(f"no scalar tag {tag!r} in run {run!r}")
+            parts, _ = self._gather(r, tag, "s", ("step", "wall", "value"))
+
+        def cat(xs, dtype):
+            return np.concatenate(xs).astype(dtype, copy=False) if xs else np.empty(0, dtype)
+
+        return Series(cat(parts["step"], np.int64), cat(parts["wall"], np.float64), cat(parts["value"], np.float64))
+
+    def _refs(self, run: str, tag: str, cls):
+        with self._lock:
+            r = self._run(run)
+            info = r.tag_info.get(tag)
+            if info is None or info[1] not in cls:
+                raise KeyError(f"no such tag {tag!r} in run {run!r}")
+            parts, files = self._gather(r, tag, "r", ("step", "wall", "off", "len", "vi", "kind"))
+        refs = []
+        initial = (info[0], info[3])
+        k = 0
+        for f, n in files:
+            for j in range(n):
+                refs.append(
+                    BlobRef(
+                        int(parts["step"][k][j]),
+                        float(parts["wall"][k][j]),
+                        f.path,
+                        int(parts["off"][k][j]),
+                        int(parts["len"][k][j]),
+                        int(parts["vi"][k][j]),
+                        initial,
+                    )
+                )
+            k += 1
+        return refs
+
+    def tensors(self, run: str, tag: str) -> list:
+        """Every value of a tensor series (histograms, pr_curves, text, hparams, ...) as
+        TensorDatum(step, wall_time, numpy), read from the event files now."""
+        return [TensorDatum(ref.step, ref.wall_time, read_value(ref)[1]) for ref in self._refs(run, tag, (C_TENSOR,))]
+
+    def histograms(self, run: str, tag: str) -> list:
+        """Histogram tensors ([k, 3]: left edge, right edge, count), legacy ones converted."""
+        return self.tensors(run, tag)
+
+    def blobs(self, run: str, tag: str) -> list:
+        """References to a blob series' values (images, audio); read one with `blob()`."""
+        return self._refs(run, tag, (C_BLOB,))
+
+    def blob(self, ref: BlobRef) -> list:
+        """The blobs (bytes) of one blob-sequence value."""
+        return [bytes(x) for x in read_value(ref)[1].reshape(-1)]
+
+    # ------------------------------------------------------------------ status
+
+    def progress(self) -> Progress:
+        return self._progress
+
+    def problems(self) -> list:
+        """Per-file problems found so far (unreadable, empty, corrupt records, ...)."""
+        out = []
+        for run in self._ensure().values():
+            for f in run.files:
+                m = f.m
+                p = m["problems"]
+                if m.get("error"):
+                    out.append(Problem(f.path, run.name, "error", m["error"]))
+                    continue
+                if m["size"] == 0:
+                    out.append(Problem(f.path, run.name, "empty", "empty file"))
+                    continue
+                if m["records"] == 0 and p["skipped_bytes"]:
+                    out.append(Problem(f.path, run.name, "not_event_file", "no valid record found", 1, 0))
+                    continue
+                first = {}
+                for kind, off, _ in p["examples"]:
+                    first.setdefault("skipped_bytes" if kind == "skipped" else kind, off)
+                for kind, label in (
+                    ("bad_crc", "records with a bad CRC skipped"),
+                    ("unparsable", "records that do not parse as Events skipped"),
+                    ("skipped_bytes", "bytes skipped while resynchronising"),
+                ):
+                    if p[kind]:
+                        out.append(Problem(f.path, run.name, kind, label, p[kind], first.get(kind, -1)))
+        return out
+
+    def file_status(self) -> list:
+        """One dict per event file: run, path, size, indexed offset, records, pending bytes."""
+        out = []
+        for run in self._ensure().values():
+            for f in run.files:
+                m = f.m
+                out.append(
+                    {
+                        "run": run.name,
+                        "path": f.path,
+                        "size": m["size"],
+                        "offset": m["offset"],
+                        "records": m["records"],
+                        "values": m["values"],
+                        "pending_bytes": m.get("pending_bytes", 0),
+                        "error": m.get("error"),
+                    }
+                )
+        return out
+
+
+def read_value(ref: BlobRef):
+    """Reads one Summary.Value from an event file and normalises it as TensorBoard does:
+    -> (SummaryMetadata or None, numpy array)."""
+    from tensorboard import data_compat, dataclass_compat
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
+    with open(ref.file, "rb") as f:
+        f.seek(ref.offset + 12)
+        payload = f.read(ref.length)
+    ev = event_pb2.Event.FromString(payload)
+    value = data_compat.migrate_value(ev.summary.value[ref.vindex])
+    ev2 = event_pb2.Event(step=ev.step, wall_time=ev.wall_time)
+    ev2.summary.value.add().CopyFrom(value)
+    from tensorboard.compat.proto import summary_pb2
+
+    initial = summary_pb2.SummaryMetadata(data_class=ref.initial[1])
+    initial.plugin_data.plugin_name = ref.initial[0]
+    (ev2,) = dataclass_compat.migrate_event(ev2, {value.tag: initial})
+    v = ev2.summary.value[0]
+    return (v.metadata if v.HasField("metadata") else None), tensor_util.make_ndarray(v.tensor)
