@@ -436,9 +436,10 @@ static int parse_value(Ctx *c, const uint8_t *s, size_t n, ValueOut *o) {
     return 1;
 }
 
+/* Event's oneof `what` (fields 3-9); source_metadata (10) is outside it and ignored */
 static const char *what_names[] = {NULL, NULL, NULL, "file_version", "graph_def", "summary",
-                                   "session_log", "log_message", "tagged_run_metadata",
-                                   "meta_graph_def", "source_metadata"};
+                                   "log_message", "session_log", "tagged_run_metadata",
+                                   "meta_graph_def"};
 
 /* Parses one Event record. Returns 1 ok, 0 malformed (caller rolls back), -1 Python error. */
 static int parse_event(Ctx *c, const uint8_t *s, size_t n, int64_t rec_off, uint32_t rec_len) {
@@ -461,7 +462,7 @@ static int parse_event(Ctx *c, const uint8_t *s, size_t n, int64_t rec_off, uint
         } else if (f == 5 && wt == 2) {
             if (!rd_len(&r, &summ, &summ_n)) return 0;
             what = 5;
-        } else if (f >= 3 && f <= 10 && wt == 2) {
+        } else if (f >= 3 && f <= 9 && wt == 2) {
             if (!rd_len(&r, &other, &other_n)) return 0;
             what = (int)f;
         } else if (!skip_field(&r, wt)) {
@@ -494,7 +495,7 @@ static int parse_event(Ctx *c, const uint8_t *s, size_t n, int64_t rec_off, uint
         if (rc2 < 0) goto malformed;
         return 1;
     }
-    if (what == 6) { /* SessionLog: status (1), checkpoint_path (2), msg (3) */
+    if (what == 7) { /* SessionLog: status (1), checkpoint_path (2), msg (3) */
         Rd rl = {other, other + other_n};
         uint32_t f2, w2;
         int rc2;

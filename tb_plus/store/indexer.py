@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from tb_plus.store import scan as scan_mod
-from tb_plus.store.scan import F_NEEDS_PY, F_NEW_META, K_AUDIO, K_HISTO, K_IMAGE, K_SIMPLE, K_TENSOR, K_TSCALAR
+from tb_plus.store.scan import F_NEW_META, K_AUDIO, K_NONE, K_HISTO, K_IMAGE, K_SIMPLE, K_TENSOR, K_TSCALAR
 from tb_plus.store.segment import write_segment
 
 MANIFEST = "manifest.json"
@@ -134,17 +134,25 @@ class _FileIndexer:
         self.m = m
         self.cache = task["cache"]
         self.cls = np.zeros(max(1024, len(m["tags"]) * 2), dtype=np.int8)
+        self.hparams = np.zeros(len(self.cls), dtype=bool)  # dataclass_compat gives these a tensor
         for tid, info in m["meta"].items():
-            self.cls[int(tid)] = info[1]
+            self._set_class(int(tid), info)
         self.pending = []
         self.pending_n = 0
         self.bytes_read = 0
 
+    def _set_class(self, tid, info):
+        self.cls[tid] = info[1]
+        self.hparams[tid] = info[0] == "hparams" and info[3] == 0
+
     def _grow_cls(self, n):
         if n > len(self.cls):
-            c = np.zeros(max(n, 2 * len(self.cls)), dtype=np.int8)
+            size = max(n, 2 * len(self.cls))
+            c = np.zeros(size, dtype=np.int8)
             c[: len(self.cls)] = self.cls
-            self.cls = c
+            h = np.zeros(size, dtype=bool)
+            h[: len(self.hparams)] = self.hparams
+            self.cls, self.hparams = c, h
 
     def _note(self, kind, offset, length):
         p = self.m["problems"]
@@ -205,7 +213,7 @@ class _FileIndexer:
                     continue
                 info = _classify_meta(sp[2] if sp else b"", k)
                 m_meta[str(tid)] = info
-                self.cls[tid] = info[1]
+                self._set_class(tid, info)
         return rows
 
     def _decode_slow(self, buf, base, rows):
@@ -234,7 +242,7 @@ class _FileIndexer:
         tid = rows["tag_id"]
         c = self.cls[tid]
         s_mask = (kind == K_SIMPLE) | ((kind == K_TSCALAR) & ((c == C_SCALAR) | (c == C_UNKNOWN)))
-        r_mask = ((kind == K_TSCALAR) & (c != C_SCALAR)) | (kind >= K_TENSOR)
+        r_mask = ((kind == K_TSCALAR) & (c != C_SCALAR)) | (kind >= K_TENSOR) | ((kind == K_NONE) & self.hparams[tid])
         arrays = {}
         for prefix, mask, fields in (
             ("s", s_mask, (("step", "step"), ("wall", "wall"), ("value", "value"))),

@@ -37,15 +37,6 @@ K_NONE, K_SIMPLE, K_TSCALAR, K_TENSOR, K_HISTO, K_IMAGE, K_AUDIO = range(7)
 F_HAS_META, F_NEW_META, F_NEEDS_PY = 1, 2, 4
 MAX_RECORD = 1 << 31
 
-_WHAT = {
-    3: "file_version",
-    4: "graph_def",
-    6: "session_log",
-    7: "log_message",
-    8: "tagged_run_metadata",
-    9: "meta_graph_def",
-    10: "source_metadata",
-}
 # dtype -> (TensorProto field holding values, numpy dtype of tensor_content)
 _SCALAR_FIELDS = {
     1: ("float_val", "<f4"),
