@@ -255,7 +255,8 @@ class _FileIndexer:
         ):
             sel = rows[mask] if not mask.all() else rows
             keys = sel["tag_id"]
-            order = np.argsort(keys.astype(np.uint16) if len(self.m["tags"]) < 65536 else keys, kind="stable")
+            small = len(keys) and int(keys.max()) < 65536  # numpy radix-sorts 16-bit keys
+            order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
             keys = keys[order]
             uniq, first = np.unique(keys, return_index=True)
             arrays[prefix + "_tag"] = uniq.astype(np.int32)

@@ -1,0 +1,290 @@
+"""The store against files that change and files that are broken.
+
+Event files are written by tensorboardX; broken ones are made by cutting and flipping bytes of
+real files (the store itself never writes into a log directory).
+"""
+
+import os
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+from tb_plus.store import Logdir
+from tb_plus.store import indexer
+
+tbx = pytest.importorskip("tensorboardX")
+
+
+def write_scalars(logdir, steps, tag="loss", *, run=None):
+    d = os.path.join(logdir, run) if run else logdir
+    w = tbx.SummaryWriter(d, flush_secs=1)
+    for s in steps:
+        w.add_scalar(tag, float(s) * 0.5, s)
+    w.close()
+    (path,) = [os.path.join(d, f) for f in os.listdir(d) if "tfevents" in f]
+    return path
+
+
+def record_spans(data):
+    """[(start, end)] of the TFRecords in `data` (framing only)."""
+    spans, p = [], 0
+    while p + 12 <= len(data):
+        (n,) = struct.unpack_from("<Q", data, p)
+        spans.append((p, p + 16 + n))
+        p += 16 + n
+    return spans
+
+
+def snapshot(ld):
+    return {
+        run: {tag: ld.scalars(run, tag) for tag in ld.tags(run)}
+        for run in ld.runs()
+    }
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    logdir = tmp_path / "logs"
+    logdir.mkdir()
+    return str(logdir), str(tmp_path / "cache")
+
+
+def test_appended_records_are_picked_up_reading_only_new_bytes(dirs, tmp_path):
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(100))
+    data = open(full, "rb").read()
+    spans = record_spans(data)
+    cut = spans[40][1]
+    live = os.path.join(logdir, os.path.basename(full))
+    with open(live, "wb") as f:
+        f.write(data[:cut])
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.scalars(".", "loss").step.tolist() == list(range(40))
+    before = ld.stats["bytes_read"]
+    with open(live, "ab") as f:  # the "writer" appends the rest
+        f.write(data[cut:])
+    ld.refresh()
+    s = ld.scalars(".", "loss")
+    assert s.step.tolist() == list(range(100))
+    np.testing.assert_array_equal(s.value, np.arange(100) * 0.5)
+    read = ld.stats["bytes_read"] - before
+    assert len(data) - cut <= read <= len(data) - cut + indexer.HEAD_BYTES
+
+
+def test_partial_trailing_record_waits_and_is_not_corruption(dirs, tmp_path):
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(30))
+    data = open(full, "rb").read()
+    spans = record_spans(data)
+    live = os.path.join(logdir, os.path.basename(full))
+    for cut in (spans[20][0] + 5, spans[20][0] + 13, spans[20][1] - 1):  # header, payload, crc
+        with open(live, "wb") as f:
+            f.write(data[:cut])
+        ld = Logdir(logdir, cache_dir=cache + str(cut))
+        assert ld.scalars(".", "loss").step.tolist() == list(range(19))  # record 0 is file_version
+        assert ld.problems() == []
+        (st,) = ld.file_status()
+        assert st["pending_bytes"] == cut - spans[20][0]
+        with open(live, "ab") as f:
+            f.write(data[cut:])
+        ld.refresh()
+        assert ld.scalars(".", "loss").step.tolist() == list(range(30))
+        assert ld.problems() == []
+
+
+def test_bad_payload_crc_skips_one_record_and_reports_it(dirs, tmp_path):
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(50))
+    data = bytearray(open(full, "rb").read())
+    start, end = record_spans(data)[11]  # step 10
+    data[start + 14] ^= 0xFF
+    with open(os.path.join(logdir, os.path.basename(full)), "wb") as f:
+        f.write(data)
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.scalars(".", "loss").step.tolist() == [s for s in range(50) if s != 10]
+    (p,) = ld.problems()
+    assert (p.kind, p.count, p.offset) == ("bad_crc", 1, start)
+
+
+def test_corrupt_length_resynchronises_to_the_next_record(dirs, tmp_path):
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(50))
+    data = bytearray(open(full, "rb").read())
+    spans = record_spans(data)
+    start, end = spans[21]  # step 20
+    data[start : start + 8] = struct.pack("<Q", 10**12)  # a huge, wrong length
+    with open(os.path.join(logdir, os.path.basename(full)), "wb") as f:
+        f.write(data)
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.scalars(".", "loss").step.tolist() == [s for s in range(50) if s != 20]
+    (p,) = ld.problems()
+    assert (p.kind, p.count, p.offset) == ("skipped_bytes", end - start, start)
+
+
+def test_garbage_in_the_middle_is_skipped(dirs, tmp_path):
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(50))
+    data = open(full, "rb").read()
+    start = record_spans(data)[30][0]
+    junk = bytes(range(256)) * 3
+    with open(os.path.join(logdir, os.path.basename(full)), "wb") as f:
+        f.write(data[:start] + junk + data[start:])
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.scalars(".", "loss").step.tolist() == list(range(50))
+    (p,) = ld.problems()
+    assert (p.kind, p.count) == ("skipped_bytes", len(junk))
+
+
+def test_unparsable_payload_with_valid_crc_is_reported(dirs, tmp_path):
+    from tb_plus.store.scan import masked_crc
+
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(5))
+    data = open(full, "rb").read()
+    bad = b"\xff\xff\xff"  # a truncated varint key: not an Event
+    rec = struct.pack("<Q", len(bad))
+    rec += struct.pack("<I", masked_crc(rec)) + bad + struct.pack("<I", masked_crc(bad))
+    with open(os.path.join(logdir, os.path.basename(full)), "wb") as f:
+        f.write(data + rec + data[record_spans(data)[1][0]:])
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.scalars(".", "loss").step.tolist() == list(range(5)) * 2
+    (p,) = ld.problems()
+    assert (p.kind, p.count, p.offset) == ("unparsable", 1, len(data))
+
+
+def test_truncated_file_is_reindexed(dirs, tmp_path):
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(60))
+    data = open(full, "rb").read()
+    live = os.path.join(logdir, os.path.basename(full))
+    shutil.copy(full, live)
+    ld = Logdir(logdir, cache_dir=cache)
+    assert len(ld.scalars(".", "loss")) == 60
+    with open(live, "r+b") as f:
+        f.truncate(record_spans(data)[31][0])
+    ld.refresh()
+    assert ld.scalars(".", "loss").step.tolist() == list(range(30))
+
+
+@pytest.mark.parametrize("how", ["rename", "in_place"])
+def test_replaced_file_is_reindexed(dirs, tmp_path, how):
+    logdir, cache = dirs
+    a = write_scalars(str(tmp_path / "a"), range(10))
+    b = write_scalars(str(tmp_path / "b"), range(100, 130))  # longer, other content
+    live = os.path.join(logdir, "events.out.tfevents.1.host")
+    shutil.copy(a, live)
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.scalars(".", "loss").step.tolist() == list(range(10))
+    if how == "rename":
+        shutil.copy(b, live + ".new")
+        os.replace(live + ".new", live)
+    else:
+        with open(live, "r+b") as f:  # same inode, new bytes
+            f.write(open(b, "rb").read())
+    ld.refresh()
+    assert ld.scalars(".", "loss").step.tolist() == list(range(100, 130))
+
+
+def test_reopen_reads_only_the_cache(dirs):
+    logdir, cache = dirs
+    for run in ("a", "b/c"):
+        write_scalars(logdir, range(200), run=run)
+    first = Logdir(logdir, cache_dir=cache)
+    want = snapshot(first)
+    assert first.stats["bytes_read"] > 0
+    again = Logdir(logdir, cache_dir=cache)
+    got = snapshot(again)
+    assert again.stats["bytes_read"] == 0
+    assert again.stats["files_indexed"] == 0
+    assert got.keys() == want.keys() == {"a", "b/c"}
+    for run in want:
+        for tag in want[run]:
+            np.testing.assert_array_equal(got[run][tag].step, want[run][tag].step)
+            np.testing.assert_array_equal(got[run][tag].value, want[run][tag].value)
+
+
+def test_cache_is_invalidated_by_a_change(dirs, tmp_path):
+    logdir, cache = dirs
+    write_scalars(logdir, range(20), run="a")
+    write_scalars(logdir, range(20), run="b")
+    Logdir(logdir, cache_dir=cache).refresh()
+    # new data in run a (a second file), a new run c; run b untouched
+    write_scalars(str(tmp_path / "more"), range(20, 25))
+    src = os.path.join(str(tmp_path / "more"), os.listdir(str(tmp_path / "more"))[0])
+    shutil.copy(src, os.path.join(logdir, "a", "events.out.tfevents.9999999999.zz"))
+    write_scalars(logdir, range(3), run="c")
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.runs() == ["a", "b", "c"]
+    assert ld.scalars("a", "loss").step.tolist() == list(range(25))
+    assert ld.stats["files_indexed"] == 2
+    assert ld.stats["bytes_read"] == os.path.getsize(src) + os.path.getsize(
+        os.path.join(logdir, "c", os.listdir(os.path.join(logdir, "c"))[0])
+    )
+
+
+def test_unreadable_empty_and_non_event_files_are_reported(dirs):
+    logdir, cache = dirs
+    write_scalars(logdir, range(5), run="good")
+    os.makedirs(os.path.join(logdir, "bad"))
+    open(os.path.join(logdir, "bad", "events.out.tfevents.1.empty"), "wb").close()
+    with open(os.path.join(logdir, "bad", "events.out.tfevents.2.text"), "w") as f:
+        f.write("this is not a TFRecord file\n" * 20)
+    os.symlink("/nonexistent/target", os.path.join(logdir, "bad", "events.out.tfevents.3.gone"))
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.runs() == ["bad", "good"]
+    assert ld.scalars("good", "loss").step.tolist() == list(range(5))
+    kinds = {os.path.basename(p.path).split(".")[-1]: p.kind for p in ld.problems()}
+    assert kinds == {"empty": "empty", "text": "not_event_file", "gone": "error"}
+    assert ld.tags("bad") == []
+
+
+def test_unreadable_by_permissions_is_reported(dirs):
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode")
+    logdir, cache = dirs
+    path = write_scalars(logdir, range(5))
+    os.chmod(path, 0)
+    try:
+        ld = Logdir(logdir, cache_dir=cache)
+        (p,) = ld.problems()
+        assert p.kind == "error" and "Permission" in p.message
+    finally:
+        os.chmod(path, 0o644)
+
+
+def test_small_chunks_and_records_larger_than_a_chunk(dirs, monkeypatch):
+    logdir, cache = dirs
+    w = tbx.SummaryWriter(logdir)
+    rng = np.random.default_rng(0)
+    for s in range(30):
+        w.add_scalar("x", float(s), s)
+        w.add_histogram("h", rng.normal(size=2000), s, bins=500)  # records of several KB
+    w.close()
+    whole = Logdir(logdir, cache_dir=cache + "1")
+    monkeypatch.setattr(indexer, "CHUNK", 97)
+    chunked = Logdir(logdir, cache_dir=cache + "2")
+    for ld in (whole, chunked):
+        assert ld.scalars(".", "x").step.tolist() == list(range(30))
+        assert [t.step for t in ld.histograms(".", "h")] == list(range(30))
+        assert ld.problems() == []
+    assert len(chunked._run(".").files[0].m["segments"]) == 1
+
+
+def test_many_tags_in_one_event(dirs):
+    """100,000 tags written as one merged Summary (as TF1's merge_all does)."""
+    from tensorboardX.proto.summary_pb2 import Summary
+
+    logdir, cache = dirs
+    n = 100_000
+    w = tbx.SummaryWriter(logdir)
+    for step in range(2):
+        values = [Summary.Value(tag=f"layer{i % 100}/unit{i}/x", simple_value=i + step) for i in range(n)]
+        w.file_writer.add_summary(Summary(value=values), step)
+    w.close()
+    ld = Logdir(logdir, cache_dir=cache)
+    tags = ld.tags(".")
+    assert len(tags) == n
+    s = ld.scalars(".", "layer7/unit99907/x")
+    assert s.step.tolist() == [0, 1] and s.value.tolist() == [99907.0, 99908.0]
