@@ -126,7 +126,9 @@ def _sanity_tensorboardx(view):
 
 
 def _sanity_tf2(view):
-    assert sorted(view) == [".", "second"]
+    assert sorted(view) == [".", "restart", "second"]
+    assert _steps(view, "restart", "loss") == list(range(10)) + list(range(5, 15))
+    assert len(view["restart"]["tensors"]["h"]) == 20
     root = view["."]
     _check_special_scalars(view, signed_zero=False)
     for tag in W.UNICODE_TAGS + ["loss"]:
@@ -165,7 +167,8 @@ def _sanity_keras(view):
 
 
 def _sanity_root_and_nested(view):
-    assert sorted(view) == [".", "a/b", "a/c", "z"]
+    assert sorted(view) == [".", "a/b", "a/c", "empty", "z"]
+    assert view["empty"] == {"scalars": {}, "tensors": {}, "histograms": [], "blobs": []}
     assert set(view["."]["scalars"]) == {"metric", "only_in_0"}
     assert set(view["a/b"]["scalars"]) == {"metric", "only_in_1"}
 
@@ -191,9 +194,12 @@ def test_fixture_writes_expected_series(logs):
 # --------------------------------------------------------------------------
 
 
-def test_store_matches_multiplexer(logs, cache_dir):
+@pytest.mark.parametrize("verify_crc", [True, False], ids=["crc", "nocrc"])
+def test_store_matches_multiplexer(logs, cache_dir, verify_crc):
     name, logdir, expected = logs
-    ld = W.assert_store_matches_multiplexer(logdir, cache_dir, expected=expected)
+    ld = W.assert_store_matches_multiplexer(
+        logdir, cache_dir, expected=expected, verify_crc=verify_crc
+    )
     _close(ld)
 
 
@@ -267,6 +273,71 @@ def test_refresh_picks_up_appended_data_and_new_runs(tmp_path):
         w.close()
     ld.refresh()
     W.assert_views_equal(W.multiplexer_view(logdir), W.store_view(ld), "after refresh")
+    _close(ld)
+
+
+def test_live_writer_appending_to_same_file(tmp_path):
+    """A writer still open: the store opened on flushed-but-unclosed files, then
+    more records appended to the same files; refresh() must serve exactly what
+    a fresh multiplexer serves."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    logdir = tmp_path / "logs"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    w = SummaryWriter(log_dir=str(logdir), flush_secs=1)
+    try:
+        for s in range(30):
+            w.add_scalar("live/loss", 1.0 / (s + 1), s)
+        w.add_histogram("live/hist", np.arange(10.0), 0)
+        w.flush()
+        ld = W.open_store(str(logdir), str(cache))
+        W.assert_views_equal(W.multiplexer_view(logdir), W.store_view(ld), "open")
+        for round_ in range(3):
+            for s in range(30 + 10 * round_, 40 + 10 * round_):
+                w.add_scalar("live/loss", 1.0 / (s + 1), s)
+                w.add_scalar("live/new_tag_%d" % round_, float(s), s)
+            w.add_histogram("live/hist", np.arange(10.0) * round_, round_ + 1)
+            w.flush()
+            ld.refresh()
+            W.assert_views_equal(
+                W.multiplexer_view(logdir), W.store_view(ld), "round %d" % round_
+            )
+    finally:
+        w.close()
+    ld.refresh()
+    W.assert_views_equal(W.multiplexer_view(logdir), W.store_view(ld), "closed")
+    _close(ld)
+    # And a fresh store reading the (now complete) files back from the cache.
+    ld2 = W.open_store(str(logdir), str(cache))
+    W.assert_views_equal(W.multiplexer_view(logdir), W.store_view(ld2), "reopen")
+    _close(ld2)
+
+
+@pytest.mark.parametrize("cut", [1, 5, 13])
+def test_truncated_last_record(cut, tmp_path):
+    """A file whose last record is incomplete (writer killed mid-write, or
+    caught mid-flush): TensorBoard serves every complete record before it.
+    Only data is compared; whether the store also reports a problem is not
+    asserted here."""
+    logdir = tmp_path / "logs"
+    W.write_root_and_nested(str(logdir))
+    victim = [
+        os.path.join(logdir, "a", "b", f)
+        for f in os.listdir(logdir / "a" / "b")
+        if "tfevents" in f
+    ][0]
+    size = os.path.getsize(victim)
+    with open(victim, "r+b") as f:
+        f.truncate(size - cut)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    ld = W.open_store(str(logdir), str(cache))
+    expected = W.multiplexer_view(logdir)
+    # The cut record was the last one, the only record of tag "only_in_1".
+    assert "only_in_1" not in expected["a/b"]["scalars"]
+    assert len(expected["a/b"]["scalars"]["metric"][0]) == 12
+    W.assert_views_equal(expected, W.store_view(ld))
     _close(ld)
 
 

@@ -192,6 +192,18 @@ def write_tf2(logdir):
         w.flush()
     finally:
         w.close()
+    # A restart in the same run directory: a new writer/file whose first record
+    # of each tag carries the metadata again; steps overlap (0..9 then 5..14).
+    for steps, offset in ((range(10), 0.0), (range(5, 15), 100.0)):
+        w = tf.summary.create_file_writer(os.path.join(logdir, "restart"))
+        try:
+            with w.as_default():
+                for i in steps:
+                    tf.summary.scalar("loss", offset + i, step=i)
+                    tf.summary.histogram("h", [float(i), offset], step=i)
+        finally:
+            w.close()
+        time.sleep(1.05)  # next file name sorts after this one
     # A second TF2 writer into a sub-run with a different writer: same tag, but
     # metadata again only on the first record of the new file.
     w = tf.summary.create_file_writer(os.path.join(logdir, "second"))
@@ -318,6 +330,14 @@ def write_root_and_nested(logdir):
             w.add_scalar("only_in_%d" % i, 1.0, 0)
         finally:
             w.close()
+    # A run whose event file holds only the file_version header, and stray
+    # files that are not event files.
+    SummaryWriter(log_dir=os.path.join(logdir, "empty"), flush_secs=1).close()
+    with open(os.path.join(logdir, "notes.txt"), "w") as f:
+        f.write("not an event file\n")
+    os.makedirs(os.path.join(logdir, "no_events"))
+    with open(os.path.join(logdir, "no_events", "config.json"), "w") as f:
+        f.write("{}\n")
 
 
 WRITERS = {
