@@ -27,7 +27,7 @@ import numpy as np
 
 from tb_plus.store import scan as scan_mod
 from tb_plus.store.scan import F_NEW_META, K_AUDIO, K_NONE, K_HISTO, K_IMAGE, K_SIMPLE, K_TENSOR, K_TSCALAR
-from tb_plus.store.segment import write_segment
+from tb_plus.store.segment import Segment, SegmentWriter, write_segment
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -35,6 +35,11 @@ CHUNK = 16 << 20
 SEGMENT_VALUES = 1 << 20
 HEAD_BYTES = 256
 MAX_EXAMPLES = 20
+PIECE = 1 << 20  # values copied at a time while merging segments
+FIELDS = {
+    "s": (("step", "step"), ("wall", "wall"), ("value", "value")),
+    "r": (("step", "step"), ("wall", "wall"), ("off", "rec_off"), ("len", "rec_len"), ("vi", "vindex"), ("kind", "kind")),
+}
 
 # Tag classes.
 C_UNKNOWN, C_SCALAR, C_TENSOR, C_BLOB, C_OTHER = 0, 1, 2, 3, 4
@@ -140,6 +145,8 @@ class _FileIndexer:
         self.pending = []
         self.pending_n = 0
         self.bytes_read = 0
+        self.obsolete = []  # segment files replaced by merges, removed after the manifest
+        self.merged = set()
 
     def _set_class(self, tid, info):
         self.cls[tid] = info[1]
@@ -244,15 +251,7 @@ class _FileIndexer:
         s_mask = (kind == K_SIMPLE) | ((kind == K_TSCALAR) & ((c == C_SCALAR) | (c == C_UNKNOWN)))
         r_mask = ((kind == K_TSCALAR) & (c != C_SCALAR)) | (kind >= K_TENSOR) | ((kind == K_NONE) & self.hparams[tid])
         arrays = {}
-        for prefix, mask, fields in (
-            ("s", s_mask, (("step", "step"), ("wall", "wall"), ("value", "value"))),
-            (
-                "r",
-                r_mask,
-                (("step", "step"), ("wall", "wall"), ("off", "rec_off"), ("len", "rec_len"),
-                 ("vi", "vindex"), ("kind", "kind")),
-            ),
-        ):
+        for prefix, mask in (("s", s_mask), ("r", r_mask)):
             sel = rows[mask] if not mask.all() else rows
             keys = sel["tag_id"]
             small = len(keys) and int(keys.max()) < 65536  # numpy radix-sorts 16-bit keys
@@ -261,12 +260,74 @@ class _FileIndexer:
             uniq, first = np.unique(keys, return_index=True)
             arrays[prefix + "_tag"] = uniq.astype(np.int32)
             arrays[prefix + "_start"] = np.append(first, len(keys)).astype(np.int64)
-            for name, field in fields:
+            for name, field in FIELDS[prefix]:
                 arrays[f"{prefix}_{name}"] = sel[field][order]
-        self.m["seq"] += 1
-        name = f"seg-{self.m['seq']:06d}.bin"
+        name = self._next_name()
         write_segment(os.path.join(self.cache, name), {"values": int(len(rows))}, arrays)
         self.m["segments"].append([name, int(s_mask.sum()), int(r_mask.sum())])
+
+    def _next_name(self):
+        self.m["seq"] += 1
+        return f"seg-{self.m['seq']:06d}.bin"
+
+    def compact(self, everything: bool) -> None:
+        """Merges segments between SessionLog.START marks: all of them after a cold index (so a
+        series is one contiguous, zero-copy slice), else size-tiered (a live file that is
+        appended to keeps O(log n) segments and each value is rewritten O(log n) times)."""
+        segs = self.m["segments"]
+        cuts = sorted({0, len(segs), *[a for a, _ in self.m["starts"]]})
+        out = []
+        remap = {}
+        for lo, hi in zip(cuts, cuts[1:]):
+            group = list(segs[lo:hi])
+            if everything and len(group) > 1:
+                group = [self._merge(group)]
+            else:
+                while len(group) > 1 and sum(group[-2][1:]) <= 2 * sum(group[-1][1:]):
+                    group[-2:] = [self._merge(group[-2:])]
+            out.extend(group)
+            remap[hi] = len(out)
+        self.m["starts"] = [[remap.get(a, a), step] for a, step in self.m["starts"]]
+        old = ({g[0] for g in segs} | self.merged) - {g[0] for g in out}
+        self.m["segments"] = out
+        self.obsolete.extend(old)
+
+    def _merge(self, entries):
+        segs = [Segment(os.path.join(self.cache, e[0])) for e in entries]
+        layout, sources = {}, {}
+        for prefix, fields in FIELDS.items():
+            tag_lists = [sg[prefix + "_tag"] for sg in segs]
+            tags = np.unique(np.concatenate(tag_lists)).astype(np.int32)
+            counts = np.zeros(len(tags), np.int64)
+            src = [[] for _ in tags]
+            for k, (sg, t) in enumerate(zip(segs, tag_lists)):
+                st = sg[prefix + "_start"]
+                pos = np.searchsorted(tags, t)
+                counts[pos] += np.diff(st)
+                for i, a, b in zip(pos.tolist(), st[:-1].tolist(), st[1:].tolist()):
+                    src[i].append((k, a, b))
+            sources[prefix] = (tags, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), src)
+            layout[prefix + "_tag"] = (np.int32, len(tags))
+            layout[prefix + "_start"] = (np.int64, len(tags) + 1)
+            for name, _ in fields:
+                layout[f"{prefix}_{name}"] = (segs[0].dtype(f"{prefix}_{name}"), int(counts.sum()))
+        name = self._next_name()
+        self.merged.add(name)
+        w = SegmentWriter(os.path.join(self.cache, name), {"merged": len(segs)}, layout)
+        for prefix, fields in FIELDS.items():
+            tags, starts, src = sources[prefix]
+            w.write(prefix + "_tag", tags)
+            w.write(prefix + "_start", starts)
+            for fname, _ in fields:
+                col = f"{prefix}_{fname}"
+                for pieces in src:
+                    for k, a, b in pieces:
+                        for x in range(a, b, PIECE):
+                            w.write(col, segs[k][col][x : min(b, x + PIECE)])
+                for sg in segs:
+                    sg.release()
+        w.close()
+        return [name, int(sources["s"][1][-1]), int(sources["r"][1][-1])]
 
     def run(self) -> None:
         task, m = self.task, self.m
@@ -335,12 +396,19 @@ def index_file(task: dict) -> dict:
         os.makedirs(cache, exist_ok=True)
         m = new_manifest(task)
     fi = _FileIndexer(task, m)
+    cold = m["offset"] == 0
     try:
         fi.run()
         m["error"] = None
     except OSError as e:
         m["error"] = f"{type(e).__name__}: {e.strerror or e}"
+    fi.compact(everything=cold)
     save_manifest(cache, m)
+    for name in fi.obsolete:  # readers holding them mapped keep their view (POSIX)
+        try:
+            os.unlink(os.path.join(cache, name))
+        except OSError:
+            pass
     return {
         "relpath": task["relpath"],
         "bytes_read": fi.bytes_read,

@@ -118,7 +118,14 @@ class _File:
     @property
     def segments(self):
         if self._segs is None:
-            self._segs = [Segment(os.path.join(self.cache, s[0])) for s in self.m["segments"]]
+            try:
+                self._segs = [Segment(os.path.join(self.cache, s[0])) for s in self.m["segments"]]
+            except FileNotFoundError:  # merged away meanwhile (another indexer): re-read
+                m = indexer.load_manifest(self.cache)
+                if m is None or m["tags"][: len(self.m["tags"])] != self.m["tags"]:
+                    raise
+                self.m = m
+                self._segs = [Segment(os.path.join(self.cache, s[0])) for s in self.m["segments"]]
         return self._segs
 
     def tag_id(self, tag: str):

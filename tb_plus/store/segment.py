@@ -18,28 +18,69 @@ MAGIC = b"TBPSEG01"
 _ALIGN = 64
 
 
+class SegmentWriter:
+    """Writes a segment array by array, piece by piece, so nothing needs to be in memory whole.
+
+    `layout` is an ordered dict name -> (dtype, count); pieces must arrive in that order."""
+
+    def __init__(self, path: str, header: dict, layout: dict):
+        self.path = path
+        self._tmp = f"{path}.tmp{os.getpid()}"
+        self._order = []
+        table = {}
+        offset = 0
+        for name, (dtype, count) in layout.items():
+            dtype = np.dtype(dtype)
+            table[name] = [dtype.str, int(count), offset]
+            self._order.append((name, dtype, int(count)))
+            offset += -(-dtype.itemsize * int(count) // _ALIGN) * _ALIGN
+        head = json.dumps({"header": header, "arrays": table}, separators=(",", ":")).encode()
+        start = -(-(len(MAGIC) + 8 + len(head)) // _ALIGN) * _ALIGN
+        self.size = start + offset
+        self._f = open(self._tmp, "wb")
+        self._f.write(MAGIC + struct.pack("<Q", len(head)) + head)
+        self._f.write(b"\0" * (start - self._f.tell()))
+        self._i = 0
+        self._left = self._order[0][2] if self._order else 0
+        self._skip_empty()
+
+    def _skip_empty(self):
+        while self._i < len(self._order) and self._left == 0:
+            name, dtype, count = self._order[self._i]
+            pad = -(dtype.itemsize * count) % _ALIGN
+            if pad:
+                self._f.write(b"\0" * pad)
+            self._i += 1
+            self._left = self._order[self._i][2] if self._i < len(self._order) else 0
+
+    def write(self, name: str, piece) -> None:
+        if len(piece) == 0:
+            return
+        exp_name, dtype, _ = self._order[self._i]
+        piece = np.ascontiguousarray(piece, dtype=dtype)
+        if name != exp_name or len(piece) > self._left:
+            raise ValueError(f"segment piece {name!r} out of order or too long")
+        self._f.write(memoryview(piece).cast("B"))
+        self._left -= len(piece)
+        self._skip_empty()
+
+    def close(self) -> int:
+        if self._i != len(self._order):
+            self._f.close()
+            os.unlink(self._tmp)
+            raise ValueError(f"segment {self.path!r} incomplete")
+        self._f.close()
+        os.replace(self._tmp, self.path)
+        return self.size
+
+
 def write_segment(path: str, header: dict, arrays: dict) -> int:
     """Writes `arrays` (name -> 1-D numpy array) and `header` to `path`; returns bytes written."""
-    layout = {}
-    offset = 0
+    w = SegmentWriter(path, header, {k: (a.dtype, len(a)) for k, a in arrays.items()})
     for name, arr in arrays.items():
-        arr = np.ascontiguousarray(arr)
-        arrays[name] = arr
-        layout[name] = [arr.dtype.str, len(arr), offset]
-        offset += -(-arr.nbytes // _ALIGN) * _ALIGN
-    head = json.dumps({"header": header, "arrays": layout}, separators=(",", ":")).encode()
-    start = -(-(len(MAGIC) + 8 + len(head)) // _ALIGN) * _ALIGN
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(MAGIC + struct.pack("<Q", len(head)) + head)
-        f.write(b"\0" * (start - f.tell()))
-        for name, arr in arrays.items():
-            f.write(memoryview(arr).cast("B"))
-            pad = -arr.nbytes % _ALIGN
-            if pad:
-                f.write(b"\0" * pad)
-    os.replace(tmp, path)
-    return start + offset
+        if len(arr):
+            w.write(name, arr)
+    return w.close()
 
 
 class Segment:
@@ -77,6 +118,17 @@ class Segment:
 
     def __contains__(self, name: str) -> bool:
         return name in self._layout
+
+    def count(self, name: str) -> int:
+        return self._layout[name][1]
+
+    def dtype(self, name: str) -> np.dtype:
+        return np.dtype(self._layout[name][0])
+
+    def release(self) -> None:
+        """Drops the mapping's resident pages (used while merging large segments)."""
+        if self._mm is not None and hasattr(self._mm, "madvise"):
+            self._mm.madvise(mmap.MADV_DONTNEED)
 
     def slice(self, prefix: str, tag_id: int):
         """(start, stop) of `tag_id` in the CSR group `prefix` ('s' or 'r'), or None."""

@@ -288,3 +288,65 @@ def test_many_tags_in_one_event(dirs):
     assert len(tags) == n
     s = ld.scalars(".", "layer7/unit99907/x")
     assert s.step.tolist() == [0, 1] and s.value.tolist() == [99907.0, 99908.0]
+
+
+def _restart_file(logdir):
+    """tensorboardX events with SessionLog.START marks: the second START (at step 30) purges
+    the points of the first session with step >= 30, as TensorBoard does."""
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+    w = tbx.SummaryWriter(logdir)
+
+    def start(step):
+        w.file_writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
+
+    start(0)
+    for s in range(60):
+        w.add_scalar("a", float(s), s)
+        w.add_scalar("b", -float(s), s)
+    start(30)
+    for s in range(30, 80):
+        w.add_scalar("a", float(s) + 0.5, s)
+    w.close()
+    (name,) = os.listdir(logdir)
+    return os.path.join(logdir, name)
+
+
+def _expected_after_restart():
+    return list(range(30)) + list(range(30, 80)), [float(s) for s in range(30)] + [s + 0.5 for s in range(30, 80)]
+
+
+@pytest.mark.parametrize("segment_values", [7, 1 << 20])
+def test_session_restart_purges_and_compaction(dirs, monkeypatch, segment_values):
+    logdir, cache = dirs
+    monkeypatch.setattr(indexer, "SEGMENT_VALUES", segment_values)
+    _restart_file(logdir)
+    ld = Logdir(logdir, cache_dir=cache)
+    steps, values = _expected_after_restart()
+    s = ld.scalars(".", "a")
+    assert s.step.tolist() == steps and s.value.tolist() == values
+    assert ld.scalars(".", "b").step.tolist() == list(range(30))
+    # cold indexing merges everything between the two START marks into one segment each
+    assert len(ld._run(".").files[0].m["segments"]) <= 3
+
+
+def test_appends_keep_few_segments_and_the_same_points(dirs, tmp_path, monkeypatch):
+    logdir, cache = dirs
+    src = _restart_file(str(tmp_path / "src"))
+    data = open(src, "rb").read()
+    live = os.path.join(logdir, os.path.basename(src))
+    spans = record_spans(data)
+    ld = Logdir(logdir, cache_dir=cache)
+    open(live, "wb").close()
+    for i in range(0, len(spans), 9):  # the writer appends 9 records at a time
+        with open(live, "ab") as f:
+            f.write(data[spans[i][0] : spans[min(i + 9, len(spans)) - 1][1]])
+        ld.refresh()
+    steps, values = _expected_after_restart()
+    s = ld.scalars(".", "a")
+    assert s.step.tolist() == steps and s.value.tolist() == values
+    assert ld.scalars(".", "b").step.tolist() == list(range(30))
+    nseg = len(ld._run(".").files[0].m["segments"])
+    assert nseg <= 12, nseg  # ~25 refreshes, size-tiered merging keeps O(log n) segments
+    files = [f for f in os.listdir(ld._run(".").files[0].cache) if f.startswith("seg-")]
+    assert len(files) == nseg  # merged-away segments are deleted
