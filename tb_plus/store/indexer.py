@@ -147,6 +147,7 @@ class _FileIndexer:
         self.bytes_read = 0
         self.obsolete = []  # segment files replaced by merges, removed after the manifest
         self.merged = set()
+        self.progress = None  # callable(bytes) per chunk read
 
     def _set_class(self, tid, info):
         self.cls[tid] = info[1]
@@ -353,6 +354,8 @@ class _FileIndexer:
                 want = min(len(buf) - filled, size - (pos + filled))
                 n = f.readinto(mv[filled : filled + want]) if want > 0 else 0
                 self.bytes_read += n
+                if self.progress and n:
+                    self.progress(n)
                 filled += n
                 if offset == 0 and pos == 0 and m["head_len"] and filled >= m["head_len"]:
                     m["head_crc"] = scan_mod.masked_crc(bytes(mv[: m["head_len"]]))
@@ -382,7 +385,7 @@ class _FileIndexer:
         m["pending_bytes"] = size - pos
 
 
-def index_file(task: dict) -> dict:
+def index_file(task: dict, progress=None) -> dict:
     """Indexes task["path"] into task["cache"]; returns a small summary dict.
 
     task: path, relpath, run, cache (the file's cache dir), verify (bool), reset (bool:
@@ -395,7 +398,9 @@ def index_file(task: dict) -> dict:
         shutil.rmtree(cache, ignore_errors=True)
         os.makedirs(cache, exist_ok=True)
         m = new_manifest(task)
+    m["verify"] = bool(task["verify"]) and m.get("verify", True)
     fi = _FileIndexer(task, m)
+    fi.progress = progress
     cold = m["offset"] == 0
     try:
         fi.run()
@@ -425,8 +430,12 @@ def worker_main() -> None:
         if not line.strip():
             continue
         task = json.loads(line)
+        def progress(n):
+            sys.stdout.write(json.dumps({"progress": n}) + "\n")
+            sys.stdout.flush()
+
         try:
-            res = index_file(task)
+            res = index_file(task, progress)
         except Exception as e:  # report, never kill the pool
             res = {"relpath": task.get("relpath"), "bytes_read": 0, "error": f"{type(e).__name__}: {e}"}
         sys.stdout.write(json.dumps(res) + "\n")

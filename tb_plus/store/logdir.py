@@ -184,6 +184,7 @@ class Logdir:
         self.force_python = force_python
         self.stats = {"bytes_read": 0, "files_indexed": 0, "refreshes": 0}
         self._lock = threading.RLock()
+        self._refresh_lock = threading.Lock()
         self._runs: dict[str, _Run] | None = None
         self._progress = Progress(0, 0, 0, 0, False)
         self._bg = None
@@ -232,8 +233,9 @@ class Logdir:
                 m = indexer.new_manifest(task)
             m = dict(m, error=f"{type(e).__name__}: {e.strerror or e}")
             return None, m
-        if m is None or m.get("verify") is False and self.verify_crc:
-            return dict(task, reset=True), None
+        task["todo"] = st.st_size
+        if m is None or (self.verify_crc and not m.get("verify", True)):
+            return dict(task, reset=True), None  # new, or indexed without CRC checks
         if m.get("error") and m["offset"] == 0:
             return dict(task, reset=True), None
         if st.st_size < m["offset"] or st.st_ino != m["ino"]:
@@ -250,33 +252,36 @@ class Logdir:
                 return dict(task, reset=True), None  # replaced in place
         if st.st_size == m["offset"]:
             return None, dict(m, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        task["todo"] = st.st_size - m["offset"]
         return task, m
 
     def _run_tasks(self, tasks):
-        total = sum(max(os.path.getsize(t["path"]) if os.path.exists(t["path"]) else 0, 0) for t in tasks)
+        total = sum(t["todo"] for t in tasks)
         self._progress = Progress(0, len(tasks), 0, total, True)
         results = []
         nworkers = min(self.workers, len(tasks))
         if nworkers <= 1 or total < _IN_PROCESS_BYTES:
             for t in tasks:
-                results.append(indexer.index_file(t))
+                results.append(indexer.index_file(t, self._advance))
                 self._tick(results[-1])
         else:
             results = self._run_pool(tasks, nworkers)
         self._progress = dataclasses.replace(self._progress, indexing=False)
         return results
 
+    def _advance(self, nbytes):
+        p = self._progress
+        self._progress = dataclasses.replace(p, bytes_done=min(p.bytes_done + nbytes, p.bytes_total))
+
     def _tick(self, res):
         p = self._progress
-        self._progress = dataclasses.replace(
-            p, files_done=p.files_done + 1, bytes_done=p.bytes_done + res.get("bytes_read", 0)
-        )
+        self._progress = dataclasses.replace(p, files_done=p.files_done + 1)
         self.stats["bytes_read"] += res.get("bytes_read", 0)
         self.stats["files_indexed"] += 1
 
     def _run_pool(self, tasks, nworkers):
         """Indexes files in worker processes (python -m tb_plus.store.indexer), largest first."""
-        order = sorted(tasks, key=lambda t: -os.path.getsize(t["path"]) if os.path.exists(t["path"]) else 0)
+        order = sorted(tasks, key=lambda t: -t["todo"])
         env = dict(os.environ)
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(indexer.__file__))))
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -300,15 +305,24 @@ class Logdir:
                     if not queue:
                         break
                     task = queue.pop(0)
+                res = None
                 try:
                     proc.stdin.write(json.dumps(task) + "\n")
                     proc.stdin.flush()
-                    line = proc.stdout.readline()
-                    res = json.loads(line) if line else None
+                    while res is None:
+                        line = proc.stdout.readline()
+                        if not line:
+                            break
+                        msg = json.loads(line)
+                        if "progress" in msg:
+                            with lock:
+                                self._advance(msg["progress"])
+                        else:
+                            res = msg
                 except (OSError, ValueError):
                     res = None
                 if res is None:  # the worker died: do this file here
-                    res = indexer.index_file(task)
+                    res = indexer.index_file(dict(task, reset=True), self._advance)
                 with lock:
                     results.append(res)
                     self._tick(res)
@@ -326,8 +340,11 @@ class Logdir:
         return results
 
     def refresh(self):
-        """Indexes what is new: appended records, new files and runs; returns self."""
-        with self._lock:
+        """Indexes what is new: appended records, new files and runs; returns self.
+
+        Readers are not blocked meanwhile: they see the previous index until the new one is
+        swapped in at the end. Concurrent refreshes run one at a time."""
+        with self._refresh_lock:
             found = self._discover()
             tasks, plans = [], []
             for run, relpath, path in found:
@@ -347,12 +364,10 @@ class Logdir:
                     f = _File(path, task["cache"], m)
                 else:
                     prev = next((f for f in old.get(run, _Run(run)).files if f.path == path), None)
-                    if prev is not None and prev.m is m:
-                        f = prev
-                    else:
-                        f = _File(path, self._file_cache(relpath), m)
+                    f = prev if prev is not None and prev.m is m else _File(path, self._file_cache(relpath), m)
                 runs.setdefault(run, _Run(run)).files.append(f)
-            self._runs = dict(sorted(runs.items()))
+            with self._lock:
+                self._runs = dict(sorted(runs.items()))
             self._write_logdir_record()
             self.stats["refreshes"] += 1
         return self

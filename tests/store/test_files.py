@@ -350,3 +350,34 @@ def test_appends_keep_few_segments_and_the_same_points(dirs, tmp_path, monkeypat
     assert nseg <= 12, nseg  # ~25 refreshes, size-tiered merging keeps O(log n) segments
     files = [f for f in os.listdir(ld._run(".").files[0].cache) if f.startswith("seg-")]
     assert len(files) == nseg  # merged-away segments are deleted
+
+
+def test_progress_and_background_indexing(dirs):
+    logdir, cache = dirs
+    paths = [write_scalars(logdir, range(300), run=r) for r in ("a", "b", "c")]
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.progress().files_total == 0  # nothing happens at construction
+    seen = []
+    ld._advance = (lambda orig: lambda n: (orig(n), seen.append(ld.progress())))(ld._advance)
+    ld.start_background().join()
+    p = ld.progress()
+    total = sum(os.path.getsize(x) for x in paths)
+    assert (p.files_done, p.files_total, p.bytes_done, p.bytes_total, p.indexing) == (3, 3, total, total, False)
+    assert seen and all(q.indexing and q.bytes_total == total for q in seen)
+    assert [q.bytes_done for q in seen] == sorted(q.bytes_done for q in seen)
+    assert ld.runs() == ["a", "b", "c"]
+
+
+def test_cache_built_without_crc_checks_is_rebuilt_when_checks_are_wanted(dirs):
+    logdir, cache = dirs
+    write_scalars(logdir, range(10))
+    assert Logdir(logdir, cache_dir=cache, verify_crc=False).stats["bytes_read"] == 0
+    fast = Logdir(logdir, cache_dir=cache, verify_crc=False)
+    fast.refresh()
+    again = Logdir(logdir, cache_dir=cache, verify_crc=False)
+    again.refresh()
+    assert again.stats["bytes_read"] == 0
+    checked = Logdir(logdir, cache_dir=cache, verify_crc=True)
+    checked.refresh()
+    assert checked.stats["files_indexed"] == 1
+    assert checked.scalars(".", "loss").step.tolist() == list(range(10))
