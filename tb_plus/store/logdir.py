@@ -34,7 +34,8 @@ _IN_PROCESS_BYTES = 32 << 20  # below this much new data, index in-process (no w
 
 @dataclasses.dataclass(frozen=True)
 class Series:
-    """A scalar series: numpy columns of equal length, in TensorBoard's order."""
+    """A scalar series: numpy columns of equal length, in TensorBoard's order. The arrays may be
+    read-only views of the memory-mapped index: copy them before modifying in place."""
 
     step: np.ndarray  # int64
     wall_time: np.ndarray  # float64
@@ -466,6 +467,8 @@ class Logdir:
             parts, _ = self._gather(r, tag, "s", ("step", "wall", "value"))
 
         def cat(xs, dtype):
+            if len(xs) == 1:  # one segment: a zero-copy, read-only view of the mapped column
+                return xs[0].astype(dtype, copy=False)
             return np.concatenate(xs).astype(dtype, copy=False) if xs else np.empty(0, dtype)
 
         return Series(cat(parts["step"], np.int64), cat(parts["wall"], np.float64), cat(parts["value"], np.float64))
