@@ -252,17 +252,19 @@ class _FileIndexer:
         s_mask = (kind == K_SIMPLE) | ((kind == K_TSCALAR) & ((c == C_SCALAR) | (c == C_UNKNOWN)))
         r_mask = ((kind == K_TSCALAR) & (c != C_SCALAR)) | (kind >= K_TENSOR) | ((kind == K_NONE) & self.hparams[tid])
         arrays = {}
+        top = int(tid.max()) + 1
         for prefix, mask in (("s", s_mask), ("r", r_mask)):
-            sel = rows[mask] if not mask.all() else rows
-            keys = sel["tag_id"]
-            small = len(keys) and int(keys.max()) < 65536  # numpy radix-sorts 16-bit keys
-            order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
-            keys = keys[order]
-            uniq, first = np.unique(keys, return_index=True)
-            arrays[prefix + "_tag"] = uniq.astype(np.int32)
-            arrays[prefix + "_start"] = np.append(first, len(keys)).astype(np.int64)
+            n = int(mask.sum())
+            # sort by tag (stable: keeps file order within a tag); values not in this group get
+            # a key past every tag, so they sort last and are cut off; 16-bit keys radix-sort
+            keys = tid if n == len(rows) else np.where(mask, tid, top)
+            order = np.argsort(keys.astype(np.uint16) if top < 65535 else keys, kind="stable")[:n]
+            k = keys[order]
+            first = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if n else np.empty(0, np.int64)
+            arrays[prefix + "_tag"] = k[first].astype(np.int32)
+            arrays[prefix + "_start"] = np.append(first, n).astype(np.int64)
             for name, field in FIELDS[prefix]:
-                arrays[f"{prefix}_{name}"] = sel[field][order]
+                arrays[f"{prefix}_{name}"] = rows[field][order]
         name = self._next_name()
         write_segment(os.path.join(self.cache, name), {"values": int(len(rows))}, arrays)
         self.m["segments"].append([name, int(s_mask.sum()), int(r_mask.sum())])
