@@ -69,13 +69,11 @@ def make_scanner(verify_crc=True, tags=(), meta_seen=(), force_python=False):
 
 
 def masked_crc(data) -> int:
+    """TFRecord's masked CRC32C of `data` (C when built, else google-crc32c)."""
     try:
         from tb_plus.store import _scan
     except ImportError:
-        import google_crc32c
-
-        c = google_crc32c.value(bytes(data))
-        return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+        return _py_masked_crc(data)
     return _scan.masked_crc(data)
 
 
