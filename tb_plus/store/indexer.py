@@ -32,7 +32,7 @@ from tb_plus.store.segment import Segment, SegmentWriter, write_segment
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 CHUNK = 16 << 20
-SEGMENT_VALUES = 1 << 20
+SEGMENT_VALUES = 1 << 18
 HEAD_BYTES = 256
 MAX_EXAMPLES = 20
 PIECE = 1 << 20  # values copied at a time while merging segments
