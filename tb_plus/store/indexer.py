@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import time
 
 import numpy as np
@@ -395,11 +394,29 @@ def index_file(task: dict, progress=None) -> dict:
     """
     t0 = time.perf_counter()
     cache = task["cache"]
-    m = None if task.get("reset") else load_manifest(cache)
-    if m is None:
-        shutil.rmtree(cache, ignore_errors=True)
-        os.makedirs(cache, exist_ok=True)
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, "lock"), "a+b") as lock:
+        _lock(lock)  # one indexer per file at a time, across processes sharing the cache
+        return _index_locked(task, cache, progress, t0)
+
+
+def _lock(f):
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: rely on the single-process case
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+
+
+def _index_locked(task, cache, progress, t0):
+    m = load_manifest(cache)
+    if m is None or task.get("reset"):
+        for name in os.listdir(cache):
+            if name.startswith("seg-") or name.startswith(MANIFEST):
+                os.unlink(os.path.join(cache, name))
+        seq = m["seq"] if m else 0  # segment names are never reused, even across resets
         m = new_manifest(task)
+        m["seq"] = seq
     m["verify"] = bool(task["verify"]) and m.get("verify", True)
     fi = _FileIndexer(task, m)
     fi.progress = progress

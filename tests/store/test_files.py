@@ -381,3 +381,29 @@ def test_cache_built_without_crc_checks_is_rebuilt_when_checks_are_wanted(dirs):
     checked.refresh()
     assert checked.stats["files_indexed"] == 1
     assert checked.scalars(".", "loss").step.tolist() == list(range(10))
+
+
+def test_two_processes_indexing_one_cache_at_once(dirs):
+    """Indexers in different processes that share a cache serialise per file (a file lock)."""
+    import json
+    import subprocess
+    import sys
+
+    logdir, cache = dirs
+    for r in ("a", "b", "c"):
+        write_scalars(logdir, range(3000), run=r)
+    code = (
+        "import json, sys; from tb_plus.store import Logdir; "
+        "ld = Logdir(sys.argv[1], cache_dir=sys.argv[2], workers=1); ld.refresh(); "
+        "print(json.dumps({r: ld.scalars(r, 'loss').step.tolist() for r in ld.runs()}))"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, logdir, cache], stdout=subprocess.PIPE, env=env, text=True)
+        for _ in range(3)
+    ]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    want = {r: list(range(3000)) for r in ("a", "b", "c")}
+    assert outs == [want] * 3
+    assert snapshot(Logdir(logdir, cache_dir=cache))["a"]["loss"].step.tolist() == list(range(3000))
