@@ -93,7 +93,11 @@ def run(args):
 
 
 def main():
-    args = json.loads(sys.argv[1])
+    arg = sys.argv[1]
+    if arg.startswith("@"):  # a file holding the JSON (long tag lists exceed the argv limit)
+        with open(arg[1:]) as f:
+            arg = f.read()
+    args = json.loads(arg)
     try:
         res = run(args)
         res["ok"] = not res["problems"]

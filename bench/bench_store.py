@@ -142,7 +142,10 @@ def run_tbplus(man, mode, cache_dir, verify_crc=True, timeout=900, pythonpath=No
     errf = tempfile.TemporaryFile()
     print("[%s] tb_plus %s (verify_crc=%s, cache=%s) ..." % (label, mode, verify_crc, cache_dir), flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "_store_child.py"), json.dumps(args)],
+    argf = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump(args, argf)
+    argf.close()
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "_store_child.py"), "@" + argf.name],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf,
                             start_new_session=True, env=env, text=True)
     out = {"label": label, "kind": "tb_plus", "mode": mode, "verify_crc": verify_crc,
@@ -179,6 +182,7 @@ def run_tbplus(man, mode, cache_dir, verify_crc=True, timeout=900, pythonpath=No
         except subprocess.TimeoutExpired:
             pass
     finally:
+        os.unlink(argf.name)
         kill_tree(proc)
         errf.seek(0)
         err = errf.read().decode("utf-8", "replace")
@@ -327,6 +331,7 @@ def run_stock(man, load_fast, timeout=900, poll=0.25, label="", verify_chunk=25)
                     if pending:
                         time.sleep(poll)
     finally:
+        os.unlink(argf.name)
         kill_tree(proc)
         logf.close()
     with open(logf.name, "rb") as f:

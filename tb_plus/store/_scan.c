@@ -148,10 +148,10 @@ typedef struct {
     int64_t rec_off;
     uint32_t rec_len;
     int32_t tag_id;
-    uint16_t vindex;
+    uint32_t vindex;
     uint8_t kind;
     uint8_t flags;
-    uint32_t pad;
+    uint16_t pad;
 } ValueOut;
 
 enum { K_NONE = 0, K_SIMPLE = 1, K_TSCALAR = 2, K_TENSOR = 3, K_HISTO = 4, K_IMAGE = 5, K_AUDIO = 6 };
@@ -484,7 +484,7 @@ static int parse_event(Ctx *c, const uint8_t *s, size_t n, int64_t rec_off, uint
                 ValueOut o;
                 memset(&o, 0, sizeof o);
                 o.step = step; o.wall = wall; o.rec_off = rec_off; o.rec_len = rec_len;
-                o.vindex = (uint16_t)(vi > 0xffff ? 0xffff : vi);
+                o.vindex = vi;
                 int pv = parse_value(c, vs, vn, &o);
                 if (pv < 0) return -1;
                 if (pv == 0) goto malformed;

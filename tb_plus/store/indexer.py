@@ -29,7 +29,7 @@ from tb_plus.store.scan import F_NEW_META, K_AUDIO, K_NONE, K_HISTO, K_IMAGE, K_
 from tb_plus.store.segment import Segment, SegmentWriter, write_segment
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 CHUNK = 16 << 20
 SEGMENT_VALUES = 1 << 18
 HEAD_BYTES = 256

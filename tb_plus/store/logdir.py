@@ -139,7 +139,8 @@ class _Run:
     def __init__(self, name: str):
         self.name = name
         self.files: list[_File] = []
-        self._tags = None  # tag -> [plugin, class, content_b64]
+        self._tags = None  # tag -> [plugin, class, content_b64, written data class]
+        self.sorted_tags = {}  # kind -> sorted tag list
 
     @property
     def tag_info(self) -> dict:
@@ -416,13 +417,16 @@ class Logdir:
         'blobs' (images, audio), sorted."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        want = {"scalars": C_SCALAR, "tensors": C_TENSOR, "histograms": C_TENSOR, "blobs": C_BLOB}[kind]
-        info = self._run(run).tag_info
-        return sorted(
-            t
-            for t, (plugin, cls, *_) in info.items()
-            if cls == want and (kind != "histograms" or plugin == "histograms")
-        )
+        r = self._run(run)
+        cached = r.sorted_tags.get(kind)
+        if cached is None:
+            want = {"scalars": C_SCALAR, "tensors": C_TENSOR, "histograms": C_TENSOR, "blobs": C_BLOB}[kind]
+            cached = r.sorted_tags[kind] = sorted(
+                t
+                for t, (plugin, cls, *_) in r.tag_info.items()
+                if cls == want and (kind != "histograms" or plugin == "histograms")
+            )
+        return list(cached)
 
     def tag_info(self, run: str, tag: str) -> TagInfo:
         import base64

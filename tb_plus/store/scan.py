@@ -25,10 +25,10 @@ VALUE_DTYPE = np.dtype(
         ("rec_off", "<i8"),
         ("rec_len", "<u4"),
         ("tag_id", "<i4"),
-        ("vindex", "<u2"),
+        ("vindex", "<u4"),
         ("kind", "u1"),
         ("flags", "u1"),
-        ("pad", "<u4"),
+        ("pad", "<u2"),
     ]
 )
 assert VALUE_DTYPE.itemsize == 48
@@ -220,7 +220,7 @@ class PyScanner:
                         self._meta_seen.add(tid)
                         flags |= F_NEW_META
                         specials.append(("meta", tid, v.metadata.SerializeToString()))
-                rows.append((ev.step, ev.wall_time, value, rec_off, rec_len, tid, min(vi, 0xFFFF), kind, flags, 0))
+                rows.append((ev.step, ev.wall_time, value, rec_off, rec_len, tid, vi, kind, flags, 0))
         elif what == "session_log":
             specials.append(("session_log", rec_off, ev.step, ev.wall_time, len(rows), ev.session_log.status))
         elif what == "file_version":

@@ -407,3 +407,18 @@ def test_two_processes_indexing_one_cache_at_once(dirs):
     want = {r: list(range(3000)) for r in ("a", "b", "c")}
     assert outs == [want] * 3
     assert snapshot(Logdir(logdir, cache_dir=cache))["a"]["loss"].step.tolist() == list(range(3000))
+
+
+def test_tensor_beyond_65536_values_in_one_event(dirs):
+    from tensorboardX.proto.summary_pb2 import Summary
+    from tensorboardX.summary import histogram
+
+    logdir, cache = dirs
+    w = tbx.SummaryWriter(logdir)
+    values = [Summary.Value(tag=f"s{i}", simple_value=i) for i in range(70_000)]
+    values.append(histogram("last_hist", np.arange(10.0), "auto").value[0])
+    w.file_writer.add_summary(Summary(value=values), 7)
+    w.close()
+    ld = Logdir(logdir, cache_dir=cache)
+    (h,) = ld.histograms(".", "last_hist")
+    assert h.step == 7 and h.numpy[:, 2].sum() == 10
