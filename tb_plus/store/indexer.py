@@ -295,41 +295,64 @@ class _FileIndexer:
         self.obsolete.extend(old)
 
     def _merge(self, entries):
+        """Merges segments into one, per tag in segment order, in blocks of about PIECE values
+        (a block of many small tags is regrouped with one stable sort; a tag bigger than a
+        block is copied segment by segment), dropping mapped pages as it goes."""
         segs = [Segment(os.path.join(self.cache, e[0])) for e in entries]
-        layout, sources = {}, {}
+        layout, plans = {}, {}
         for prefix, fields in FIELDS.items():
             tag_lists = [sg[prefix + "_tag"] for sg in segs]
             tags = np.unique(np.concatenate(tag_lists)).astype(np.int32)
             counts = np.zeros(len(tags), np.int64)
-            src = [[] for _ in tags]
-            for k, (sg, t) in enumerate(zip(segs, tag_lists)):
-                st = sg[prefix + "_start"]
+            per_seg = []  # (positions of the segment's tags in `tags`, its starts)
+            for sg, t in zip(segs, tag_lists):
+                st = np.asarray(sg[prefix + "_start"])
                 pos = np.searchsorted(tags, t)
                 counts[pos] += np.diff(st)
-                for i, a, b in zip(pos.tolist(), st[:-1].tolist(), st[1:].tolist()):
-                    src[i].append((k, a, b))
-            sources[prefix] = (tags, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), src)
+                per_seg.append((pos, st))
+            starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            cuts = np.searchsorted(starts, np.arange(PIECE, starts[-1], PIECE), side="right") - 1
+            bounds = np.unique(np.concatenate([[0], cuts, [len(tags)]]))
+            blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+            plans[prefix] = (tags, starts, per_seg, blocks)
             layout[prefix + "_tag"] = (np.int32, len(tags))
             layout[prefix + "_start"] = (np.int64, len(tags) + 1)
-            for name, _ in fields:
-                layout[f"{prefix}_{name}"] = (segs[0].dtype(f"{prefix}_{name}"), int(counts.sum()))
+            for fname, _ in fields:
+                layout[f"{prefix}_{fname}"] = (segs[0].dtype(f"{prefix}_{fname}"), int(starts[-1]))
         name = self._next_name()
         self.merged.add(name)
         w = SegmentWriter(os.path.join(self.cache, name), {"merged": len(segs)}, layout)
+        touched = 0
         for prefix, fields in FIELDS.items():
-            tags, starts, src = sources[prefix]
+            tags, starts, per_seg, blocks = plans[prefix]
             w.write(prefix + "_tag", tags)
             w.write(prefix + "_start", starts)
             for fname, _ in fields:
                 col = f"{prefix}_{fname}"
-                for pieces in src:
-                    for k, a, b in pieces:
-                        for x in range(a, b, PIECE):
-                            w.write(col, segs[k][col][x : min(b, x + PIECE)])
-                for sg in segs:
-                    sg.release()
+                for t0, t1 in blocks:
+                    ranges = []  # (segment, lo, hi, its tags' positions, their starts)
+                    for k, (pos, st) in enumerate(per_seg):
+                        j0, j1 = np.searchsorted(pos, t0), np.searchsorted(pos, t1)
+                        if st[j1] > st[j0]:
+                            ranges.append((k, int(st[j0]), int(st[j1]), pos[j0:j1], st[j0 : j1 + 1]))
+                    if t1 - t0 == 1 or len(ranges) == 1:  # already in order: stream the pieces
+                        for k, lo, hi, _, _ in ranges:
+                            for x in range(lo, hi, PIECE):
+                                w.write(col, segs[k][col][x : min(hi, x + PIECE)])
+                    else:
+                        keys = np.concatenate([np.repeat(p - t0, np.diff(st)) for _, _, _, p, st in ranges])
+                        order = np.argsort(keys.astype(np.uint16) if t1 - t0 < 65536 else keys, kind="stable")
+                        data = np.concatenate([segs[k][col][lo:hi] for k, lo, hi, _, _ in ranges])
+                        w.write(col, data[order])
+                    touched += sum(hi - lo for _, lo, hi, _, _ in ranges) * segs[0].dtype(col).itemsize
+                    if touched > 64 << 20:
+                        for sg in segs:
+                            sg.release()
+                        touched = 0
         w.close()
-        return [name, int(sources["s"][1][-1]), int(sources["r"][1][-1])]
+        for sg in segs:
+            sg.release()
+        return [name, int(plans["s"][1][-1]), int(plans["r"][1][-1])]
 
     def run(self) -> None:
         task, m = self.task, self.m

@@ -422,3 +422,33 @@ def test_tensor_beyond_65536_values_in_one_event(dirs):
     ld = Logdir(logdir, cache_dir=cache)
     (h,) = ld.histograms(".", "last_hist")
     assert h.step == 7 and h.numpy[:, 2].sum() == 10
+
+
+@pytest.mark.parametrize("piece", [1, 37, 1 << 20])
+def test_merged_segments_equal_one_segment(dirs, monkeypatch, piece):
+    """Cold indexing in tiny segments, merged in blocks of `piece` values, reads back the same
+    as indexing everything in one segment: tags of very different sizes, values and refs."""
+    logdir, cache = dirs
+    rng = np.random.default_rng(3)
+    w = tbx.SummaryWriter(logdir)
+    tags = [f"t{i}" for i in range(60)]
+    for step in range(40):
+        for tag in rng.choice(tags, size=rng.integers(1, 30), replace=False):
+            for _ in range(1 if tag != "t0" else 5):  # t0 is much bigger than the others
+                w.add_scalar(str(tag), float(rng.normal()), step)
+        if step % 7 == 0:
+            w.add_histogram("h", rng.normal(size=20), step)
+    w.close()
+    one = Logdir(logdir, cache_dir=cache + "one")
+    monkeypatch.setattr(indexer, "SEGMENT_VALUES", 23)
+    monkeypatch.setattr(indexer, "CHUNK", 300)
+    monkeypatch.setattr(indexer, "PIECE", piece)
+    many = Logdir(logdir, cache_dir=cache + "many")
+    assert len(many._run(".").files[0].m["segments"]) == 1
+    assert many.tags(".") == one.tags(".") and len(one.tags(".")) == 60
+    for tag in one.tags("."):
+        a, b = one.scalars(".", tag), many.scalars(".", tag)
+        np.testing.assert_array_equal(a.step, b.step)
+        np.testing.assert_array_equal(a.wall_time, b.wall_time)
+        np.testing.assert_array_equal(a.value, b.value)
+    assert [h.step for h in many.histograms(".", "h")] == list(range(0, 40, 7))
