@@ -439,7 +439,7 @@ def test_merged_segments_equal_one_segment(dirs, monkeypatch, piece):
         if step % 7 == 0:
             w.add_histogram("h", rng.normal(size=20), step)
     w.close()
-    one = Logdir(logdir, cache_dir=cache + "one")
+    one = Logdir(logdir, cache_dir=cache + "one").refresh()  # before the patches: one segment
     monkeypatch.setattr(indexer, "SEGMENT_VALUES", 23)
     monkeypatch.setattr(indexer, "CHUNK", 300)
     monkeypatch.setattr(indexer, "PIECE", piece)
