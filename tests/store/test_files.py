@@ -262,7 +262,7 @@ def test_small_chunks_and_records_larger_than_a_chunk(dirs, monkeypatch):
         w.add_scalar("x", float(s), s)
         w.add_histogram("h", rng.normal(size=2000), s, bins=500)  # records of several KB
     w.close()
-    whole = Logdir(logdir, cache_dir=cache + "1")
+    whole = Logdir(logdir, cache_dir=cache + "1").refresh()  # before the patch
     monkeypatch.setattr(indexer, "CHUNK", 97)
     chunked = Logdir(logdir, cache_dir=cache + "2")
     for ld in (whole, chunked):
