@@ -335,16 +335,18 @@ class _FileIndexer:
                         j0, j1 = np.searchsorted(pos, t0), np.searchsorted(pos, t1)
                         if st[j1] > st[j0]:
                             ranges.append((k, int(st[j0]), int(st[j1]), pos[j0:j1], st[j0 : j1 + 1]))
+                    size = segs[0].dtype(col).itemsize
                     if t1 - t0 == 1 or len(ranges) == 1:  # already in order: stream the pieces
                         for k, lo, hi, _, _ in ranges:
                             for x in range(lo, hi, PIECE):
                                 w.write(col, segs[k][col][x : min(hi, x + PIECE)])
+                            segs[k].release()
                     else:
                         keys = np.concatenate([np.repeat(p - t0, np.diff(st)) for _, _, _, p, st in ranges])
                         order = np.argsort(keys.astype(np.uint16) if t1 - t0 < 65536 else keys, kind="stable")
                         data = np.concatenate([segs[k][col][lo:hi] for k, lo, hi, _, _ in ranges])
                         w.write(col, data[order])
-                    touched += sum(hi - lo for _, lo, hi, _, _ in ranges) * segs[0].dtype(col).itemsize
+                        touched += sum(hi - lo for _, lo, hi, _, _ in ranges) * size
                     if touched > 64 << 20:
                         for sg in segs:
                             sg.release()
