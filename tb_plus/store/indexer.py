@@ -79,7 +79,7 @@ def load_manifest(cache: str):
 def save_manifest(cache: str, m: dict) -> None:
     tmp = os.path.join(cache, f"{MANIFEST}.tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(m, f, separators=(",", ":"))
+        f.write(json.dumps(m, separators=(",", ":")))  # dumps: C encoder; dump is pure Python
     os.replace(tmp, os.path.join(cache, MANIFEST))
 
 

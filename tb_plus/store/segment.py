@@ -133,7 +133,7 @@ class Segment:
     def slice(self, prefix: str, tag_id: int):
         """(start, stop) of `tag_id` in the CSR group `prefix` ('s' or 'r'), or None."""
         tags = self[prefix + "_tag"]
-        i = int(np.searchsorted(tags, tag_id))
+        i = int(tags.searchsorted(np.int32(tag_id)))  # an int32 needle: no cast of the array
         if i >= len(tags) or tags[i] != tag_id:
             return None
         starts = self[prefix + "_start"]
