@@ -331,7 +331,6 @@ def run_stock(man, load_fast, timeout=900, poll=0.25, label="", verify_chunk=25)
                     if pending:
                         time.sleep(poll)
     finally:
-        os.unlink(argf.name)
         kill_tree(proc)
         logf.close()
     with open(logf.name, "rb") as f:
