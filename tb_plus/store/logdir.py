@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 
@@ -190,6 +189,7 @@ class Logdir:
         self._runs: dict[str, _Run] | None = None
         self._progress = Progress(0, 0, 0, 0, False)
         self._bg = None
+        self._bg_stop = None
 
     # ------------------------------------------------------------------ indexing
 
@@ -382,18 +382,27 @@ class Logdir:
                 json.dump({"path": self.path}, f)
 
     def start_background(self, interval=None):
-        """Indexes in a background thread now (and every `interval` seconds if given)."""
+        """Indexes in a daemon thread now, and again every `interval` seconds if given, until
+        `stop_background()`; returns the thread."""
+        self.stop_background()
+        stop = self._bg_stop = threading.Event()
 
         def loop():
-            while True:
+            while not stop.is_set():
                 self.refresh()
-                if interval is None:
+                if interval is None or stop.wait(interval):
                     return
-                time.sleep(interval)
 
         self._bg = threading.Thread(target=loop, name="tb_plus-indexer", daemon=True)
         self._bg.start()
         return self._bg
+
+    def stop_background(self, timeout=None):
+        """Stops the background refresh loop (after the refresh in progress, if any)."""
+        if self._bg is not None:
+            self._bg_stop.set()
+            self._bg.join(timeout)
+            self._bg = None
 
     def _ensure(self) -> dict:
         if self._runs is None:

@@ -452,3 +452,29 @@ def test_merged_segments_equal_one_segment(dirs, monkeypatch, piece):
         np.testing.assert_array_equal(a.wall_time, b.wall_time)
         np.testing.assert_array_equal(a.value, b.value)
     assert [h.step for h in many.histograms(".", "h")] == list(range(0, 40, 7))
+
+
+def test_background_refresh_loop_picks_up_appends_and_stops(dirs, tmp_path):
+    import threading
+
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(50))
+    data = open(full, "rb").read()
+    cut = record_spans(data)[20][1]
+    live = os.path.join(logdir, os.path.basename(full))
+    with open(live, "wb") as f:
+        f.write(data[:cut])
+    ld = Logdir(logdir, cache_dir=cache)
+    refreshed = threading.Semaphore(0)
+    orig = ld.refresh
+    ld.refresh = lambda: (orig(), refreshed.release())[0]
+    ld.start_background(interval=0.01)
+    assert refreshed.acquire(timeout=60)
+    assert len(ld.scalars(".", "loss")) == 20
+    with open(live, "ab") as f:
+        f.write(data[cut:])
+    for _ in range(2):  # one refresh may have started before the append
+        assert refreshed.acquire(timeout=60)
+    assert len(ld.scalars(".", "loss")) == 50
+    ld.stop_background(timeout=60)
+    assert ld._bg is None
