@@ -194,11 +194,17 @@ def test_fixture_writes_expected_series(logs):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("verify_crc", [True, False], ids=["crc", "nocrc"])
-def test_store_matches_multiplexer(logs, cache_dir, verify_crc):
+@pytest.mark.parametrize(
+    "verify_crc, force_python",
+    [(True, False), (False, False), (True, True)],
+    ids=["crc", "nocrc", "pure-python"],
+)
+def test_store_matches_multiplexer(logs, cache_dir, verify_crc, force_python):
+    """The pure-Python scanner (used when the C accelerator could not be built) must give the
+    same answers as the C one."""
     name, logdir, expected = logs
     ld = W.assert_store_matches_multiplexer(
-        logdir, cache_dir, expected=expected, verify_crc=verify_crc
+        logdir, cache_dir, expected=expected, verify_crc=verify_crc, force_python=force_python
     )
     _close(ld)
 
