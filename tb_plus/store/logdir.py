@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -178,6 +179,9 @@ class Logdir:
     def __init__(self, path, cache_dir=None, *, workers=None, verify_crc=True, force_python=False):
         self.path = os.path.abspath(os.fspath(path))
         self.cache_root = os.path.abspath(cache_dir or default_cache_dir())
+        real_root, real_path = os.path.realpath(self.cache_root), os.path.realpath(self.path)
+        if real_root == real_path or real_root.startswith(real_path.rstrip(os.sep) + os.sep):
+            raise ValueError(f"cache_dir {cache_dir!r} is inside the log directory {path!r}: log directories are never written to")
         key = hashlib.sha1(os.path.realpath(self.path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
         self.cache = os.path.join(self.cache_root, key)
         self.workers = workers or os.cpu_count() or 1
@@ -234,6 +238,9 @@ class Logdir:
             if m is None:
                 m = indexer.new_manifest(task)
             m = dict(m, error=f"{type(e).__name__}: {e.strerror or e}")
+            return None, m
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            m = dict(m or indexer.new_manifest(task), error="not a regular file")
             return None, m
         task["todo"] = st.st_size
         if m is None or (self.verify_crc and not m.get("verify", True)):
@@ -355,6 +362,7 @@ class Logdir:
                 if task:
                     tasks.append(task)
             if tasks:
+                self._check_cache_writable()
                 self._run_tasks(tasks)
             runs: dict[str, _Run] = {}
             old = self._runs or {}
@@ -373,6 +381,14 @@ class Logdir:
             self._write_logdir_record()
             self.stats["refreshes"] += 1
         return self
+
+    def _check_cache_writable(self):
+        try:
+            os.makedirs(self.cache, exist_ok=True)
+        except OSError as e:
+            raise OSError(f"cannot create the index cache {self.cache!r}: {e}; pass another cache_dir") from e
+        if not os.access(self.cache, os.W_OK | os.X_OK):
+            raise PermissionError(f"the index cache {self.cache!r} is not writable; pass another cache_dir")
 
     def _write_logdir_record(self):
         os.makedirs(self.cache, exist_ok=True)

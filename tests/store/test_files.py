@@ -478,3 +478,22 @@ def test_background_refresh_loop_picks_up_appends_and_stops(dirs, tmp_path):
     assert len(ld.scalars(".", "loss")) == 50
     ld.stop_background(timeout=60)
     assert ld._bg is None
+
+
+def test_a_fifo_named_like_an_event_file_does_not_hang(dirs):
+    logdir, cache = dirs
+    write_scalars(logdir, range(3), run="ok")
+    os.makedirs(os.path.join(logdir, "odd"))
+    os.mkfifo(os.path.join(logdir, "odd", "events.out.tfevents.1.fifo"))
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.scalars("ok", "loss").step.tolist() == [0, 1, 2]
+    (p,) = ld.problems()
+    assert (p.run, p.kind, p.message) == ("odd", "error", "not a regular file")
+
+
+def test_a_cache_inside_the_log_directory_is_refused(dirs):
+    logdir, _ = dirs
+    with pytest.raises(ValueError, match="inside the log directory"):
+        Logdir(logdir, cache_dir=os.path.join(logdir, ".tb_plus_cache"))
+    with pytest.raises(ValueError, match="inside the log directory"):
+        Logdir(logdir, cache_dir=logdir)
