@@ -36,6 +36,7 @@ assert VALUE_DTYPE.itemsize == 48
 K_NONE, K_SIMPLE, K_TSCALAR, K_TENSOR, K_HISTO, K_IMAGE, K_AUDIO = range(7)
 F_HAS_META, F_NEW_META, F_NEEDS_PY = 1, 2, 4
 MAX_RECORD = 1 << 31
+_VALUE_KIND = {"simple_value": K_SIMPLE, "tensor": K_TENSOR, "histo": K_HISTO, "image": K_IMAGE, "audio": K_AUDIO}
 
 # dtype -> (TensorProto field holding values, numpy dtype of tensor_content)
 _SCALAR_FIELDS = {
@@ -77,10 +78,16 @@ def masked_crc(data) -> int:
     return _scan.masked_crc(data)
 
 
-def _py_masked_crc(data) -> int:
-    import google_crc32c
+_crc32c_value = None
 
-    c = google_crc32c.value(bytes(data))
+
+def _py_masked_crc(data) -> int:
+    global _crc32c_value
+    if _crc32c_value is None:
+        import google_crc32c
+
+        _crc32c_value = google_crc32c.value
+    c = _crc32c_value(bytes(data))
     return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
@@ -193,13 +200,7 @@ class PyScanner:
         what = ev.WhichOneof("what")
         if what == "summary":
             for vi, v in enumerate(ev.summary.value):
-                kind = {
-                    "simple_value": K_SIMPLE,
-                    "tensor": K_TENSOR,
-                    "histo": K_HISTO,
-                    "image": K_IMAGE,
-                    "audio": K_AUDIO,
-                }.get(v.WhichOneof("value"), K_NONE)
+                kind = _VALUE_KIND.get(v.WhichOneof("value"), K_NONE)
                 flags = 0
                 value = 0.0
                 if kind == K_SIMPLE:
