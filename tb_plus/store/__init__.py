@@ -4,7 +4,7 @@
 package loads nothing heavy; numpy and the rest load when Logdir is first used.
 """
 
-__all__ = ["Logdir", "Series", "TensorDatum", "BlobRef", "Problem", "Progress"]
+__all__ = ["Logdir", "Series", "TensorDatum", "BlobRef", "Problem", "Progress", "RunInfo", "TagInfo"]
 
 
 def __getattr__(name):

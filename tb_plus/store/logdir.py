@@ -73,6 +73,16 @@ class TagInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunInfo:
+    name: str
+    files: int
+    size: int  # bytes of the run's event files, as last indexed
+    last_write: float  # newest modification time of its event files, seconds since the epoch
+    last_step: int | None  # the largest final step of its scalar series
+    scalar_tags: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Progress:
     files_done: int
     files_total: int
@@ -544,6 +554,24 @@ class Logdir:
     def blob(self, ref: BlobRef) -> list:
         """The blobs (bytes) of one blob-sequence value."""
         return [bytes(x) for x in read_value(ref)[1].reshape(-1)]
+
+    def run_info(self, run: str) -> RunInfo:
+        """What the run table needs, from the index only: files, bytes, newest write, tags,
+        and the last step (the largest final step over the run's scalar series)."""
+        r = self._run(run)
+        last_step = None
+        for tag in self.tags(run):
+            s = self.scalars(run, tag)
+            if len(s.step) and (last_step is None or int(s.step[-1]) > last_step):
+                last_step = int(s.step[-1])
+        return RunInfo(
+            name=run,
+            files=len(r.files),
+            size=sum(f.m["size"] for f in r.files),
+            last_write=max((f.m["mtime_ns"] for f in r.files), default=0) / 1e9,
+            last_step=last_step,
+            scalar_tags=len(self.tags(run)),
+        )
 
     # ------------------------------------------------------------------ status
 
