@@ -1,0 +1,62 @@
+// One chart card: title, status, zoom reset and export links around a chart host element.
+
+import { el } from "./dom";
+
+export interface ChartPanel {
+  root: HTMLElement;
+  host: HTMLElement;
+  setStatus: (text: string, isError?: boolean) => void;
+  setZoomed: (zoomed: boolean) => void;
+  setExports: (links: { run: string; csv: string; json: string }[]) => void;
+}
+
+export interface ChartPanelHandlers {
+  onClose: () => void;
+  onResetZoom: () => void;
+}
+
+export function createChartPanel(tag: string, handlers: ChartPanelHandlers): ChartPanel {
+  const status = el("span", { class: "tbp-chart-status", testid: "chart-status" });
+  const reset = el("button", { class: "tbp-link", testid: "chart-reset", text: "reset zoom", hidden: true });
+  reset.addEventListener("click", () => handlers.onResetZoom());
+  const close = el("button", { class: "tbp-link", testid: "chart-close", title: "Remove this chart", text: "✕" });
+  close.addEventListener("click", () => handlers.onClose());
+  const exportMenu = el("div", { class: "tbp-export-menu" });
+  const exportBox = el("details", { class: "tbp-export" }, el("summary", { text: "export" }), exportMenu);
+  const head = el(
+    "div",
+    { class: "tbp-chart-head" },
+    el("span", { class: "tbp-chart-title", title: tag, text: tag }),
+    status,
+    reset,
+    exportBox,
+    close,
+  );
+  const host = el("div", { class: "tbp-chart-host" });
+  const root = el("section", { class: "tbp-chart", testid: `chart-${tag}`, "data-tag": tag }, head, host);
+  return {
+    root,
+    host,
+    setStatus(text, isError = false) {
+      status.textContent = text;
+      status.classList.toggle("error", isError);
+    },
+    setZoomed(zoomed) {
+      reset.hidden = !zoomed;
+      root.dataset.zoomed = String(zoomed);
+    },
+    setExports(links) {
+      exportMenu.replaceChildren(
+        ...links.map((l) =>
+          el(
+            "div",
+            { class: "tbp-export-row" },
+            el("span", { text: l.run }),
+            el("a", { href: l.csv, download: true, text: "csv" }),
+            el("a", { href: l.json, download: true, text: "json" }),
+          ),
+        ),
+      );
+    },
+  };
+}
