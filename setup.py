@@ -8,8 +8,12 @@ install still succeeds and the store falls back to its pure-Python scanner.
 import os
 import sys
 
+import shutil
+import subprocess
+
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCAN_SOURCE = os.path.join("tb_plus", "store", "_scan.c")
@@ -72,6 +76,40 @@ class OptionalBuildExt(build_ext):
         )
 
 
+FRONTEND = os.path.join(HERE, "tb_plus_frontend")
+BUNDLE = os.path.join(HERE, "tb_plus", "static", "index.js")
+
+
+def build_frontend():
+    """npm install + npm run build in tb_plus_frontend/ -> tb_plus/static/index.{js,css}.
+
+    A checkout needs Node.js (and npm) for this; a built wheel already carries the bundle.
+    TB_PLUS_SKIP_FRONTEND=1 skips it (backend-only development: the tab's page then says what
+    to build)."""
+    if os.environ.get("TB_PLUS_SKIP_FRONTEND") == "1":
+        return
+    if not os.path.exists(os.path.join(FRONTEND, "package.json")):
+        if os.path.exists(BUNDLE):
+            return  # an sdist/wheel build from an unpacked archive that already has the bundle
+        raise SystemExit("tb_plus: tb_plus_frontend/package.json is missing and no bundle was built")
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise SystemExit(
+            "tb_plus: building the TB+ tab's frontend needs Node.js 18+ and npm, which were not found on PATH.\n"
+            "Install them (e.g. `apt-get install nodejs npm`) and retry, or install a built wheel of tb-plus."
+        )
+    for cmd in ([npm, "install", "--no-audit", "--no-fund"], [npm, "run", "build"]):
+        subprocess.check_call(cmd, cwd=FRONTEND)
+
+
+class BuildPyWithFrontend(build_py):
+    """build_py that first builds the frontend bundle into tb_plus/static/."""
+
+    def run(self):
+        build_frontend()
+        super().run()
+
+
 ext_modules = []
 if os.path.exists(os.path.join(HERE, SCAN_SOURCE)):
     ext_modules.append(
@@ -85,7 +123,7 @@ if os.path.exists(os.path.join(HERE, SCAN_SOURCE)):
 setup(
     name="tb-plus",
     version=_read_version(),
-    description="TensorBoard+: a TensorBoard plugin with a persistent, incremental event store",
+    description="TensorBoard+: a TensorBoard plugin that keeps every point of GB-scale logs",
     long_description=_read_readme(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
@@ -105,13 +143,15 @@ setup(
     extras_require={
         # torch is pinned: a CPU wheel of 2.13.0 is available locally, while an
         # unpinned torch pulls a multi-GB CUDA build.
-        "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0"],
+        "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0", "playwright==1.63.0"],
         "tf": ["tensorflow-cpu"],
     },
     ext_modules=ext_modules,
-    cmdclass={"build_ext": OptionalBuildExt},
+    package_data={"tb_plus": ["static/*", "http_api.md"]},
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithFrontend},
     entry_points={
         "console_scripts": ["tb-plus=tb_plus.cli:main"],
+        "tensorboard_plugins": ["tb_plus=tb_plus.plugin:TbPlusLoader"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,0 +1,108 @@
+"""TensorBoard entry point of tb_plus: flags, the plugin, its route table.
+
+TensorBoard imports this module for every start (entry point group `tensorboard_plugins`), so it
+imports only TensorBoard's `base_plugin` at the top; the store, numpy and the routes load in
+`TbPlusLoader.load()`.
+"""
+
+from tensorboard.plugins import base_plugin
+
+PLUGIN_NAME = "tb_plus"
+
+# (flag, default, type, help): one table feeds argparse and the README's flags table.
+FLAGS = (
+    ("tb_plus_cache_dir", "", str,
+     "Where tb_plus keeps its index of the log directory (default: $TB_PLUS_CACHE_DIR, else ~/.cache/tb_plus). "
+     "Never inside the log directory."),
+    ("tb_plus_workers", 0, int, "Processes that index event files in parallel (0: one per CPU)."),
+    ("tb_plus_verify_crc", "true", str, "Check every record's CRC32C while indexing: true or false."),
+    ("tb_plus_live_seconds", 120.0, float,
+     "A run counts as live when one of its event files was written within this many seconds."),
+)
+
+
+def _parse_bool(flag, value):
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise base_plugin.FlagsError(f"--{flag} must be true or false, not {value!r}")
+
+
+class TbPlusLoader(base_plugin.TBLoader):
+    """Defines tb_plus's flags and builds the plugin."""
+
+    def define_flags(self, parser):
+        group = parser.add_argument_group("tb_plus")
+        for name, default, type_, help_ in FLAGS:
+            group.add_argument(f"--{name}", metavar=name.upper(), type=type_, default=default, help=help_)
+
+    def fix_flags(self, flags):
+        flags.tb_plus_verify_crc = _parse_bool("tb_plus_verify_crc", flags.tb_plus_verify_crc)
+        if flags.tb_plus_workers < 0:
+            raise base_plugin.FlagsError(f"--tb_plus_workers must be >= 0, not {flags.tb_plus_workers!r}")
+        if flags.tb_plus_live_seconds <= 0:
+            raise base_plugin.FlagsError(f"--tb_plus_live_seconds must be > 0, not {flags.tb_plus_live_seconds!r}")
+
+    def load(self, context):
+        return TbPlusPlugin(context)
+
+
+def _flag(flags, name):
+    """A tb_plus flag's value, or its default when TensorBoard was built without our loader's
+    flags (e.g. a plugin list given programmatically)."""
+    default = next(d for n, d, _, _ in FLAGS if n == name)
+    value = getattr(flags, name, default) if flags is not None else default
+    return _parse_bool(name, value) if name == "tb_plus_verify_crc" else value
+
+
+class TbPlusPlugin(base_plugin.TBPlugin):
+    """The TB+ tab: serves the store's data as columns and the bundled frontend."""
+
+    plugin_name = PLUGIN_NAME
+
+    def __init__(self, context):
+        from tb_plus.store import Logdir
+
+        flags = context.flags
+        self.logdir_path = context.logdir or getattr(flags, "logdir", "") or ""
+        self.live_seconds = float(_flag(flags, "tb_plus_live_seconds"))
+        self.logdir = None
+        if self.logdir_path and "://" not in self.logdir_path:
+            self.logdir = Logdir(
+                self.logdir_path,
+                cache_dir=_flag(flags, "tb_plus_cache_dir") or None,
+                workers=_flag(flags, "tb_plus_workers") or None,
+                verify_crc=_flag(flags, "tb_plus_verify_crc"),
+            )
+            interval = getattr(flags, "reload_interval", 5.0) if flags is not None else 5.0
+            # TensorBoard's --reload_interval: > 0 reload every N s, 0 load once at start-up
+            self.logdir.start_background(interval=interval if interval and interval > 0 else None)
+
+    def get_plugin_apps(self):
+        from tb_plus.routes import assets, runs, series, tags
+
+        return {
+            "/index.js": assets.index_js,
+            "/index.css": assets.index_css,
+            "/runs": runs.route(self),
+            "/tags": tags.route(self),
+            "/series": series.series_route(self),
+            "/export": series.export_route(self),
+        }
+
+    def is_active(self):
+        return True  # the tab is there whenever the plugin is installed; it shows its own empty state
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="TB+", disable_reload=False)
+
+    def require_logdir(self):
+        from tensorboard import errors
+
+        if self.logdir is None:
+            raise errors.NotFoundError(
+                f"tb_plus needs a local --logdir; this TensorBoard has {self.logdir_path!r}"
+            )
+        return self.logdir

@@ -1,0 +1,28 @@
+"""The bundled frontend: tb_plus/static/index.js and index.css, built from tb_plus_frontend/."""
+
+import os
+
+from tensorboard import errors
+from tensorboard.backend import http_util
+from werkzeug import wrappers
+
+STATIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
+
+
+def _serve(name, mimetype):
+    def handler(request):
+        path = os.path.join(STATIC, name)
+        try:
+            with open(path, "rb") as f:
+                body = f.read()
+        except OSError:
+            raise errors.NotFoundError(
+                f"{name} is not built: run `npm install && npm run build` in tb_plus_frontend/ (or reinstall tb_plus)"
+            )
+        return http_util.Respond(request, body, mimetype)
+
+    return wrappers.Request.application(handler)
+
+
+index_js = _serve("index.js", "text/javascript")
+index_css = _serve("index.css", "text/css")
