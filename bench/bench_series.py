@@ -10,9 +10,8 @@ downsample it for a chart.
    width 4000, and `downsample` alone on in-memory arrays for comparison;
 4. prints a markdown table with the machine (CPU model, cores) and the numpy version.
 
-The target is <= 100 ms per response. This measures the store and query layers only; the HTTP
-route's own timing (request parsing and JSON encoding on top of this) is measured by the route's
-bench.
+The target is <= 100 ms per response. The "HTTP /series" rows call the plugin's route through
+werkzeug's test client (request parsing, store read, downsampling and JSON encoding; no socket).
 
 Example::
 
@@ -93,11 +92,39 @@ def main():
             return ser.step[idx], ser.wall_time[idx], ser.value[idx]
         return fn
 
+    # The /series route itself: request parsing, store read, downsampling and JSON encoding,
+    # through the plugin's WSGI app (werkzeug test client; no socket).
+    import argparse as _ap
+    from urllib.parse import urlencode
+
+    from tensorboard.plugins import base_plugin
+    from werkzeug.test import Client
+
+    from tb_plus.plugin import TbPlusPlugin
+
+    flags = _ap.Namespace(logdir=logdir, reload_interval=0, tb_plus_cache_dir=cache)
+    plugin = TbPlusPlugin(base_plugin.TBContext(flags=flags, logdir=logdir))
+    plugin.logdir.stop_background()
+    client = Client(plugin.get_plugin_apps()["/series"])
+
+    def through_http(**params):
+        url = "/?" + urlencode(dict(run=run, tag=tag, **params))
+
+        def fn():
+            r = client.get(url)
+            assert r.status_code == 200, r.get_data(as_text=True)
+            body = r.get_json()
+            return (body["step"],)
+        return fn
+
     step, value = np.array(s.step), np.array(s.value)  # in-memory copies
     cases = [
         ("scalars + downsample, whole series, width 1000", through_store(1000)),
         ("scalars + downsample, middle 1%% (steps %d..%d), width 1000" % (lo, hi), through_store(1000, lo, hi)),
         ("scalars + downsample, whole series, width 4000", through_store(4000)),
+        ("HTTP /series (route + JSON), whole series, width 1000", through_http(width=1000)),
+        ("HTTP /series (route + JSON), middle 1%, width 1000", through_http(width=1000, xmin=lo, xmax=hi)),
+        ("HTTP /series (route + JSON), whole series, width 4000", through_http(width=4000)),
         ("downsample only (in-memory arrays), width 1000", lambda: (downsample(step, value, 1000),)),
         ("downsample only (in-memory arrays), width 4000", lambda: (downsample(step, value, 4000),)),
     ]

@@ -62,7 +62,7 @@ def select_range(x: np.ndarray, xmin=None, xmax=None) -> np.ndarray:
     return np.flatnonzero(mask).astype(np.int64, copy=False)
 
 
-def downsample(x: np.ndarray, y: np.ndarray, width: int, *, xmin=None, xmax=None) -> np.ndarray:
+def downsample(x: np.ndarray, y: np.ndarray, width: int, *, xmin=None, xmax=None, with_count=False):
     """Indices of the points to draw for a chart `width` pixels wide.
 
     Args:
@@ -82,7 +82,13 @@ def downsample(x: np.ndarray, y: np.ndarray, width: int, *, xmin=None, xmax=None
       point with the smallest finite y and the one with the largest finite y (lowest index on ties),
       and every point with a non-finite y. The highest selected index is always included. The same
       input always gives the same output.
+      With `with_count=True`: (indices, number of selected points), the count at no extra pass.
     """
+    idx, count = _downsample(x, y, width, xmin, xmax)
+    return (idx, count) if with_count else idx
+
+
+def _downsample(x, y, width, xmin, xmax):
     x = _as_x(x)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(x):
@@ -94,11 +100,12 @@ def downsample(x: np.ndarray, y: np.ndarray, width: int, *, xmin=None, xmax=None
         raise ValueError("width must be >= 1, got %r" % (width,))
     lo, hi, empty = _bounds(x.dtype, xmin, xmax)
     if empty or len(x) == 0:
-        return np.empty(0, np.int64)
+        return np.empty(0, np.int64), 0
 
     runs = _monotonic_runs(x)
     if runs is None:
-        return _downsample_sorted(x, y, width, lo, hi)
+        idx = _downsample_sorted(x, y, width, lo, hi)
+        return idx, len(select_range(x, xmin, xmax))  # unordered x (rare): one more pass
 
     # Every run is non-decreasing (a NaN x forms a run of its own and is dropped): the selection
     # within a run is one contiguous slice.
@@ -113,9 +120,9 @@ def downsample(x: np.ndarray, y: np.ndarray, width: int, *, xmin=None, xmax=None
             sel.append((sa, sb))
     total = sum(b - a for a, b in sel)
     if total == 0:
-        return np.empty(0, np.int64)
+        return np.empty(0, np.int64), 0
     if total <= 4 * width:
-        return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in sel])
+        return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in sel]), total
 
     edges = _edges(x, width, lo, hi, [(x[a], x[b - 1]) for a, b in sel], sel)
     parts, nonfinite = [], []
@@ -130,7 +137,7 @@ def downsample(x: np.ndarray, y: np.ndarray, width: int, *, xmin=None, xmax=None
         nonfinite.append(nfp + a)
     ks, first, last, mn, mx = parts[0] if len(parts) == 1 else _merge(parts, y)
     last_selected = np.array([max(b for _, b in sel) - 1], np.int64)
-    return _assemble(first, last, mn, mx, *nonfinite, last_selected)
+    return _assemble(first, last, mn, mx, *nonfinite, last_selected), total
 
 
 # ----------------------------------------------------------------------------- helpers

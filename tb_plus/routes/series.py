@@ -38,18 +38,18 @@ def series_impl(ld, run, tag, *, x="step", xmin=None, xmax=None, width=None, ful
     else the downsampled subset (see tb_plus/query/downsample.py)."""
     s = load_series(ld, run, tag)
     xs = x_column(s, x)
-    in_range = select_range(xs, xmin, xmax)
     if full or width is None:
-        idx = in_range
+        idx = select_range(xs, xmin, xmax)
+        in_range = len(idx)
     else:
-        idx = downsample(xs, s.value, width, xmin=xmin, xmax=xmax)
+        idx, in_range = downsample(xs, s.value, width, xmin=xmin, xmax=xmax, with_count=True)
     return {
         "run": run,
         "tag": tag,
         "x": x,
         "total": int(len(s)),
-        "in_range": int(len(in_range)),
-        "downsampled": bool(len(idx) < len(in_range)),
+        "in_range": int(in_range),
+        "downsampled": bool(len(idx) < in_range),
         "step": column(s.step[idx]),
         "wall_time": column(s.wall_time[idx]),
         "value": column(s.value[idx]),

@@ -298,3 +298,16 @@ def test_big_series_zoom_and_determinism(big):
     assert np.array_equal(got, downsample(x, y, 1000, xmin=lo, xmax=hi))
     odd = downsample(x, y, 137)
     assert np.array_equal(odd, downsample(x.copy(), y.copy(), 137))
+
+
+def test_with_count_gives_the_number_of_selected_points():
+    rng = np.random.default_rng(11)
+    x = np.concatenate([np.arange(1000), np.arange(500, 1500)])  # a restart
+    y = rng.normal(size=len(x))
+    for xmin, xmax in [(None, None), (100, 900), (600, None), (None, 50), (2000, None)]:
+        idx, count = downsample(x, y, 10, xmin=xmin, xmax=xmax, with_count=True)
+        assert count == len(select_range(x, xmin, xmax))
+        np.testing.assert_array_equal(idx, downsample(x, y, 10, xmin=xmin, xmax=xmax))
+    shuffled = rng.permutation(5000)
+    idx, count = downsample(shuffled, rng.normal(size=5000), 7, xmin=10, xmax=4000, with_count=True)
+    assert count == 3991
