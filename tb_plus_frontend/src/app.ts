@@ -16,6 +16,7 @@ export const DEFAULT_RUNS = 10;
 export const GROUP_LIMIT = 24;
 const POLL_INDEXING_MS = 2000;
 const POLL_IDLE_MS = 30000;
+const FOCUS_THROTTLE_MS = 2000;
 const STORAGE_KEY = "tb_plus.state.v1";
 
 interface SavedState {
@@ -70,6 +71,7 @@ export class App {
   private tagsSeq = 0;
   private filterTimer = 0;
   private lastFocusRefresh = 0;
+  private focusTimer = 0;
 
   start(parent: HTMLElement): void {
     this.layout = createLayout(parent);
@@ -87,11 +89,7 @@ export class App {
       this.filterTimer = window.setTimeout(() => void this.refreshTags(), 250);
     });
     this.layout.tagRegex.addEventListener("change", () => void this.refreshTags());
-    window.addEventListener("focus", () => {
-      if (Date.now() - this.lastFocusRefresh < 2000) return;
-      this.lastFocusRefresh = Date.now();
-      void this.reload(false);
-    });
+    window.addEventListener("focus", () => this.onFocus());
     connectHost(() => void this.reload(false));
     this.renderCards();
     void this.reload(false);
@@ -102,6 +100,17 @@ export class App {
     if (hard) this.api.clear();
     this.layout.status.textContent = "";
     await this.refreshRuns(true);
+  }
+
+  /** Refreshes when the tab regains focus: at most once per 2 s, a later focus is not lost but delayed. */
+  private onFocus(): void {
+    if (this.focusTimer) return;
+    const wait = Math.max(0, this.lastFocusRefresh + FOCUS_THROTTLE_MS - Date.now());
+    this.focusTimer = window.setTimeout(() => {
+      this.focusTimer = 0;
+      this.lastFocusRefresh = Date.now();
+      void this.reload(false);
+    }, wait);
   }
 
   private colorOf = (run: string): string => {

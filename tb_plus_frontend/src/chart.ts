@@ -12,6 +12,8 @@
 
 import uPlot from "uplot";
 
+const SYNC_KEY = "tb_plus";
+
 export interface ChartSeries {
   label: string;
   color: string;
@@ -184,6 +186,8 @@ export class Chart {
         focus: { prox: 16 },
         points: { size: 7 },
         bind: { dblclick: () => null },
+        // Linked cursors: hovering one chart shows the same step in every chart's legend.
+        sync: { key: SYNC_KEY, setSeries: false, scales: ["x", null] },
       },
       focus: { alpha: 0.35 },
       hooks: {
@@ -325,6 +329,12 @@ export class Chart {
         row.dataset.y = ys;
         if (!Number.isFinite(s.y[i])) val.classList.add("non-finite");
       }
+      row.title = "Click to hide or show this run";
+      row.addEventListener("click", () => {
+        const shown = this.u.series[si + 1]?.show !== false;
+        this.u.setSeries(si + 1, { show: !shown });
+        this.updateLegend(this.u.cursor.left ?? -1);
+      });
       row.append(swatch, name, at, val);
       rows.push(row);
     });

@@ -6,6 +6,7 @@ frontend bundle (tb_plus/static/index.js, built by ``npm run build`` in tb_plus_
 locally but fails under CI (``CI`` set), where it means the build step is broken.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -119,9 +120,7 @@ def logdir(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="session")
-def tensorboard_url(logdir, tmp_path_factory):
-    """Starts `tensorboard --load_fast=false` on a free port; yields its base URL."""
+def _require_bundle():
     if _REASON:
         pytest.skip(_REASON)
     if not os.path.exists(BUNDLE):
@@ -129,8 +128,15 @@ def tensorboard_url(logdir, tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@contextlib.contextmanager
+def run_tensorboard(logdir, log_path, runs):
+    """Runs `tensorboard --load_fast=false` on a free port until tb_plus lists `runs`; yields its base URL.
+
+    The server runs in its own process group, which is killed on exit.
+    """
     port = _free_port()
-    log_path = str(tmp_path_factory.mktemp("tensorboard_log") / "tensorboard.log")
     log = open(log_path, "wb")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
@@ -140,7 +146,7 @@ def tensorboard_url(logdir, tmp_path_factory):
             "--host", "127.0.0.1",
             "--port", str(port),
             "--load_fast=false",
-            "--reload_interval", "2",
+            "--reload_interval", "1",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -157,15 +163,15 @@ def tensorboard_url(logdir, tmp_path_factory):
                 pytest.fail("tensorboard exited with %s:\n%s" % (proc.returncode, _tail(log_path)))
             try:
                 if "tb_plus" in _get(base + "/data/plugins_listing"):
-                    runs = json.loads(_get(base + "/data/plugin/tb_plus/runs"))
-                    if sorted(runs["runs"]["name"]) == sorted(RUNS) and not runs["progress"]["indexing"]:
+                    answer = json.loads(_get(base + "/data/plugin/tb_plus/runs"))
+                    if sorted(answer["runs"]["name"]) == sorted(runs) and not answer["progress"]["indexing"]:
                         ready = True
                         break
             except (urllib.error.URLError, OSError, ValueError, KeyError):
                 pass
             time.sleep(0.2)
         if not ready:
-            pytest.fail("tensorboard did not list tb_plus with both runs within 90 s:\n%s" % _tail(log_path))
+            pytest.fail("tensorboard did not list tb_plus with runs %r within 90 s:\n%s" % (runs, _tail(log_path)))
         yield base
     finally:
         try:
@@ -177,6 +183,25 @@ def tensorboard_url(logdir, tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def tensorboard_url(logdir, tmp_path_factory):
+    """One TensorBoard over the shared (read-only) logdir for the whole session."""
+    _require_bundle()
+    log_path = str(tmp_path_factory.mktemp("tensorboard_log") / "tensorboard.log")
+    with run_tensorboard(logdir, log_path, RUNS) as base:
+        yield base
+
+
+@pytest.fixture
+def live_tensorboard(tmp_path):
+    """A private TensorBoard over a logdir the test may append to; yields (base URL, logdir)."""
+    _require_bundle()
+    root = str(tmp_path / "live_logdir")
+    _write_logdir(root)
+    with run_tensorboard(root, str(tmp_path / "tensorboard.log"), RUNS) as base:
+        yield base, root
 
 
 @pytest.fixture(scope="session")

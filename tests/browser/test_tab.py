@@ -7,6 +7,8 @@ uPlot instance hangs off its `.tbp-plot` element (`el.uplot`), which also carrie
 """
 
 import json
+import os
+import time
 import re
 import urllib.error
 import urllib.request
@@ -21,7 +23,7 @@ except ImportError:  # conftest skips every test here with the reason
 from .conftest import NAN_RUN, NAN_STEP, RUNS, SPIKE_RUN, SPIKE_STEP, SPIKE_VALUE, STEPS, loss_value
 
 PLUGIN_FRAME = 'iframe[src*="plugin_entry.html"]'
-STANDALONE_ROUTES = ("/data/plugin/tb_plus/app", "/data/plugin/tb_plus/standalone", "/data/plugin/tb_plus/index.html")
+STANDALONE_ROUTES = ("/data/plugin/tb_plus/standalone",)
 
 
 def open_tab(page, base):
@@ -251,4 +253,35 @@ def test_standalone_page(page, tensorboard_url):
     page.get_by_test_id("tag-train/loss").click()
     plot = page.get_by_test_id("chart-train/loss").locator(".tbp-plot")
     wait_points(plot, {run: STEPS for run in RUNS}, page)
+    assert page.page_errors == []
+
+
+def test_new_points_appear_on_focus(page, live_tensorboard):
+    """Appending to a run shows up after the window regains focus (no 30 s poll wait)."""
+    from tensorboardX import SummaryWriter
+
+    base, root = live_tensorboard
+    frame, plot = open_chart(page, base)
+    wait_points(plot, {run: STEPS for run in RUNS}, page)
+
+    extra = 50
+    writer = SummaryWriter(os.path.join(root, "run_a"), flush_secs=1)
+    for step in range(STEPS, STEPS + extra):
+        writer.add_scalar("train/loss", 0.5, step)
+    writer.close()
+    # wait until the server has read the new file
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(base + "/data/plugin/tb_plus/runs", timeout=5) as r:
+            answer = json.loads(r.read())
+        if answer["runs"]["last_step"][answer["runs"]["name"].index("run_a")] == STEPS + extra - 1:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the server never saw the appended points")
+
+    with page.expect_request(lambda r: "/data/plugin/tb_plus/series?" in r.url and "run=run_a" in r.url):
+        plot.evaluate("el => el.ownerDocument.defaultView.dispatchEvent(new Event('focus'))")
+    wait_points(plot, {"run_a": STEPS + extra, "run_b": STEPS}, page)
+    assert float(plot.get_attribute("data-xmax")) == STEPS + extra - 1
     assert page.page_errors == []
