@@ -86,6 +86,8 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         return {
             "/index.js": assets.index_js,
             "/index.css": assets.index_css,
+            "/standalone": assets.standalone_html,
+            "/standalone.js": assets.standalone_js,
             "/runs": runs.route(self),
             "/tags": tags.route(self),
             "/series": series.series_route(self),

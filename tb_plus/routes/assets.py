@@ -26,3 +26,31 @@ def _serve(name, mimetype):
 
 index_js = _serve("index.js", "text/javascript")
 index_css = _serve("index.css", "text/css")
+
+
+_STANDALONE_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>TB+</title>
+<script type="module" src="standalone.js"></script>
+</head>
+<body></body>
+</html>
+"""
+
+# TensorBoard's CSP forbids inline scripts: the page loads this module, which starts the app.
+_STANDALONE_JS = 'import { render } from "./index.js";\nrender();\n'
+
+
+def _standalone_html(request):
+    return http_util.Respond(request, _STANDALONE_HTML, "text/html")
+
+
+def _standalone_js(request):
+    return http_util.Respond(request, _STANDALONE_JS, "text/javascript")
+
+
+standalone_html = wrappers.Request.application(_standalone_html)
+standalone_js = wrappers.Request.application(_standalone_js)

@@ -52,9 +52,16 @@ def logdir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def client(logdir, tmp_path_factory):
+    import threading
+
     from werkzeug.test import Client
 
-    return Client(make_app(logdir, tmp_path_factory.mktemp("cache")))
+    yield Client(make_app(logdir, tmp_path_factory.mktemp("cache")))
+    # TensorBoard's own loader thread (it reads through TensorFlow's C++ file system when TF is
+    # installed) must not be running when the interpreter exits, or the process can abort.
+    for th in threading.enumerate():
+        if th.name in ("Reloader", "tb_plus-indexer"):
+            th.join(120)
 
 
 def get_json(client, url, code=200):

@@ -144,3 +144,14 @@ def test_static_bundle_route_says_what_to_build_when_missing(client):
         assert b"render" in r.get_data()
     else:
         assert r.status_code == 404 and "npm run build" in r.get_data(as_text=True)
+
+
+def test_standalone_page_loads_the_bundle_without_inline_script(client):
+    r = client.get("/data/plugin/tb_plus/standalone?run=lr%3D0.1&tag=train%2Floss")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    html = r.get_data(as_text=True)
+    assert '<script type="module" src="standalone.js"></script>' in html
+    assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    js = client.get("/data/plugin/tb_plus/standalone.js")
+    assert js.headers["Content-Type"].startswith("text/javascript")
+    assert 'from "./index.js"' in js.get_data(as_text=True) and "render()" in js.get_data(as_text=True)
