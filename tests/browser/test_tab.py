@@ -285,3 +285,15 @@ def test_new_points_appear_on_focus(page, live_tensorboard):
     wait_points(plot, {"run_a": STEPS + extra, "run_b": STEPS}, page)
     assert float(plot.get_attribute("data-xmax")) == STEPS + extra - 1
     assert page.page_errors == []
+
+
+def test_tensorboard_reload_button_reaches_the_tab(page, tensorboard_url):
+    """TensorBoard's own reload button talks to the tab over the host channel (DataReloaded)."""
+    open_tab(page, tensorboard_url)
+    page.wait_for_timeout(500)  # let the tab's first requests settle
+    button = page.locator("button.reload-button")
+    if button.count() == 0:
+        pytest.skip("this TensorBoard has no button.reload-button")
+    with page.expect_request(lambda r: r.url.endswith("/data/plugin/tb_plus/runs")):
+        button.first.click()
+    assert page.page_errors == []
