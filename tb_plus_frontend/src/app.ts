@@ -41,6 +41,16 @@ function saveState(state: SavedState): void {
   }
 }
 
+/** State given in the page URL (the standalone page: ?run=A&run=B&tag=x/y), or null. Inside
+ * TensorBoard the iframe's URL carries none of these, so the saved state applies. */
+function stateFromUrl(): SavedState | null {
+  const params = new URLSearchParams(window.location.search);
+  const runs = params.getAll("run");
+  const tags = params.getAll("tag");
+  if (!runs.length && !tags.length) return null;
+  return { tags, runs: runs.length ? runs : null };
+}
+
 function groupPaths(node: TagNode, out: string[] = []): string[] {
   for (const c of node.children) {
     if (c.children.length) {
@@ -75,7 +85,8 @@ export class App {
 
   start(parent: HTMLElement): void {
     this.layout = createLayout(parent);
-    const saved = loadState();
+    const fromUrl = stateFromUrl();
+    const saved = fromUrl ?? loadState();
     if (saved) {
       this.selectedTags = Array.isArray(saved.tags) ? saved.tags.filter((t) => typeof t === "string") : [];
       if (Array.isArray(saved.runs)) {

@@ -11,6 +11,7 @@ import os
 import time
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -253,6 +254,18 @@ def test_standalone_page(page, tensorboard_url):
     page.get_by_test_id("tag-train/loss").click()
     plot = page.get_by_test_id("chart-train/loss").locator(".tbp-plot")
     wait_points(plot, {run: STEPS for run in RUNS}, page)
+    assert page.page_errors == []
+
+
+def test_standalone_page_takes_its_state_from_the_url(page, tensorboard_url):
+    """The embeddable page opens the runs and charts named in its URL, nothing else."""
+    query = urllib.parse.urlencode([("run", RUNS[1]), ("tag", "eval/loss"), ("tag", "train/acc")])
+    page.goto(f"{tensorboard_url}/data/plugin/tb_plus/standalone?{query}")
+    for tag, points in (("eval/loss", STEPS // 10), ("train/acc", STEPS)):
+        wait_points(page.get_by_test_id(f"chart-{tag}").locator(".tbp-plot"), {RUNS[1]: points}, page)
+    assert page.get_by_test_id("chart-train/loss").count() == 0
+    assert page.get_by_test_id("run-" + RUNS[1]).is_checked()
+    assert not page.get_by_test_id("run-" + RUNS[0]).is_checked()
     assert page.page_errors == []
 
 
