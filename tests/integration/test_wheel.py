@@ -47,3 +47,12 @@ def test_built_wheel_installs_and_serves_the_tab(tmp_path):
         assert b'"run"' in body
     finally:
         tb.stop()
+
+
+def test_building_from_source_without_node_says_what_is_missing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TB_PLUS_SKIP_FRONTEND"}
+    env["PATH"] = str(tmp_path)  # no node, no npm
+    out = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path / "lib")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "needs Node.js 18+ and npm, which were not found on PATH" in out.stderr + out.stdout
