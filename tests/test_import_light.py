@@ -1,32 +1,27 @@
-"""Importing tb_plus (as TensorBoard will import its entry point) loads nothing heavy."""
+"""Importing tb_plus (as TensorBoard imports its entry point) loads nothing heavy."""
 
 import os
 import subprocess
 import sys
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def loaded_after(imports, candidates):
+    """Which of `candidates` are in sys.modules after `import <imports>` in a fresh interpreter."""
+    code = f"import sys, {imports}; print([m for m in {candidates!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
 
 def test_import_loads_no_numpy_tensorboard_or_tensorflow():
-    code = (
-        "import sys, tb_plus, tb_plus.store, tb_plus.cli; "
-        "heavy = [m for m in ('numpy', 'tensorboard', 'tensorflow', 'torch', 'google.protobuf') if m in sys.modules]; "
-        "print(heavy)"
-    )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=root), timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    heavy = ("numpy", "tensorboard", "tensorflow", "torch", "google.protobuf")
+    assert loaded_after("tb_plus, tb_plus.store, tb_plus.cli", heavy) == "[]"
 
 
 def test_entry_point_module_imports_only_tensorboard_base():
     """TensorBoard imports tb_plus.plugin at every start: no numpy, store or TensorFlow then."""
-    code = (
-        "import sys, tb_plus.plugin; "
-        "heavy = [m for m in ('numpy', 'tensorflow', 'torch', 'tb_plus.store', 'tb_plus.routes', 'tb_plus.query') "
-        "if m in sys.modules]; print(heavy)"
-    )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=root), timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    heavy = ("numpy", "tensorflow", "torch", "tb_plus.store", "tb_plus.routes", "tb_plus.query")
+    assert loaded_after("tb_plus.plugin", heavy) == "[]"
