@@ -81,7 +81,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             self.logdir.start_background(interval=interval if interval and interval > 0 else None)
 
     def get_plugin_apps(self):
-        from tb_plus.routes import assets, runs, series, tags
+        from tb_plus.routes import aggregate, assets, compare, hparams, runs, series, tags
 
         return {
             "/index.js": assets.index_js,
@@ -92,6 +92,9 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/tags": tags.route(self),
             "/series": series.series_route(self),
             "/export": series.export_route(self),
+            "/aggregate": aggregate.route(self),
+            "/compare": compare.route(self),
+            "/hparams": hparams.route(self),
         }
 
     def is_active(self):

@@ -9,10 +9,16 @@ from tensorboard import errors
 from werkzeug import wrappers
 
 from tb_plus.query.downsample import downsample, select_range
+from tb_plus.query.smooth import ema, moving_median
+from tb_plus.query.xaxis import keep_positive, parse_x, x_basic, x_from_tag
 from tb_plus.routes import app, arg, column, flag, respond_json
 
-X_AXES = ("step", "wall_time", "relative")
+X_AXES = ("step", "wall_time", "relative")  # and tag:<TAG>
 MAX_WIDTH = 100_000
+MAX_WINDOW = 1001
+SMOOTHERS = ("none", "ema", "median")
+DEFAULT_WEIGHT = 0.6
+DEFAULT_WINDOW = 5
 _EXPORT_BLOCK = 100_000
 
 
@@ -26,53 +32,135 @@ def load_series(ld, run, tag):
 
 
 def x_column(s, x):
-    if x == "step":
-        return s.step
-    if x == "wall_time":
-        return s.wall_time
-    return s.wall_time - s.wall_time[0] if len(s.wall_time) else s.wall_time
+    return x_basic(s.step, s.wall_time, x)
 
 
-def series_impl(ld, run, tag, *, x="step", xmin=None, xmax=None, width=None, full=False):
+def parse_axis(x):
+    """The parsed x axis ('step', ..., or ('tag', TAG)); 400 naming the input otherwise."""
+    try:
+        return parse_x(x)
+    except ValueError as e:
+        raise errors.InvalidArgumentError(f"parameter 'x': {e}")
+
+
+def series_x(ld, run, s, axis, *, xlog=False, cache=None):
+    """(idx, xs): the points of series `s` of `run` that have an x on `axis` (None: all of them, in
+    order) and their x values. `axis` as parse_axis returns it; a tag axis reads that tag of the same
+    run (404 if it is not a scalar tag there); `cache` ({run: tag series}) saves re-reading it.
+    With xlog only points with x > 0 are kept."""
+    if isinstance(axis, tuple):
+        xtag = axis[1]
+        key = (run, xtag)
+        t = cache.get(key) if cache is not None else None
+        if t is None:
+            try:
+                t = ld.scalars(run, xtag)
+            except KeyError:
+                raise errors.NotFoundError(f"no scalar tag {xtag!r} in run {run!r} for x='tag:{xtag}'")
+            if cache is not None:
+                cache[key] = t
+        idx, xs = x_from_tag(s.step, t.step, t.value)
+    else:
+        idx, xs = None, x_basic(s.step, s.wall_time, axis)
+    if xlog:
+        pos = keep_positive(xs)
+        if len(pos) < len(xs):
+            idx = pos if idx is None else idx[pos]
+            xs = xs[pos]
+    return idx, xs
+
+
+def smooth_values(xs, v, smooth, weight=DEFAULT_WEIGHT, window=DEFAULT_WINDOW):
+    """The smoothed column for `smooth` ('ema' or 'median'), or None for 'none'/None."""
+    if smooth in (None, "none"):
+        return None
+    if smooth == "ema":
+        return ema(xs, v, weight)
+    if smooth == "median":
+        return moving_median(v, window)
+    raise errors.InvalidArgumentError(f"parameter 'smooth' must be one of {list(SMOOTHERS)}, not {smooth!r}")
+
+
+def series_impl(ld, run, tag, *, x="step", xmin=None, xmax=None, width=None, full=False, xlog=False,
+                smooth=None, weight=DEFAULT_WEIGHT, window=DEFAULT_WINDOW):
     """The points of one series to draw: all of them in [xmin, xmax] when `full` or no `width`,
-    else the downsampled subset (see tb_plus/query/downsample.py)."""
+    else the downsampled subset (see tb_plus/query/downsample.py). x is 'step', 'wall_time',
+    'relative' or 'tag:<TAG>'; `smooth` adds a `smoothed` column computed on every point of the
+    series (in x) before the range and the downsampling."""
+    axis = parse_axis(x)
     s = load_series(ld, run, tag)
-    xs = x_column(s, x)
+    pidx, xs = series_x(ld, run, s, axis, xlog=False)
+    values = s.value if pidx is None else s.value[pidx]
+    smoothed = smooth_values(xs, values, smooth, weight, window)
+    if xlog:
+        pos = keep_positive(xs)
+        if len(pos) < len(xs):
+            pidx = pos if pidx is None else pidx[pos]
+            xs, values = xs[pos], values[pos]
+            smoothed = None if smoothed is None else smoothed[pos]
     if full or width is None:
         idx = select_range(xs, xmin, xmax)
         in_range = len(idx)
     else:
-        idx, in_range = downsample(xs, s.value, width, xmin=xmin, xmax=xmax, with_count=True)
-    return {
+        idx, in_range = downsample(xs, values, width, xmin=xmin, xmax=xmax, with_count=True)
+    src = idx if pidx is None else pidx[idx]
+    body = {
         "run": run,
         "tag": tag,
         "x": x,
         "total": int(len(s)),
         "in_range": int(in_range),
         "downsampled": bool(len(idx) < in_range),
-        "step": column(s.step[idx]),
-        "wall_time": column(s.wall_time[idx]),
-        "value": column(s.value[idx]),
+        "step": column(s.step[src]),
+        "wall_time": column(s.wall_time[src]),
+        "value": column(s.value[src]),
+        "xs": column(xs[idx]),
     }
+    if smoothed is not None:
+        body["smoothed"] = column(smoothed[idx])
+    return body
 
 
-def _series_args(request):
+def width_arg(request):
+    width = arg(request, "width", type=int)
+    if width is not None and not 1 <= width <= MAX_WIDTH:
+        raise errors.InvalidArgumentError(f"parameter 'width' must be in [1, {MAX_WIDTH}], not {width!r}")
+    return width
+
+
+def x_args(request):
+    """x (validated, as given), xlog, xmin, xmax: the x parameters every series route shares."""
+    x = arg(request, "x", "step")
+    parse_axis(x)
     return dict(
-        x=arg(request, "x", "step", choices=X_AXES),
+        x=x,
+        xlog=flag(request, "xlog"),
         xmin=arg(request, "xmin", type=float),
         xmax=arg(request, "xmax", type=float),
     )
+
+
+def smooth_args(request):
+    smooth = arg(request, "smooth", "none", choices=SMOOTHERS)
+    weight = arg(request, "weight", DEFAULT_WEIGHT, type=float)
+    if not 0.0 <= weight < 1.0:
+        raise errors.InvalidArgumentError(f"parameter 'weight' must be in [0, 1), not {request.args.get('weight')!r}")
+    window = arg(request, "window", DEFAULT_WINDOW, type=int)
+    if not (1 <= window <= MAX_WINDOW and window % 2 == 1):
+        raise errors.InvalidArgumentError(
+            f"parameter 'window' must be an odd integer in [1, {MAX_WINDOW}], not {request.args.get('window')!r}"
+        )
+    return dict(smooth=smooth, weight=weight, window=window)
 
 
 def series_route(plugin):
     def handler(request):
         run = arg(request, "run", required=True)
         tag = arg(request, "tag", required=True)
-        width = arg(request, "width", type=int)
-        if width is not None and not 1 <= width <= MAX_WIDTH:
-            raise errors.InvalidArgumentError(f"parameter 'width' must be in [1, {MAX_WIDTH}], not {width!r}")
+        width = width_arg(request)
         body = series_impl(
-            plugin.require_logdir(), run, tag, width=width, full=flag(request, "full"), **_series_args(request)
+            plugin.require_logdir(), run, tag, width=width, full=flag(request, "full"),
+            **x_args(request), **smooth_args(request),
         )
         return respond_json(request, body)
 

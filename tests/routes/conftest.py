@@ -27,6 +27,40 @@ def write_logs(logdir):
         w.add_scalar("layer10/w", 1.0, s)
         w.add_scalar("layer2/w", 2.0, s)
     w.close()
+    write_sweep(logdir)
+
+
+# Issue 4 (x from another tag, aggregation, comparison, hparams): a small sweep, lr x seed. Each run logs
+# train/loss every step, epoch once per EPOCH_STEPS steps (from step 0), layers/<k>/grad_norm every 10
+# steps, and add_hparams writes its hparams into a sub-run <run>/<timestamp>.
+SWEEP = {"lr=0.1,seed=1": 1000, "lr=0.1,seed=2": 1000, "lr=0.1,seed=3": 1000, "lr=0.01,seed=1": 600,
+         "lr=0.01,seed=2": 600}
+EPOCH_STEPS = 100
+
+
+def sweep_loss(run, step):
+    lr = float(run.split(",")[0][3:])
+    seed = int(run.split("seed=")[1])
+    return 1.0 / (1.0 + lr * step) + 0.01 * seed
+
+
+def write_sweep(logdir):
+    for run, steps in SWEEP.items():
+        seed = int(run.split("seed=")[1])
+        w = tbx.SummaryWriter(f"{logdir}/{run}")
+        for s in range(steps):
+            w.add_scalar("train/loss", sweep_loss(run, s), s)
+            if s % EPOCH_STEPS == 0:
+                w.add_scalar("epoch", s / EPOCH_STEPS, s)
+            if s % 10 == 0:
+                for k in range(2):
+                    w.add_scalar(f"layers/{k}/grad_norm", float(k + 1) * seed, s)
+        lr = float(run.split(",")[0][3:])
+        hp = {"lr": lr, "seed": seed}
+        if seed == 1:
+            hp["opt"] = "adam"
+        w.add_hparams(hp, {"hparam/final_loss": sweep_loss(run, steps - 1)})
+        w.close()
 
 
 def make_app(logdir, cache, *extra):

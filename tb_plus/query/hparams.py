@@ -1,0 +1,90 @@
+"""Hyperparameters of runs, from TensorBoard's hparams data (tag `_hparams_/session_start_info`).
+
+    hp = run_hparams(ld)        # {run: {name: value}}: float, str or bool
+
+torch's and tensorboardX's `add_hparams` write the session start info into a sub-run `<run>/<timestamp>`;
+TensorFlow's hparams API writes it into the run itself. A run inherits the hparams of its direct sub-runs
+(the run named like the sub-run's parent directory): its own values win, then those of later sub-runs
+(natural order of their names, i.e. the newest timestamp) over earlier ones. The log directory's own run '.'
+inherits only from sub-runs named by a bare timestamp (what add_hparams makes on a writer of the log
+directory itself). Sub-runs keep their own hparams too.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["SESSION_START_TAG", "parse_session_start", "run_hparams"]
+
+SESSION_START_TAG = "_hparams_/session_start_info"
+_TIMESTAMP = re.compile(r"^\d+(\.\d+)?$")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def parse_session_start(content: bytes) -> dict:
+    """{name: value} from the plugin_content of a session_start_info tag (HParamsPluginData).
+
+    number_value -> float, string_value -> str, bool_value -> bool; other kinds (null, lists) are left
+    out. Raises ValueError when the bytes are not HParamsPluginData."""
+    from google.protobuf import message
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data = plugin_data_pb2.HParamsPluginData()
+    try:
+        data.ParseFromString(content)
+    except message.DecodeError as e:
+        raise ValueError(f"not hparams plugin data: {e}") from None
+    if data.WhichOneof("data") != "session_start_info":
+        return {}
+    out = {}
+    for name, value in data.session_start_info.hparams.items():
+        kind = value.WhichOneof("kind")
+        if kind == "number_value":
+            out[name] = float(value.number_value)
+        elif kind == "string_value":
+            out[name] = value.string_value
+        elif kind == "bool_value":
+            out[name] = bool(value.bool_value)
+    return out
+
+
+def _natural(name: str):
+    return [(0, int(p), p) if p.isdigit() else (1, 0, p.lower()) for p in _DIGITS.split(name) if p]
+
+
+def own_hparams(ld, run: str) -> dict:
+    """The hparams written into `run` itself ({} when none or unreadable)."""
+    try:
+        info = ld.tag_info(run, SESSION_START_TAG)
+    except KeyError:
+        return {}
+    if info.plugin_name != "hparams":
+        return {}
+    try:
+        return parse_session_start(info.plugin_content)
+    except ValueError:
+        return {}
+
+
+def run_hparams(ld) -> dict:
+    """{run: {name: value}} for every run of `ld` that has or inherits hparams (see the module doc)."""
+    runs = ld.runs()
+    own = {r: own_hparams(ld, r) for r in runs}
+    known = set(runs)
+    inherited = {}
+    for r in sorted(runs, key=_natural):  # later sub-runs update over earlier ones
+        hp = own[r]
+        if not hp:
+            continue
+        parent, sep, leaf = r.rpartition("/")
+        if not sep:
+            parent = "." if _TIMESTAMP.match(r) else ""
+        if parent in known and parent != r:
+            inherited.setdefault(parent, {}).update(hp)
+    out = {}
+    for r in runs:
+        hp = dict(inherited.get(r, {}))
+        hp.update(own[r])
+        if hp:
+            out[r] = hp
+    return out

@@ -1,0 +1,112 @@
+"""/aggregate: several series, grouped, interpolated onto a grid, reduced to a center and a band."""
+
+import fnmatch
+
+import numpy as np
+from tensorboard import errors
+
+from tb_plus.query.aggregate import BANDS, STATS, group_key, make_grid, on_grid, parse_group_by, prepare, reduce, sort_keys
+from tb_plus.query.hparams import run_hparams
+from tb_plus.routes import app, arg, column, respond_json
+from tb_plus.routes.series import load_series, parse_axis, series_x, x_args
+
+DEFAULT_POINTS = 500
+MAX_POINTS = 10_000
+MAX_SERIES = 2_000
+_GLOB = set("*?[")
+
+
+def select_series(ld, runs, tags):
+    """Every existing (run, tag) pair: runs in the store's order (404 for an unknown run), tags
+    exact or fnmatch globs ('*' also matches '/'), each tag pattern must match in some run (404)."""
+    known = ld.runs()
+    if runs:
+        known_set = set(known)
+        for r in runs:
+            if r not in known_set:
+                raise errors.NotFoundError(f"no run {r!r}")
+        runs = list(dict.fromkeys(runs))
+    else:
+        runs = known
+    matched = dict.fromkeys(tags, False)
+    pairs = []
+    for r in runs:
+        have = ld.tags(r)
+        have_set = set(have)
+        picked = set()
+        for pat in tags:
+            hits = fnmatch.filter(have, pat) if _GLOB & set(pat) else ([pat] if pat in have_set else [])
+            if hits:
+                matched[pat] = True
+                picked.update(hits)
+        pairs.extend((r, t) for t in have if t in picked)
+    for pat, ok in matched.items():
+        if not ok:
+            raise errors.NotFoundError(f"no scalar tag matches {pat!r} in the selected runs")
+    return pairs
+
+
+def aggregate_impl(ld, runs, tags, *, group_by="none", stat="mean", band="minmax", x="step", xlog=False,
+                   xmin=None, xmax=None, points=DEFAULT_POINTS):
+    try:
+        spec = parse_group_by(group_by)
+    except ValueError as e:
+        raise errors.InvalidArgumentError(f"parameter 'group_by': {e}")
+    axis = parse_axis(x)
+    pairs = select_series(ld, runs, tags)
+    if len(pairs) > MAX_SERIES:
+        raise errors.InvalidArgumentError(
+            f"{len(pairs)} series match run={runs!r} tag={tags!r}; at most {MAX_SERIES} can be aggregated"
+        )
+    hp = run_hparams(ld) if spec[0] == "hparam" else None
+    groups = {}
+    for r, t in pairs:
+        key = group_key(spec, r, t, hp)
+        if key is not None:
+            groups.setdefault(key, []).append((r, t))
+    xcache = {}
+    out = []
+    for key in sort_keys(groups):
+        members = groups[key]
+        knots = []
+        for r, t in members:
+            s = load_series(ld, r, t)
+            idx, xs = series_x(ld, r, s, axis, xlog=xlog, cache=xcache)
+            knots.append(prepare(xs, s.value if idx is None else s.value[idx]))
+        ranges = [(kx[0], kx[-1]) for kx, _ in knots if len(kx)]
+        grid = make_grid(ranges, points, xmin, xmax, log=xlog)
+        center, lo, hi, count = reduce(on_grid(grid, knots), stat, band)
+        out.append({
+            "key": key,
+            "series": [[r, t] for r, t in members],
+            "size": len(members),
+            "xs": column(grid),
+            "center": column(center),
+            "lo": column(lo),
+            "hi": column(hi),
+            "count": column(count),
+        })
+    return {"x": x, "groups": out}
+
+
+def route(plugin):
+    def handler(request):
+        tags = [t for t in request.args.getlist("tag") if t != ""]
+        if not tags:
+            raise errors.InvalidArgumentError("missing required parameter 'tag'")
+        points = arg(request, "points", DEFAULT_POINTS, type=int)
+        if not 2 <= points <= MAX_POINTS:
+            raise errors.InvalidArgumentError(f"parameter 'points' must be in [2, {MAX_POINTS}], not {points!r}")
+        body = aggregate_impl(
+            plugin.require_logdir(),
+            [r for r in request.args.getlist("run") if r != ""] or None,
+            tags,
+            group_by=arg(request, "group_by", "none"),
+            stat=arg(request, "stat", "mean", choices=STATS),
+            band=arg(request, "band", "minmax", choices=BANDS),
+            points=points,
+            **x_args(request),
+        )
+        return respond_json(request, body)
+
+    return app(handler)
