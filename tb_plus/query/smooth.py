@@ -5,12 +5,13 @@
 
 EMA (http_api.md, `/series`, `smooth=ema`): with dx_ref the median of the positive finite gaps between
 consecutive x of the series (1 if there are none), every finite value i gets the decay
-d_i = W ** ((x_i - x_p) / dx_ref), where p is the previous FINITE value (so a skipped value is a gap in x),
-and acc_i = d_i*acc_p + (1-d_i)*v_i, norm_i = d_i*norm_p + (1-d_i), smoothed_i = acc_i / norm_i, starting from
-acc = norm = 0 with d = W at the first finite value. A gap that is not positive or not finite (steps going
-back after a restart, a repeated x) counts as one reference gap, so the EMA always runs in the series'
-written order, like TensorBoard's. A non-finite value gets the previous smoothed value (NaN before the
-first finite one). For evenly spaced x every d_i is W, which is TensorBoard's debiased EMA exactly.
+d_i = W ** ((x_i - x_{i-1}) / dx_ref), x_{i-1} the x of the point just before it in the series, and
+acc_i = d_i*acc_p + (1-d_i)*v_i, norm_i = d_i*norm_p + (1-d_i), smoothed_i = acc_i / norm_i (p the previous
+finite value), starting from acc = norm = 0 with d = W at the first finite value. A non-finite value is
+skipped entirely, as TensorBoard does: it gets the previous smoothed value (NaN before the first finite
+one) and no decay of its own. A gap that is not positive or not finite (steps going back after a restart,
+a repeated x) counts as one reference gap, so the EMA always runs in the series' written order, like
+TensorBoard's. For evenly spaced x every d_i is W: TensorBoard's debiased EMA exactly.
 
 The recurrence is an inclusive scan over affine maps y -> d*y + b, done with numpy in log2(n) passes
 (Hillis-Steele doubling) that stop as soon as the remaining decay products are below 1e-30, i.e. after
@@ -66,10 +67,11 @@ def ema(x: np.ndarray, v: np.ndarray, weight: float) -> np.ndarray:
     if m == 0:
         return np.full(n, np.nan)
     dx_ref = reference_gap(x)
-    xf = np.asarray(x if all_finite else x[fpos], np.float64)
     vf = v if all_finite else v[fpos]
-    gaps = np.diff(xf) / dx_ref
+    gaps = np.diff(np.asarray(x, np.float64)) / dx_ref  # gap i-1 -> i, whatever the values
     gaps[~((gaps > 0) & np.isfinite(gaps))] = 1.0
+    if not all_finite:
+        gaps = gaps[fpos[1:] - 1]  # the gap before each finite value but the first
     d = np.empty(m)
     d[0] = weight
     np.power(weight, gaps, out=d[1:])
@@ -117,8 +119,8 @@ def moving_median(v: np.ndarray, window: int) -> np.ndarray:
     padded = np.full(n + 2 * h, np.nan)
     padded[h : h + n] = v
     padded[h : h + n][~np.isfinite(v)] = np.nan
-    if window == 1:
-        return padded.copy()
+    if window == 1 or n == 0:
+        return padded[h : h + n].copy()
     wins = np.lib.stride_tricks.sliding_window_view(padded, window)
     out = np.empty(n)
     rows = max(1, _BLOCK // window)
