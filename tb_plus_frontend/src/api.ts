@@ -52,7 +52,8 @@ export interface TagsResponse {
   tree: TagNode;
 }
 
-export type XAxis = "step" | "wall_time" | "relative";
+/** "step" | "wall_time" | "relative" | "tag:<TAG>" (another scalar tag of the same run as x). */
+export type XAxis = string;
 
 /** A wire number: JSON cannot hold non-finite values, so they come as strings. */
 export type WireNumber = number | "NaN" | "Infinity" | "-Infinity";
@@ -67,6 +68,10 @@ export interface SeriesResponse {
   step: WireNumber[];
   wall_time: WireNumber[];
   value: WireNumber[];
+  /** The x values in the chosen axis (issue 4 backends). */
+  xs?: WireNumber[];
+  /** Smoothed values aligned with `value`, when `smooth` was asked for. */
+  smoothed?: WireNumber[];
 }
 
 /** /series with wire numbers turned into JS numbers (NaN, Infinity, -Infinity included). */
@@ -80,6 +85,15 @@ export interface Series {
   step: Float64Array;
   wallTime: Float64Array;
   value: Float64Array;
+  /** x values in the chosen axis (from `xs`, or derived from step / wall_time for older backends). */
+  xs: Float64Array;
+  smoothed: Float64Array | null;
+}
+
+export interface Smoothing {
+  kind: "none" | "ema" | "median";
+  weight: number;
+  window: number;
 }
 
 export interface SeriesQuery {
@@ -90,6 +104,57 @@ export interface SeriesQuery {
   xmin?: number;
   xmax?: number;
   full?: boolean;
+  xlog?: boolean;
+  smooth?: Smoothing;
+}
+
+export interface AggregateGroup {
+  key: string;
+  series: [string, string][];
+  size: number;
+  xs: Float64Array;
+  center: Float64Array;
+  lo: Float64Array;
+  hi: Float64Array;
+  count: number[];
+}
+
+export interface AggregateQuery {
+  runs: string[];
+  tags: string[];
+  groupBy: string;
+  stat: string;
+  band: string;
+  x?: XAxis;
+  xmin?: number;
+  xmax?: number;
+  points?: number;
+  xlog?: boolean;
+}
+
+export interface CompareQuery {
+  a: [string, string];
+  b: [string, string];
+  op: string;
+  x?: XAxis;
+  xmin?: number;
+  xmax?: number;
+  width?: number;
+  xlog?: boolean;
+}
+
+export interface CompareResult {
+  op: string;
+  total: number;
+  downsampled: boolean;
+  xs: Float64Array;
+  step: Float64Array;
+  value: Float64Array;
+}
+
+export interface Hparams {
+  runs: string[];
+  hparams: Record<string, (string | number | boolean | null)[]>;
 }
 
 /** An HTTP error with the server's message ({"error": ...} body when there is one). */
@@ -111,7 +176,7 @@ export function toNumber(v: WireNumber | null | undefined): number {
   return NaN;
 }
 
-function toFloat64(values: WireNumber[]): Float64Array {
+export function toFloat64(values: WireNumber[]): Float64Array {
   const out = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = toNumber(values[i]);
   return out;
@@ -197,7 +262,8 @@ export function runVersion(run: RunInfo): string {
  * Concurrent identical requests share one fetch.
  */
 export class Api {
-  private readonly seriesCache = new Lru<Promise<Series>>(256);
+  private readonly seriesCache = new Lru<Promise<Series>>(2048);
+  private readonly otherCache = new Lru<Promise<unknown>>(256);
   private readonly versions = new Map<string, string>();
 
   async runs(): Promise<{ runs: RunInfo[]; progress: Progress; liveSeconds: number }> {
@@ -225,6 +291,10 @@ export class Api {
       xmin: q.xmin,
       xmax: q.xmax,
       full: q.full ? "true" : undefined,
+      xlog: q.xlog ? "true" : undefined,
+      smooth: q.smooth && q.smooth.kind !== "none" ? q.smooth.kind : undefined,
+      weight: q.smooth?.kind === "ema" ? q.smooth.weight : undefined,
+      window: q.smooth?.kind === "median" ? q.smooth.window : undefined,
     });
   }
 
@@ -233,19 +303,96 @@ export class Api {
     const key = `${url}#${this.versions.get(q.run) ?? ""}`;
     const hit = this.seriesCache.get(key);
     if (hit) return hit;
-    const p = getJson<SeriesResponse>(url).then((r) => ({
-      run: r.run,
-      tag: r.tag,
-      x: r.x,
-      total: r.total,
-      inRange: r.in_range,
-      downsampled: r.downsampled,
-      step: toFloat64(r.step),
-      wallTime: toFloat64(r.wall_time),
-      value: toFloat64(r.value),
-    }));
+    const p = getJson<SeriesResponse>(url).then((r) => {
+      const step = toFloat64(r.step);
+      const wallTime = toFloat64(r.wall_time);
+      const value = toFloat64(r.value);
+      let xs: Float64Array;
+      if (r.xs) xs = toFloat64(r.xs);
+      else if (r.x === "wall_time") xs = wallTime;
+      else if (r.x === "relative") xs = wallTime.map((w) => w - (wallTime[0] ?? 0));
+      else xs = step; // step (or an older backend that ignored x)
+      let smoothed = r.smoothed ? toFloat64(r.smoothed) : null;
+      if (!smoothed && q.smooth && q.smooth.kind !== "none") smoothed = smoothLocally(xs, value, q.smooth);
+      return { run: r.run, tag: r.tag, x: r.x, total: r.total, inRange: r.in_range, downsampled: r.downsampled, step, wallTime, value, xs, smoothed };
+    });
     this.seriesCache.set(key, p);
     p.catch(() => this.seriesCache.delete(key));
+    return p;
+  }
+
+  /** /aggregate, cached per URL and the data versions of every run. */
+  aggregate(q: AggregateQuery): Promise<{ x: string; groups: AggregateGroup[] }> {
+    const url = query("aggregate", {
+      run: q.runs,
+      tag: q.tags,
+      group_by: q.groupBy && q.groupBy !== "none" ? q.groupBy : undefined,
+      stat: q.stat,
+      band: q.band,
+      x: q.x && q.x !== "step" ? q.x : undefined,
+      xmin: q.xmin,
+      xmax: q.xmax,
+      points: q.points !== undefined ? Math.max(2, Math.min(10000, Math.round(q.points))) : undefined,
+      xlog: q.xlog ? "true" : undefined,
+    });
+    return this.cached(url, q.runs, () =>
+      getJson<{ x: string; groups: (Omit<AggregateGroup, "xs" | "center" | "lo" | "hi"> & Record<"xs" | "center" | "lo" | "hi", WireNumber[]>)[] }>(url).then((r) => ({
+        x: r.x,
+        groups: r.groups.map((g) => ({
+          ...g,
+          xs: toFloat64(g.xs),
+          center: toFloat64(g.center),
+          lo: toFloat64(g.lo),
+          hi: toFloat64(g.hi),
+        })),
+      })),
+    );
+  }
+
+  /** /compare (A - B or A / B), cached per URL and the versions of both runs. */
+  compare(q: CompareQuery): Promise<CompareResult> {
+    const url = query("compare", {
+      a_run: q.a[0],
+      a_tag: q.a[1],
+      b_run: q.b[0],
+      b_tag: q.b[1],
+      op: q.op,
+      x: q.x && q.x !== "step" ? q.x : undefined,
+      xmin: q.xmin,
+      xmax: q.xmax,
+      width: q.width !== undefined ? Math.max(1, Math.min(100000, Math.round(q.width))) : undefined,
+      xlog: q.xlog ? "true" : undefined,
+    });
+    return this.cached(url, [q.a[0], q.b[0]], () =>
+      getJson<{ op: string; total: number; downsampled: boolean; xs: WireNumber[]; step: WireNumber[]; value: WireNumber[] }>(url).then((r) => ({
+        op: r.op,
+        total: r.total,
+        downsampled: r.downsampled,
+        xs: toFloat64(r.xs),
+        step: toFloat64(r.step),
+        value: toFloat64(r.value),
+      })),
+    );
+  }
+
+  /** /hparams; an empty table when the backend has no such route. Cached until `clear()` or a run change. */
+  hparams(): Promise<Hparams> {
+    const all = [...this.versions.keys()];
+    return this.cached("hparams", all, () =>
+      getJson<Hparams>("hparams").catch((e) => {
+        if (e instanceof ApiError && e.status === 404) return { runs: [], hparams: {} };
+        throw e;
+      }),
+    );
+  }
+
+  private cached<T>(url: string, runs: string[], fetcher: () => Promise<T>): Promise<T> {
+    const key = `${url}#${runs.map((r) => this.versions.get(r) ?? "").join(",")}`;
+    const hit = this.otherCache.get(key) as Promise<T> | undefined;
+    if (hit) return hit;
+    const p = fetcher();
+    this.otherCache.set(key, p);
+    p.catch(() => this.otherCache.delete(key));
     return p;
   }
 
@@ -256,5 +403,43 @@ export class Api {
   /** Forget every cached series (the reload button). */
   clear(): void {
     this.seriesCache.clear();
+    this.otherCache.clear();
   }
+}
+
+/**
+ * Smoothing of already fetched points, for a backend that did not send `smoothed`: the same rules as the
+ * server's (EMA decaying with x distance, debiased; centred median over `window` points), but on the
+ * downsampled points the chart holds.
+ */
+export function smoothLocally(xs: ArrayLike<number>, v: ArrayLike<number>, sm: Smoothing): Float64Array {
+  const n = v.length;
+  const out = new Float64Array(n);
+  if (sm.kind === "ema") {
+    const gaps: number[] = [];
+    for (let i = 1; i < n; i++) if (xs[i] - xs[i - 1] > 0) gaps.push(xs[i] - xs[i - 1]);
+    gaps.sort((a, b) => a - b);
+    const ref = gaps.length ? gaps[gaps.length >> 1] : 1;
+    let acc = 0;
+    let norm = 0;
+    let last = NaN;
+    for (let i = 0; i < n; i++) {
+      if (Number.isFinite(v[i])) {
+        const d = i === 0 ? sm.weight : Math.pow(sm.weight, (xs[i] - xs[i - 1]) / ref);
+        acc = d * acc + (1 - d) * v[i];
+        norm = d * norm + (1 - d);
+        last = norm > 0 ? acc / norm : v[i];
+      }
+      out[i] = last;
+    }
+  } else {
+    const h = Math.floor(Math.max(1, sm.window) / 2);
+    for (let i = 0; i < n; i++) {
+      const w: number[] = [];
+      for (let j = Math.max(0, i - h); j <= Math.min(n - 1, i + h); j++) if (Number.isFinite(v[j])) w.push(v[j]);
+      w.sort((a, b) => a - b);
+      out[i] = w.length ? (w.length % 2 ? w[w.length >> 1] : (w[w.length / 2 - 1] + w[w.length / 2]) / 2) : NaN;
+    }
+  }
+  return out;
 }

@@ -1,18 +1,27 @@
 // The one uPlot wrapper: a line chart of several series over a shared numeric x axis.
 //
 // - All uPlot configuration lives in one options object built by `buildOptions`.
+// - A ChartSeries is one legend entry. It becomes one uPlot series, or more: a faint raw curve under its
+//   smoothed curve, and lo/hi series with a filled band between them (aggregation charts). Every uPlot
+//   series carries `tbpRole` ("line" | "raw" | "lo" | "hi") and `tbpKey` (the legend label) in its options.
 // - Series may have different x values; they are joined on the union of x values. A point that a series
 //   does not have becomes `undefined` (uPlot spans it), a non-finite value becomes `null` (uPlot draws a
 //   gap) while the legend still shows "NaN" / "Infinity" from the raw values, and small marks on the
 //   top edge show where non-finite values are.
+// - Emphasis: "emph" series are drawn wider and opaque, "dim" ones thin and faint (uPlot's `width` and
+//   `alpha` series options). Hovering a chart emphasises the series nearest the cursor.
+// - X axis kinds: "step" (integers), "float" (another tag as x: fractional labels), "time" (wall time as
+//   dates), "relative" (seconds). Log scales for x and y (values <= 0 are not drawn on a log axis).
 // - The legend (data-testid="chart-legend") shows, per series, the exact x and y of the point nearest
 //   the cursor; without a cursor it shows each series' last point.
 // - Dragging selects an x range and calls `onZoom(min, max)`; double-click calls `onResetZoom()`.
-//   The caller decides what to fetch and calls `setData` / `setXRange`.
 
 import uPlot from "uplot";
 
 const SYNC_KEY = "tb_plus";
+
+export type Emphasis = "normal" | "emph" | "dim";
+export type XKind = "step" | "float" | "time" | "relative";
 
 export interface ChartSeries {
   label: string;
@@ -21,46 +30,106 @@ export interface ChartSeries {
   x: ArrayLike<number>;
   /** Raw y values: NaN and +-Infinity allowed. */
   y: ArrayLike<number>;
+  /** Smoothed y values aligned with `y`: drawn as the main curve, the raw one faintly under it. */
+  smoothed?: ArrayLike<number> | null;
+  /** A band around the curve (aggregation): lower and upper values aligned with `y`. */
+  band?: { lo: ArrayLike<number>; hi: ArrayLike<number> } | null;
+  emphasis?: Emphasis;
 }
 
 export interface ChartOptions {
   width: number;
   height: number;
   xLabel: string;
+  xKind: XKind;
+  xLog: boolean;
+  yLog: boolean;
   onZoom?: (min: number, max: number) => void;
   onResetZoom?: () => void;
 }
 
+/** Line width and alpha of a main curve per emphasis (the raw curve under a smoothed one is fainter). */
+export const STYLE: Record<Emphasis, { width: number; alpha: number }> = {
+  normal: { width: 1.5, alpha: 1 },
+  emph: { width: 3, alpha: 1 },
+  dim: { width: 1, alpha: 0.2 },
+};
+const RAW_ALPHA = 0.25;
+const HOVER_WIDTH = 1.5; // added to the nearest series' width while hovering
+const HOVER_PROX = 30; // px
+
+type Role = "line" | "raw" | "lo" | "hi";
+interface Column {
+  owner: number; // index into the ChartSeries list
+  role: Role;
+  y: ArrayLike<number>;
+}
+
 type Joined = { data: uPlot.AlignedData; nonFinite: number[][] };
 
-/** Joins series on the union of their x values. */
-export function joinSeries(series: ChartSeries[]): Joined {
-  const xs: number[] = [];
-  for (const s of series) for (let i = 0; i < s.x.length; i++) xs.push(s.x[i]);
-  xs.sort((a, b) => a - b);
-  const x: number[] = [];
-  for (const v of xs) if (x.length === 0 || x[x.length - 1] !== v) x.push(v);
+function columnsOf(series: ChartSeries[]): Column[] {
+  const cols: Column[] = [];
+  series.forEach((s, i) => {
+    if (s.band) {
+      cols.push({ owner: i, role: "lo", y: s.band.lo }, { owner: i, role: "hi", y: s.band.hi });
+    }
+    if (s.smoothed) {
+      cols.push({ owner: i, role: "raw", y: s.y }, { owner: i, role: "line", y: s.smoothed });
+    } else {
+      cols.push({ owner: i, role: "line", y: s.y });
+    }
+  });
+  return cols;
+}
+
+function sameX(series: ChartSeries[]): boolean {
+  const x0 = series[0].x;
+  for (const s of series) {
+    if (s.x === x0) continue;
+    if (s.x.length !== x0.length) return false;
+    for (let i = 0; i < x0.length; i++) if (s.x[i] !== x0[i]) return false;
+  }
+  return true;
+}
+
+/** Joins series on the union of their x values; on log axes, points <= 0 are left out (x) or gaps (y). */
+export function joinSeries(series: ChartSeries[], xLog = false, yLog = false): Joined {
+  let x: number[];
+  if (series.length && sameX(series)) {
+    x = Array.from(series[0].x);
+  } else {
+    const xs: number[] = [];
+    for (const s of series) for (let i = 0; i < s.x.length; i++) xs.push(s.x[i]);
+    xs.sort((a, b) => a - b);
+    x = [];
+    for (const v of xs) if (x.length === 0 || x[x.length - 1] !== v) x.push(v);
+  }
+  let x0 = 0;
+  if (xLog) while (x0 < x.length && !(x[x0] > 0)) x0++;
+  const xd = x0 ? x.slice(x0) : x;
 
   const columns: (number | null | undefined)[][] = [];
-  const nonFinite: number[][] = [];
-  for (const s of series) {
-    const col: (number | null | undefined)[] = new Array(x.length);
-    const bad: number[] = [];
+  const nonFinite: number[][] = series.map(() => []);
+  for (const c of columnsOf(series)) {
+    const s = series[c.owner];
+    const col: (number | null | undefined)[] = new Array(xd.length);
     let j = 0;
     for (let i = 0; i < s.x.length; i++) {
       const xv = s.x[i];
-      while (x[j] < xv) j++;
-      const yv = s.y[i];
-      if (Number.isFinite(yv)) col[j] = yv;
+      if (xLog && !(xv > 0)) continue;
+      while (xd[j] < xv) j++;
+      const yv = c.y[i];
+      if (Number.isFinite(yv) && !(yLog && yv <= 0)) col[j] = yv;
       else {
         col[j] = null;
-        bad.push(xv);
+        if (c.role === "raw" || (c.role === "line" && !s.smoothed)) {
+          if (!Number.isFinite(yv)) nonFinite[c.owner].push(xv);
+        }
       }
     }
     columns.push(col);
-    nonFinite.push(bad);
   }
-  return { data: [x, ...columns] as uPlot.AlignedData, nonFinite };
+  return { data: [xd, ...columns] as uPlot.AlignedData, nonFinite };
 }
 
 /** Index of the element of ascending `xs` nearest to `x` (-1 when empty). */
@@ -97,6 +166,37 @@ export function formatValue(v: number): string {
   return String(v);
 }
 
+/** Decimal places needed to write `n` (0.25 -> 2, 2.5 -> 1, 10 -> 0). */
+function decimalsOf(n: number): number {
+  const s = String(Number(Math.abs(n).toPrecision(10)));
+  const e = /e-(\d+)$/.exec(s);
+  if (e) {
+    const mant = s.split("e")[0];
+    return Number(e[1]) + (mant.includes(".") ? mant.split(".")[1].length : 0);
+  }
+  return s.includes(".") ? s.split(".")[1].length : 0;
+}
+
+/** Tick labels of a numeric axis: as many decimals as the tick spacing needs (epoch 1.5, lr 0.001). */
+export function numericTicks(splits: number[], incr: number, log: boolean): string[] {
+  if (log) return splits.map((v) => (v == null ? "" : String(Number(v.toPrecision(6)))));
+  const dec = Math.min(12, decimalsOf(incr));
+  return splits.map((v) => {
+    if (v == null) return "";
+    const s = v.toFixed(dec);
+    return s === `-${(0).toFixed(dec)}` ? s.slice(1) : s;
+  });
+}
+
+/** The x value as shown to people (dates for wall time). */
+export function formatX(kind: XKind, v: number): string {
+  if (kind === "time") {
+    const d = new Date(v * 1000);
+    return Number.isNaN(d.getTime()) ? formatValue(v) : d.toLocaleString();
+  }
+  return formatValue(v);
+}
+
 function axisSize(self: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number {
   const axis = self.axes[axisIdx];
   if (cycleNum > 1) return (axis as { _size?: number })._size ?? 50;
@@ -104,6 +204,20 @@ function axisSize(self: uPlot, values: string[] | null, axisIdx: number, cycleNu
   for (const v of values ?? []) longest = Math.max(longest, v.length);
   return Math.max(40, Math.ceil(longest * 6.5) + 18);
 }
+
+function withAlpha(color: string, alpha: number): string {
+  const m = /^#([0-9a-f]{6})$/i.exec(color);
+  if (!m) return color;
+  return color + Math.round(alpha * 255).toString(16).padStart(2, "0");
+}
+
+interface LegendRow {
+  row: HTMLElement;
+  at: HTMLElement;
+  val: HTMLElement;
+}
+
+type TbpSeries = uPlot.Series & { tbpRole?: Role; tbpKey?: string; tbpOwner?: number; tbpWidth?: number; tbpAlpha?: number };
 
 export class Chart {
   readonly root: HTMLDivElement;
@@ -113,10 +227,15 @@ export class Chart {
   private series: ChartSeries[] = [];
   private nonFinite: number[][] = [];
   private xRange: [number, number] | null = null;
+  private shapeKey = "";
+  private legendRows: LegendRow[] = [];
+  private legendHead: HTMLElement | null = null;
+  private hovered = false;
+  private hoverOwner = -1;
 
   constructor(
     parent: HTMLElement,
-    private readonly opts: ChartOptions,
+    private opts: ChartOptions,
   ) {
     this.root = document.createElement("div");
     this.root.className = "tbp-plot";
@@ -131,16 +250,74 @@ export class Chart {
     this.plot.addEventListener("dblclick", (e) => {
       if ((e.target as HTMLElement).closest(".u-over")) this.opts.onResetZoom?.();
     });
+    this.plot.addEventListener("mouseenter", () => (this.hovered = true));
+    this.plot.addEventListener("mouseleave", () => {
+      this.hovered = false;
+      this.setHover(-1);
+    });
+    this.buildLegend();
     this.updateLegend(null);
   }
 
   private exposeInstance(): void {
     // Tests and debugging read the live instance from the DOM.
     (this.root as unknown as { uplot: uPlot }).uplot = this.u;
+    this.root.dataset.xkind = this.opts.xKind;
+    this.root.dataset.xlog = String(this.opts.xLog);
+    this.root.dataset.ylog = String(this.opts.yLog);
+  }
+
+  /** Changes axis kind, label or log scales; the chart is rebuilt on the next `setData`. */
+  configure(changes: Partial<Pick<ChartOptions, "xLabel" | "xKind" | "xLog" | "yLog">>): void {
+    this.opts = { ...this.opts, ...changes };
+    this.shapeKey = ""; // force a rebuild
+  }
+
+  private uSeries(series: ChartSeries[]): TbpSeries[] {
+    const out: TbpSeries[] = [];
+    for (const c of columnsOf(series)) {
+      const s = series[c.owner];
+      const st = STYLE[s.emphasis ?? "normal"];
+      let width = st.width;
+      let alpha = st.alpha;
+      if (c.role === "raw") {
+        width = 1;
+        alpha = st.alpha * RAW_ALPHA;
+      } else if (c.role === "lo" || c.role === "hi") {
+        width = 0.5;
+        alpha = st.alpha * 0.6;
+      }
+      out.push({
+        label: c.role === "line" ? s.label : `${s.label} (${c.role})`,
+        stroke: s.color,
+        width,
+        alpha,
+        spanGaps: false,
+        points: { show: false },
+        tbpRole: c.role,
+        tbpKey: s.label,
+        tbpOwner: c.owner,
+        tbpWidth: width,
+        tbpAlpha: alpha,
+      });
+    }
+    return out;
   }
 
   private buildOptions(series: ChartSeries[]): uPlot.Options {
     const onZoom = this.opts.onZoom;
+    const { xKind, xLog, yLog } = this.opts;
+    const uSeries = this.uSeries(series);
+    const bands: uPlot.Band[] = [];
+    series.forEach((s, i) => {
+      if (!s.band) return;
+      const lo = uSeries.findIndex((u) => u.tbpOwner === i && u.tbpRole === "lo");
+      if (lo >= 0) bands.push({ series: [lo + 2, lo + 1], fill: withAlpha(s.color, 0.18 * STYLE[s.emphasis ?? "normal"].alpha) });
+    });
+    const xAxis: uPlot.Axis = { label: this.opts.xLabel, labelSize: 18, labelFont: "11px sans-serif", font: "11px sans-serif" };
+    if (xKind !== "time") {
+      xAxis.values = (_u, splits, _ax, _space, incr) => numericTicks(splits, incr, xLog);
+    }
     return {
       width: this.opts.width,
       height: this.opts.height,
@@ -148,17 +325,23 @@ export class Chart {
       padding: [12, 12, 0, 0],
       scales: {
         x: {
-          time: false,
+          time: xKind === "time",
+          distr: xLog ? 3 : 1,
+          log: 10,
           range: (_u, dmin, dmax) => {
             if (this.xRange) return this.xRange;
-            if (dmin == null || dmax == null) return [0, 1];
+            if (dmin == null || dmax == null) return xLog ? [1, 10] : [0, 1];
+            if (xLog) return dmin === dmax ? [dmin / 2, dmax * 2] : [dmin, dmax];
             if (dmin === dmax) return [dmin - 1, dmax + 1];
             return [dmin, dmax];
           },
         },
         y: {
+          distr: yLog ? 3 : 1,
+          log: 10,
           range: (_u, dmin, dmax) => {
-            if (dmin == null || dmax == null) return [0, 1];
+            if (dmin == null || dmax == null) return yLog ? [1, 10] : [0, 1];
+            if (yLog) return uPlot.rangeLog(dmin, dmax, 10, true) as uPlot.Range.MinMax;
             if (dmin === dmax) {
               const pad = Math.abs(dmin) * 0.1 || 1;
               return [dmin - pad, dmax + pad];
@@ -167,31 +350,18 @@ export class Chart {
           },
         },
       },
-      axes: [
-        { label: this.opts.xLabel, labelSize: 18, labelFont: "11px sans-serif", font: "11px sans-serif" },
-        { size: axisSize, font: "11px sans-serif" },
-      ],
-      series: [
-        { label: this.opts.xLabel },
-        ...series.map((s) => ({
-          label: s.label,
-          stroke: s.color,
-          width: 1.5,
-          spanGaps: false,
-          points: { show: false },
-        })),
-      ],
+      axes: [xAxis, { size: axisSize, font: "11px sans-serif" }],
+      series: [{ label: this.opts.xLabel }, ...uSeries],
+      bands,
       cursor: {
         drag: { x: true, y: false, setScale: false },
-        focus: { prox: 16 },
-        points: { size: 7 },
+        points: { show: false },
         bind: { dblclick: () => null },
-        // Linked cursors: hovering one chart shows the same step in every chart's legend.
+        // Linked cursors: hovering one chart shows the same x in every chart's legend.
         sync: { key: SYNC_KEY, setSeries: false, scales: ["x", null] },
       },
-      focus: { alpha: 0.35 },
       hooks: {
-        setCursor: [(u) => this.updateLegend(u.cursor.left ?? -1)],
+        setCursor: [(u) => this.onCursor(u)],
         setSelect: [
           (u) => {
             const { left, width } = u.select;
@@ -209,7 +379,13 @@ export class Chart {
             this.root.dataset.xmax = String(u.scales.x.max);
           },
         ],
-        draw: [(u) => this.drawNonFinite(u)],
+        draw: [
+          (u) => {
+            this.drawNonFinite(u);
+            const ticks = (u.axes[0] as { _values?: string[] })._values;
+            if (ticks) this.root.dataset.xticks = JSON.stringify(ticks);
+          },
+        ],
       },
     };
   }
@@ -217,17 +393,22 @@ export class Chart {
   /** Replaces all series. `xRange` fixes the x scale (a zoom), null fits the data. */
   setData(series: ChartSeries[], xRange: [number, number] | null): void {
     this.xRange = xRange;
-    const sameShape =
-      series.length === this.series.length &&
-      series.every((s, i) => s.label === this.series[i].label && s.color === this.series[i].color);
+    const shape = JSON.stringify([
+      this.opts.xKind, this.opts.xLabel, this.opts.xLog, this.opts.yLog,
+      series.map((s) => [s.label, s.color, s.emphasis ?? "normal", Boolean(s.smoothed), Boolean(s.band)]),
+    ]);
+    const sameShape = shape === this.shapeKey;
+    this.shapeKey = shape;
     this.series = series;
-    const joined = joinSeries(series);
+    const joined = joinSeries(series, this.opts.xLog, this.opts.yLog);
     this.nonFinite = joined.nonFinite;
+    this.hoverOwner = -1;
     if (!sameShape) {
       const { width, height } = this.u;
       this.u.destroy();
       this.u = new uPlot({ ...this.buildOptions(series), width, height }, joined.data, this.plot);
       this.exposeInstance();
+      this.buildLegend();
     } else {
       this.u.setData(joined.data, true);
     }
@@ -264,6 +445,45 @@ export class Chart {
     this.root.remove();
   }
 
+  private onCursor(u: uPlot): void {
+    this.updateLegend(u.cursor.left ?? -1);
+    if (!this.hovered) return;
+    // Emphasise the series whose line is nearest the cursor (in pixels, at the cursor's x).
+    const idx = u.cursor.idx;
+    const top = u.cursor.top ?? -1;
+    let best = -1;
+    let bestDist = HOVER_PROX;
+    if (idx != null && top >= 0) {
+      u.series.forEach((s, i) => {
+        const ts = s as TbpSeries;
+        if (i === 0 || !s.show || ts.tbpRole !== "line") return;
+        const v = u.data[i][idx];
+        if (v == null) return;
+        const d = Math.abs(u.valToPos(v, "y") - top);
+        if (d < bestDist) {
+          bestDist = d;
+          best = ts.tbpOwner ?? -1;
+        }
+      });
+    }
+    this.setHover(best);
+  }
+
+  private setHover(owner: number): void {
+    if (owner === this.hoverOwner) return;
+    this.hoverOwner = owner;
+    for (const s of this.u.series as TbpSeries[]) {
+      if (s.tbpRole !== "line") continue;
+      const on = s.tbpOwner === owner;
+      s.width = (s.tbpWidth ?? 1.5) + (on ? HOVER_WIDTH : 0);
+      s.alpha = on ? 1 : s.tbpAlpha ?? 1;
+    }
+    if (owner >= 0) this.root.dataset.hover = this.series[owner]?.label ?? "";
+    else delete this.root.dataset.hover;
+    this.legendRows.forEach((r, i) => r.row.classList.toggle("hovered", i === owner));
+    this.u.redraw(false);
+  }
+
   private drawNonFinite(u: uPlot): void {
     const ctx = u.ctx;
     const { top } = u.bbox;
@@ -272,7 +492,7 @@ export class Chart {
     const s = 5 * uPlot.pxRatio;
     ctx.save();
     this.nonFinite.forEach((xs, i) => {
-      if (!xs.length || !u.series[i + 1]?.show) return;
+      if (!xs.length || !this.ownerShown(i)) return;
       ctx.fillStyle = this.series[i].color;
       for (const xv of xs) {
         if (xv < xMin || xv > xMax) continue;
@@ -288,22 +508,27 @@ export class Chart {
     ctx.restore();
   }
 
-  /** Legend rows: the point of each series nearest the cursor's x, or the last point without a cursor. */
-  private updateLegend(left: number | null): void {
-    const hovering = left != null && left >= 0 && this.series.length > 0;
-    const cursorX = hovering ? this.u.posToVal(left as number, "x") : null;
-    const rows: HTMLElement[] = [];
-    const head = document.createElement("div");
-    head.className = "tbp-legend-head";
-    head.textContent =
-      cursorX == null ? (this.series.length ? "last points" : "no data") : `${this.opts.xLabel} ≈ ${formatValue(Math.round(cursorX))}`;
-    rows.push(head);
-    this.series.forEach((s, si) => {
-      const n = s.x.length;
+  private ownerShown(owner: number): boolean {
+    return (this.u.series as TbpSeries[]).some((s, i) => i > 0 && s.tbpOwner === owner && s.show !== false);
+  }
+
+  private toggleOwner(owner: number): void {
+    const show = !this.ownerShown(owner);
+    (this.u.series as TbpSeries[]).forEach((s, i) => {
+      if (i > 0 && s.tbpOwner === owner) this.u.setSeries(i, { show });
+    });
+    this.legendRows[owner]?.row.classList.toggle("hidden-series", !show);
+  }
+
+  /** Builds one legend row per ChartSeries; `updateLegend` fills in the values. */
+  private buildLegend(): void {
+    this.legendHead = document.createElement("div");
+    this.legendHead.className = "tbp-legend-head";
+    this.legendRows = this.series.map((s, si) => {
       const row = document.createElement("div");
       row.className = "tbp-legend-row";
       row.dataset.run = s.label;
-      if (!this.u.series[si + 1]?.show) row.classList.add("hidden-series");
+      row.dataset.emphasis = s.emphasis ?? "normal";
       const swatch = document.createElement("span");
       swatch.className = "tbp-swatch";
       swatch.style.background = s.color;
@@ -315,29 +540,49 @@ export class Chart {
       at.className = "tbp-legend-x";
       const val = document.createElement("span");
       val.className = "tbp-legend-y";
-      if (n === 0) {
-        at.textContent = "";
-        val.textContent = "no points";
-      } else {
-        const i = cursorX == null ? n - 1 : nearestIndex(s.x, cursorX);
-        const xs = formatValue(s.x[i]);
-        const ys = formatValue(s.y[i]);
-        at.textContent = `${this.opts.xLabel} ${xs}`;
-        val.textContent = ys;
-        val.title = String(s.y[i]);
-        row.dataset.x = xs;
-        row.dataset.y = ys;
-        if (!Number.isFinite(s.y[i])) val.classList.add("non-finite");
-      }
-      row.title = "Click to hide or show this run";
-      row.addEventListener("click", () => {
-        const shown = this.u.series[si + 1]?.show !== false;
-        this.u.setSeries(si + 1, { show: !shown });
-        this.updateLegend(this.u.cursor.left ?? -1);
-      });
+      row.title = "Click to hide or show this series";
+      row.addEventListener("click", () => this.toggleOwner(si));
       row.append(swatch, name, at, val);
-      rows.push(row);
+      if (!this.ownerShown(si) && this.u.series.length > 1) row.classList.add("hidden-series");
+      return { row, at, val };
     });
-    this.legend.replaceChildren(...rows);
+    this.legend.replaceChildren(this.legendHead, ...this.legendRows.map((r) => r.row));
+  }
+
+  /** Legend values: the point of each series nearest the cursor's x, or the last point without a cursor. */
+  private updateLegend(left: number | null): void {
+    if (this.legendRows.length !== this.series.length || !this.legendHead) this.buildLegend();
+    const hovering = left != null && left >= 0 && this.series.length > 0;
+    const cursorX = hovering ? this.u.posToVal(left as number, "x") : null;
+    const { xKind, xLabel } = this.opts;
+    let head: string;
+    if (cursorX == null) head = this.series.length ? "last points" : "no data";
+    else if (xKind === "step") head = `${xLabel} ≈ ${formatValue(Math.round(cursorX))}`;
+    else if (xKind === "time") head = `${xLabel} ≈ ${formatX(xKind, cursorX)}`;
+    else head = `${xLabel} ≈ ${formatValue(Number(cursorX.toPrecision(4)))}`;
+    if (this.legendHead!.textContent !== head) this.legendHead!.textContent = head;
+    this.series.forEach((s, si) => {
+      const r = this.legendRows[si];
+      const n = s.x.length;
+      if (n === 0) {
+        r.at.textContent = "";
+        r.val.textContent = "no points";
+        return;
+      }
+      const i = cursorX == null ? n - 1 : nearestIndex(s.x, cursorX);
+      const xs = formatValue(s.x[i]);
+      if (r.row.dataset.x === xs && r.row.dataset.i === String(i)) return;
+      const ys = formatValue(s.y[i]);
+      r.at.textContent = `${xLabel} ${xKind === "time" ? formatX(xKind, s.x[i]) : xs}`;
+      let text = ys;
+      if (s.smoothed) text = `${formatValue(Number(s.smoothed[i].toPrecision(5)))} (raw ${ys})`;
+      if (s.band) text = `${ys} [${formatValue(Number(s.band.lo[i].toPrecision(5)))}, ${formatValue(Number(s.band.hi[i].toPrecision(5)))}]`;
+      r.val.textContent = text;
+      r.val.title = String(s.y[i]);
+      r.row.dataset.x = xs;
+      r.row.dataset.y = ys;
+      r.row.dataset.i = String(i);
+      r.val.classList.toggle("non-finite", !Number.isFinite(s.y[i]));
+    });
   }
 }

@@ -1,45 +1,183 @@
-// A chart card: one tag, one series per selected run. Owns the fetching for its chart: /series with
-// width = the chart's pixel width, xmin/xmax while zoomed; answers to superseded requests are dropped.
+// A chart card. Kinds:
+// - "tag": one tag, one series per selected run (the tag tree's charts);
+// - "custom": any (run, tag) series together;
+// - "agg": /aggregate groups, each a centre line with a filled band, the group size in the legend;
+// - "cmp": /compare, A - B or A / B of two series.
+// Owns the fetching for its chart: width = the chart's pixel width, xmin/xmax while zoomed; answers to
+// superseded requests are dropped. The x axis and log scales are global unless the card overrides them.
 
-import { ApiError, type Api } from "./api";
-import { Chart, type ChartSeries } from "./chart";
+import { ApiError, type Api, type Smoothing } from "./api";
+import { Chart, type ChartSeries, type Emphasis, type XKind } from "./chart";
+import type { AggSpec, ChartOpts, CmpSpec, CustomSpec } from "./state";
+import { el } from "./views/dom";
 import { createChartPanel, type ChartPanel } from "./views/chart_panel";
 
 export const CHART_HEIGHT = 220;
 
+export type CardSpec =
+  | { kind: "tag"; tag: string }
+  | { kind: "custom"; spec: CustomSpec }
+  | { kind: "agg"; spec: AggSpec }
+  | { kind: "cmp"; spec: CmpSpec };
+
+export interface GlobalSettings {
+  x: string;
+  xlog: boolean;
+  ylog: boolean;
+  smooth: Smoothing;
+}
+
 export interface ChartCardContext {
   api: Api;
-  colorOf: (run: string) => string;
-  onClose: (tag: string) => void;
+  /** Runs a tag chart shows (selected runs that have the tag). */
+  runsFor: (tag: string) => string[];
+  selectedRuns: () => string[];
+  /** Colour and emphasis of one (run, tag) series. */
+  style: (run: string, tag: string) => { color: string; emphasis: Emphasis };
+  /** Colour and emphasis of an aggregation group. */
+  groupStyle: (groupBy: string, key: string, index: number) => { color: string; emphasis: Emphasis };
+  settings: () => GlobalSettings;
+  /** Tags that may serve as x axes. */
+  xTags: () => string[];
+  onOpts: (card: ChartCard, opts: ChartOpts) => void;
+  onClose: (card: ChartCard) => void;
+  onPin: (card: ChartCard) => void;
+  isPinned: (card: ChartCard) => boolean;
+}
+
+/** The chart kind of an x axis spec, and its label. */
+export function xAxisInfo(x: string): { kind: XKind; label: string } {
+  if (x === "wall_time") return { kind: "time", label: "wall time" };
+  if (x === "relative") return { kind: "relative", label: "relative (s)" };
+  if (x.startsWith("tag:")) return { kind: "float", label: x.slice(4) };
+  return { kind: "step", label: "step" };
+}
+
+export function cardId(spec: CardSpec): string {
+  if (spec.kind === "tag") return spec.tag;
+  return `${spec.kind}-${spec.spec.id}`;
+}
+
+function cardTitle(spec: CardSpec): string {
+  switch (spec.kind) {
+    case "tag":
+      return spec.tag;
+    case "custom":
+      return spec.spec.title || spec.spec.series.map(([r, t]) => `${r}:${t}`).join(", ");
+    case "agg":
+      return `${spec.spec.stat} of ${spec.spec.tags.join(", ")}${spec.spec.groupBy && spec.spec.groupBy !== "none" ? ` by ${spec.spec.groupBy}` : ""}`;
+    case "cmp": {
+      const { a, b, op } = spec.spec;
+      return `${a[0]}:${a[1]} ${op === "diff" ? "−" : "/"} ${b[0]}:${b[1]}`;
+    }
+  }
 }
 
 export class ChartCard {
   readonly panel: ChartPanel;
+  readonly id: string;
   private chart: Chart | null = null;
-  private runs: string[] = [];
   private zoom: [number, number] | null = null;
   private generation = 0;
   private fetchedWidth = 0;
   private resizeObserver: ResizeObserver | null = null;
   private resizeTimer = 0;
+  private axisKey = "";
+  private readonly xSelect: HTMLSelectElement;
+  private readonly logSelect: HTMLSelectElement;
+  private readonly pinButton: HTMLButtonElement | null = null;
+  opts: ChartOpts = {};
 
   constructor(
-    readonly tag: string,
+    readonly spec: CardSpec,
     private readonly ctx: ChartCardContext,
   ) {
-    this.panel = createChartPanel(tag, {
-      onClose: () => ctx.onClose(tag),
+    this.id = cardId(spec);
+    this.panel = createChartPanel(cardTitle(spec), this.id, {
+      onClose: () => ctx.onClose(this),
       onResetZoom: () => this.resetZoom(),
     });
+    this.panel.root.dataset.kind = spec.kind;
+    this.xSelect = el("select", { class: "tbp-mini", testid: "chart-x", title: "x axis of this chart" });
+    this.xSelect.addEventListener("change", () => this.changeOpts({ ...this.opts, x: this.xSelect.value || undefined }));
+    this.logSelect = el("select", { class: "tbp-mini", testid: "chart-log", title: "log scales of this chart" });
+    for (const [v, t] of [["", "log: global"], ["none", "linear"], ["x", "log x"], ["y", "log y"], ["xy", "log x+y"]]) {
+      this.logSelect.append(el("option", { value: v, text: t }));
+    }
+    this.logSelect.addEventListener("change", () => {
+      const v = this.logSelect.value;
+      const o: ChartOpts = { x: this.opts.x };
+      if (v) {
+        o.xlog = v.includes("x");
+        o.ylog = v.includes("y");
+      }
+      this.changeOpts(o);
+    });
+    this.panel.tools.append(this.xSelect, this.logSelect);
+    if (spec.kind === "tag") {
+      this.pinButton = el("button", { class: "tbp-link tbp-pin", testid: "chart-pin", title: "Pin this indicator to the top" });
+      this.pinButton.addEventListener("click", () => ctx.onPin(this));
+      this.panel.tools.append(this.pinButton);
+    }
+  }
+
+  get tag(): string | null {
+    return this.spec.kind === "tag" ? this.spec.tag : null;
+  }
+
+  private changeOpts(o: ChartOpts): void {
+    const clean: ChartOpts = {};
+    if (o.x) clean.x = o.x;
+    if (o.xlog !== undefined) clean.xlog = o.xlog;
+    if (o.ylog !== undefined) clean.ylog = o.ylog;
+    this.opts = clean;
+    this.ctx.onOpts(this, clean);
+    this.refresh();
+  }
+
+  /** Effective axis settings: the card's overrides over the global ones. */
+  private axes(): { x: string; xlog: boolean; ylog: boolean } {
+    const g = this.ctx.settings();
+    return { x: this.opts.x ?? g.x, xlog: this.opts.xlog ?? g.xlog, ylog: this.opts.ylog ?? g.ylog };
+  }
+
+  /** Refills the per-chart controls (the x choices change with the tags). */
+  private renderTools(): void {
+    const choices = ["step", "relative", "wall_time", ...this.ctx.xTags().map((t) => `tag:${t}`)];
+    if (this.opts.x && !choices.includes(this.opts.x)) choices.push(this.opts.x);
+    const key = choices.join("\n");
+    if (this.xSelect.dataset.key !== key) {
+      this.xSelect.dataset.key = key;
+      this.xSelect.replaceChildren(
+        el("option", { value: "", text: "x: global" }),
+        ...choices.map((c) => el("option", { value: c, text: `x: ${xAxisInfo(c).label}` })),
+      );
+    }
+    this.xSelect.value = this.opts.x ?? "";
+    const o = this.opts;
+    this.logSelect.value =
+      o.xlog === undefined && o.ylog === undefined ? "" : o.xlog && o.ylog ? "xy" : o.xlog ? "x" : o.ylog ? "y" : "none";
+    if (this.pinButton) {
+      const pinned = this.ctx.isPinned(this);
+      this.pinButton.textContent = pinned ? "📌" : "pin";
+      this.pinButton.classList.toggle("pinned", pinned);
+      this.panel.root.dataset.pinned = String(pinned);
+    }
   }
 
   /** Creates the chart once the card is in the document (its width is known then). */
   mount(): void {
     if (this.chart) return;
+    const a = this.axes();
+    const info = xAxisInfo(a.x);
+    this.axisKey = JSON.stringify(a);
     this.chart = new Chart(this.panel.host, {
       width: this.hostWidth(),
       height: CHART_HEIGHT,
-      xLabel: "step",
+      xLabel: info.label,
+      xKind: info.kind,
+      xLog: a.xlog,
+      yLog: a.ylog,
       onZoom: (min, max) => this.setZoom([min, max]),
       onResetZoom: () => this.resetZoom(),
     });
@@ -62,16 +200,27 @@ export class ChartCard {
     if (width > this.fetchedWidth * 1.2) void this.load();
   }
 
-  /** Shows these runs (in this order); fetches what is not cached. */
-  setRuns(runs: string[]): void {
-    this.runs = runs.slice();
-    this.panel.setExports(
-      runs.map((run) => ({
-        run,
-        csv: this.ctx.api.exportUrl(run, this.tag, "csv"),
-        json: this.ctx.api.exportUrl(run, this.tag, "json"),
-      })),
-    );
+  /** Applies the current settings (axes, runs, smoothing, styles) and fetches what is not cached. */
+  refresh(): void {
+    this.renderTools();
+    if (this.spec.kind === "tag") {
+      const tag = this.spec.tag;
+      this.panel.setExports(
+        this.ctx.runsFor(tag).map((run) => ({
+          run,
+          csv: this.ctx.api.exportUrl(run, tag, "csv"),
+          json: this.ctx.api.exportUrl(run, tag, "json"),
+        })),
+      );
+    } else if (this.spec.kind === "custom") {
+      this.panel.setExports(
+        this.spec.spec.series.map(([run, tag]) => ({
+          run: `${run}:${tag}`,
+          csv: this.ctx.api.exportUrl(run, tag, "csv"),
+          json: this.ctx.api.exportUrl(run, tag, "json"),
+        })),
+      );
+    }
     void this.load();
   }
 
@@ -90,46 +239,120 @@ export class ChartCard {
     void this.load();
   }
 
-  /** Fetches every run's series for the current width and zoom; a newer call supersedes this one. */
+  private pairs(): [string, string][] {
+    if (this.spec.kind === "tag") {
+      const tag = this.spec.tag;
+      return this.ctx.runsFor(tag).map((r) => [r, tag]);
+    }
+    if (this.spec.kind === "custom") return this.spec.spec.series;
+    return [];
+  }
+
+  /** Fetches the card's data for the current width, zoom and settings; a newer call supersedes this one. */
   async load(): Promise<void> {
     if (!this.chart) return;
     const generation = ++this.generation;
-    const runs = this.runs;
+    const a = this.axes();
+    const key = JSON.stringify(a);
+    if (key !== this.axisKey) {
+      // A new x axis or log scale: the zoom range means nothing there.
+      this.axisKey = key;
+      const info = xAxisInfo(a.x);
+      this.chart.configure({ xLabel: info.label, xKind: info.kind, xLog: a.xlog, yLog: a.ylog });
+      if (this.zoom) {
+        this.zoom = null;
+        this.panel.setZoomed(false);
+      }
+    }
     const zoom = this.zoom;
     const width = this.chart.width;
+    const isStep = a.x === "step";
+    const xmin = zoom ? (isStep ? Math.floor(zoom[0]) : zoom[0]) : undefined;
+    const xmax = zoom ? (isStep ? Math.ceil(zoom[1]) : zoom[1]) : undefined;
     this.panel.root.dataset.state = "loading";
-    const results = await Promise.allSettled(
-      runs.map((run) =>
-        this.ctx.api.series({
-          run,
-          tag: this.tag,
-          width,
-          xmin: zoom ? Math.floor(zoom[0]) : undefined,
-          xmax: zoom ? Math.ceil(zoom[1]) : undefined,
-        }),
-      ),
-    );
-    if (generation !== this.generation || !this.chart) return; // out of date
-    this.fetchedWidth = width;
     const series: ChartSeries[] = [];
     const errors: string[] = [];
-    let shown = 0;
-    let inRange = 0;
-    results.forEach((r, i) => {
-      if (r.status === "fulfilled") {
-        series.push({ label: runs[i], color: this.ctx.colorOf(runs[i]), x: r.value.step, y: r.value.value });
-        shown += r.value.step.length;
-        inRange += r.value.inRange;
-      } else if (!(r.reason instanceof ApiError && r.reason.status === 404)) {
-        errors.push(`${runs[i]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+    let status = "";
+    if (this.spec.kind === "tag" || this.spec.kind === "custom") {
+      const pairs = this.pairs();
+      const smooth = this.ctx.settings().smooth;
+      const results = await Promise.allSettled(
+        pairs.map(([run, tag]) => this.ctx.api.series({ run, tag, width, xmin, xmax, x: a.x, xlog: a.xlog, smooth })),
+      );
+      if (generation !== this.generation || !this.chart) return; // out of date
+      let shown = 0;
+      let inRange = 0;
+      results.forEach((r, i) => {
+        const [run, tag] = pairs[i];
+        if (r.status === "fulfilled") {
+          const st = this.ctx.style(run, tag);
+          series.push({
+            label: this.spec.kind === "tag" ? run : `${run}:${tag}`,
+            color: st.color,
+            emphasis: st.emphasis,
+            x: r.value.xs,
+            y: r.value.value,
+            smoothed: smooth.kind !== "none" ? r.value.smoothed : null,
+          });
+          shown += r.value.xs.length;
+          inRange += r.value.inRange;
+        } else if (!(r.reason instanceof ApiError && r.reason.status === 404 && this.spec.kind === "tag" && a.x === "step")) {
+          errors.push(`${run}${this.spec.kind === "custom" ? `:${tag}` : ""}: ${message(r.reason)}`);
+        }
+      });
+      if (!errors.length && !series.length) status = "no data in the selected runs";
+      else status = shown < inRange ? `${shown.toLocaleString()} of ${inRange.toLocaleString()} pts` : `${shown.toLocaleString()} pts`;
+    } else if (this.spec.kind === "agg") {
+      const spec = this.spec.spec;
+      try {
+        const r = await this.ctx.api.aggregate({
+          runs: this.ctx.selectedRuns(),
+          tags: spec.tags,
+          groupBy: spec.groupBy,
+          stat: spec.stat,
+          band: spec.band,
+          x: a.x,
+          xmin,
+          xmax,
+          xlog: a.xlog,
+          points: Math.min(2000, width),
+        });
+        if (generation !== this.generation || !this.chart) return;
+        r.groups.forEach((g, i) => {
+          const st = this.ctx.groupStyle(spec.groupBy, g.key, i);
+          series.push({
+            label: `${g.key === "" ? "all" : g.key} (n=${g.size})`,
+            color: st.color,
+            emphasis: st.emphasis,
+            x: g.xs,
+            y: g.center,
+            band: spec.band === "none" ? null : { lo: g.lo, hi: g.hi },
+          });
+        });
+        status = `${r.groups.length} group${r.groups.length === 1 ? "" : "s"} · ${r.groups.reduce((n, g) => n + g.size, 0)} series`;
+      } catch (e) {
+        if (generation !== this.generation || !this.chart) return;
+        errors.push(message(e));
       }
-    });
+    } else {
+      const spec = this.spec.spec;
+      try {
+        const r = await this.ctx.api.compare({ a: spec.a, b: spec.b, op: spec.op, x: a.x, xmin, xmax, width, xlog: a.xlog });
+        if (generation !== this.generation || !this.chart) return;
+        const st = this.ctx.style(spec.a[0], spec.a[1]);
+        series.push({ label: spec.op === "diff" ? "A − B" : "A / B", color: st.color, x: r.xs, y: r.value });
+        status = `${r.xs.length.toLocaleString()} pts`;
+      } catch (e) {
+        if (generation !== this.generation || !this.chart) return;
+        errors.push(message(e));
+      }
+    }
+    this.fetchedWidth = width;
     this.chart.setData(series, zoom);
     this.panel.root.dataset.state = errors.length ? "error" : "ready";
     this.panel.root.dataset.width = String(width);
     if (errors.length) this.panel.setStatus(errors.join("; "), true);
-    else if (!series.length) this.panel.setStatus("no data in the selected runs");
-    else this.panel.setStatus(shown < inRange ? `${shown.toLocaleString()} of ${inRange.toLocaleString()} pts` : `${shown.toLocaleString()} pts`);
+    else this.panel.setStatus(status);
   }
 
   destroy(): void {
@@ -140,4 +363,9 @@ export class ChartCard {
     this.chart = null;
     this.panel.root.remove();
   }
+}
+
+function message(e: unknown): string {
+  if (e instanceof ApiError && e.status === 404 && /^404 /.test(e.message)) return "not supported by this server (404)";
+  return e instanceof Error ? e.message : String(e);
 }

@@ -38,8 +38,9 @@ ARTIFACTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts"
 
 # The generated logdir: what the tests expect to see.
 RUNS = ("run_a", "run_b")
-TAGS = ("train/loss", "train/acc", "eval/loss")
-STEPS = 200  # train/* are logged at every step 0..STEPS-1, eval/loss every 10 steps
+TAGS = ("train/loss", "train/acc", "eval/loss", "epoch")
+STEPS = 200  # train/* are logged at every step 0..STEPS-1, eval/loss and epoch every 10 steps
+EPOCH_EVERY, STEPS_PER_EPOCH = 10, 40.0  # epoch = step / 40 (exact in float32), logged every 10 steps
 SPIKE_RUN, SPIKE_STEP, SPIKE_VALUE = "run_a", 137, 123.5  # 123.5 is exact in float32
 NAN_RUN, NAN_STEP = "run_b", 60  # train/loss is NaN there
 
@@ -91,6 +92,8 @@ def _write_logdir(root):
             writer.add_scalar("train/acc", 1.0 - step / (2.0 * STEPS), step)
             if step % 10 == 0:
                 writer.add_scalar("eval/loss", 1.5 * math.exp(-step / 50.0), step)
+            if step % EPOCH_EVERY == 0:
+                writer.add_scalar("epoch", step / STEPS_PER_EPOCH, step)
         writer.close()
 
 

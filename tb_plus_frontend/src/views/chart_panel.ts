@@ -8,6 +8,8 @@ export interface ChartPanel {
   setStatus: (text: string, isError?: boolean) => void;
   setZoomed: (zoomed: boolean) => void;
   setExports: (links: { run: string; csv: string; json: string }[]) => void;
+  /** Per-chart controls (x axis, log scales, pin) go here. */
+  tools: HTMLElement;
 }
 
 export interface ChartPanelHandlers {
@@ -15,28 +17,32 @@ export interface ChartPanelHandlers {
   onResetZoom: () => void;
 }
 
-export function createChartPanel(tag: string, handlers: ChartPanelHandlers): ChartPanel {
+/** A card titled `title`; its data-testid is `chart-${id}` (a tag chart's id is its tag). */
+export function createChartPanel(title: string, id: string, handlers: ChartPanelHandlers): ChartPanel {
   const status = el("span", { class: "tbp-chart-status", testid: "chart-status" });
   const reset = el("button", { class: "tbp-link", testid: "chart-reset", text: "reset zoom", hidden: true });
   reset.addEventListener("click", () => handlers.onResetZoom());
   const close = el("button", { class: "tbp-link", testid: "chart-close", title: "Remove this chart", text: "✕" });
   close.addEventListener("click", () => handlers.onClose());
+  const tools = el("span", { class: "tbp-chart-tools" });
   const exportMenu = el("div", { class: "tbp-export-menu" });
   const exportBox = el("details", { class: "tbp-export" }, el("summary", { text: "export" }), exportMenu);
   const head = el(
     "div",
     { class: "tbp-chart-head" },
-    el("span", { class: "tbp-chart-title", title: tag, text: tag }),
+    el("span", { class: "tbp-chart-title", title, text: title }),
     status,
+    tools,
     reset,
     exportBox,
     close,
   );
   const host = el("div", { class: "tbp-chart-host" });
-  const root = el("section", { class: "tbp-chart", testid: `chart-${tag}`, "data-tag": tag }, head, host);
+  const root = el("section", { class: "tbp-chart", testid: `chart-${id}`, "data-tag": id }, head, host);
   return {
     root,
     host,
+    tools,
     setStatus(text, isError = false) {
       status.textContent = text;
       status.classList.toggle("error", isError);

@@ -16,6 +16,7 @@ export interface Layout {
   tagError: HTMLElement;
   tagTree: HTMLElement;
   mainBar: HTMLElement;
+  controlsHost: HTMLElement;
   grid: HTMLElement;
   empty: HTMLElement;
 }
@@ -54,11 +55,12 @@ export function createLayout(parent: HTMLElement): Layout {
   const mainBar = el("div", { class: "tbp-main-bar" });
   const empty = el("div", { class: "tbp-empty", testid: "empty", text: "Select a tag on the left (a group shows its first 24 tags)." });
   const grid = el("div", { class: "tbp-grid", testid: "chart-grid" });
-  const main = el("main", { class: "tbp-main" }, mainBar, empty, grid);
+  const controlsHost = el("div", { class: "tbp-controls-host" });
+  const main = el("main", { class: "tbp-main" }, controlsHost, mainBar, empty, grid);
 
   const root = el("div", { class: "tbp-root" }, progress, top, el("div", { class: "tbp-body" }, side, main));
   parent.appendChild(root);
-  return { root, progress, progressBar, progressText, reload, status, runList, tagFilter, tagRegex, tagError, tagTree, mainBar, grid, empty };
+  return { root, progress, progressBar, progressText, reload, status, runList, tagFilter, tagRegex, tagError, tagTree, mainBar, controlsHost, grid, empty };
 }
 
 export function showProgress(layout: Layout, progress: Progress | null): void {

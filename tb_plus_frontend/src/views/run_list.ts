@@ -3,6 +3,9 @@
 import { el } from "./dom";
 import type { RunInfo } from "../api";
 
+/** A run written to within this many seconds carries the "live" badge. */
+export const LIVE_SECONDS = 60;
+
 export interface RunListHandlers {
   onToggle: (run: string, selected: boolean) => void;
   onAll: (selected: boolean) => void;
@@ -27,10 +30,12 @@ export function renderRunList(
     const box = el("input", { type: "checkbox", testid: `run-${run.name}` });
     box.checked = selected.has(run.name);
     box.addEventListener("change", () => handlers.onToggle(run.name, box.checked));
+    const live = now - run.lastWrite <= LIVE_SECONDS;
     const badge = el("span", {
-      class: `tbp-badge ${run.live ? "live" : "finished"}`,
+      class: `tbp-badge ${live ? "live" : "finished"}`,
       testid: `run-badge-${run.name}`,
-      text: run.live ? "live" : "finished",
+      text: live ? "live" : "finished",
+      title: live ? `written within the last ${LIVE_SECONDS} s` : "no write within the last minute",
     });
     const meta = el("span", {
       class: "tbp-run-meta",

@@ -1,0 +1,255 @@
+// The view state: every user choice, and its encoding in a URL.
+//
+// Where it is kept:
+// - the standalone page (not framed): its own query string (history.replaceState), plus localStorage;
+// - inside TensorBoard's iframe: the parent's location hash as `#tb_plus&p.tb_plus.KEY=VALUE` pairs when the
+//   parent is reachable (same origin), else localStorage only.
+// A URL that carries any state key restores the whole view from it (missing keys take their defaults);
+// without one, the last state saved in localStorage applies.
+
+export type SmoothKind = "none" | "ema" | "median";
+export type Stat = "mean" | "median";
+export type Band = "minmax" | "std" | "ci95" | "none";
+export type CompareOp = "diff" | "ratio";
+
+/** Per-chart overrides of the global axis settings; undefined means "use the global one". */
+export interface ChartOpts {
+  x?: string;
+  xlog?: boolean;
+  ylog?: boolean;
+}
+
+export interface CustomSpec {
+  id: string;
+  title: string;
+  series: [string, string][]; // (run, tag)
+  o?: ChartOpts;
+}
+
+export interface AggSpec {
+  id: string;
+  tags: string[]; // tags or globs
+  groupBy: string; // "none" | "run_regex:RE" | "tag_level:K" | "hparam:NAME"
+  stat: Stat;
+  band: Band;
+  o?: ChartOpts;
+}
+
+export interface CmpSpec {
+  id: string;
+  a: [string, string];
+  b: [string, string];
+  op: CompareOp;
+  o?: ChartOpts;
+}
+
+export interface ViewState {
+  /** Selected runs; null: not chosen yet (the first 10 runs). */
+  runs: string[] | null;
+  tags: string[];
+  x: string; // "step" | "relative" | "wall_time" | "tag:<TAG>"
+  xlog: boolean;
+  ylog: boolean;
+  smooth: SmoothKind;
+  weight: number; // EMA weight, 0..0.999
+  window: number; // median window, odd >= 1
+  /** Highlight dimension: "" | "run_regex:RE" | "run_split:I" | "tag_level:K" | "hparam:NAME". */
+  dim: string;
+  /** Highlighted value of the dimension, or null. */
+  hl: string | null;
+  pins: string[];
+  /** Refresh interval in seconds; 0: off. */
+  refresh: number;
+  tagOpts: Record<string, ChartOpts>;
+  custom: CustomSpec[];
+  agg: AggSpec[];
+  cmp: CmpSpec[];
+}
+
+export const REFRESH_CHOICES: [number, string][] = [
+  [0, "off"], [1, "1 s"], [5, "5 s"], [15, "15 s"], [30, "30 s"], [60, "1 min"], [300, "5 min"], [600, "10 min"],
+];
+export const DEFAULT_REFRESH = 30;
+const STORAGE_KEY = "tb_plus.state.v2";
+const OLD_STORAGE_KEY = "tb_plus.state.v1";
+const HASH_PREFIX = "p.tb_plus.";
+/** Keys whose presence in a URL means "this URL describes a view". */
+const STATE_KEYS = [
+  "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
+];
+
+export function defaultState(): ViewState {
+  return {
+    runs: null, tags: [], x: "step", xlog: false, ylog: false, smooth: "none", weight: 0.6, window: 5,
+    dim: "", hl: null, pins: [], refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
+  };
+}
+
+export function newId(): string {
+  return Math.random().toString(36).slice(2, 8);
+}
+
+function parseJson<T>(raw: string, check: (v: unknown) => v is T): T | null {
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return check(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPair = (v: unknown): v is [string, string] =>
+  Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string";
+const isCustom = (v: unknown): v is CustomSpec =>
+  isObj(v) && typeof v.id === "string" && typeof v.title === "string" && Array.isArray(v.series) && v.series.every(isPair);
+const isAgg = (v: unknown): v is AggSpec =>
+  isObj(v) && typeof v.id === "string" && Array.isArray(v.tags) && v.tags.every((t) => typeof t === "string") &&
+  typeof v.groupBy === "string" && (v.stat === "mean" || v.stat === "median") &&
+  ["minmax", "std", "ci95", "none"].includes(String(v.band));
+const isCmp = (v: unknown): v is CmpSpec =>
+  isObj(v) && typeof v.id === "string" && isPair(v.a) && isPair(v.b) && (v.op === "diff" || v.op === "ratio");
+const isOptsMap = (v: unknown): v is Record<string, ChartOpts> => isObj(v) && Object.values(v).every(isObj);
+
+/** Encodes the state as (key, value) pairs; defaults are left out. */
+export function encodeState(s: ViewState): [string, string][] {
+  const out: [string, string][] = [];
+  if (s.runs) {
+    if (s.runs.length === 0) out.push(["norun", "1"]);
+    for (const r of s.runs) out.push(["run", r]);
+  }
+  for (const t of s.tags) out.push(["tag", t]);
+  if (s.x !== "step") out.push(["x", s.x]);
+  if (s.xlog) out.push(["xlog", "1"]);
+  if (s.ylog) out.push(["ylog", "1"]);
+  if (s.smooth === "ema") out.push(["smooth", `ema:${s.weight}`]);
+  if (s.smooth === "median") out.push(["smooth", `median:${s.window}`]);
+  if (s.dim) out.push(["dim", s.dim]);
+  if (s.dim && s.hl !== null) out.push(["hl", s.hl]);
+  for (const p of s.pins) out.push(["pin", p]);
+  if (s.refresh !== DEFAULT_REFRESH) out.push(["refresh", String(s.refresh)]);
+  const topt = Object.fromEntries(Object.entries(s.tagOpts).filter(([, o]) => Object.keys(o).length));
+  if (Object.keys(topt).length) out.push(["topt", JSON.stringify(topt)]);
+  for (const c of s.custom) out.push(["custom", JSON.stringify(c)]);
+  for (const a of s.agg) out.push(["agg", JSON.stringify(a)]);
+  for (const c of s.cmp) out.push(["cmp", JSON.stringify(c)]);
+  return out;
+}
+
+/** Decodes state from URL parameters; null when they carry no state key. */
+export function decodeState(params: URLSearchParams): ViewState | null {
+  if (!STATE_KEYS.some((k) => params.has(k))) return null;
+  const s = defaultState();
+  const runs = params.getAll("run");
+  if (runs.length || params.has("norun")) s.runs = runs;
+  s.tags = params.getAll("tag");
+  const x = params.get("x");
+  if (x && (x === "step" || x === "relative" || x === "wall_time" || (x.startsWith("tag:") && x.length > 4))) s.x = x;
+  s.xlog = params.get("xlog") === "1";
+  s.ylog = params.get("ylog") === "1";
+  const smooth = params.get("smooth") ?? "";
+  const m = /^(ema|median):(.*)$/.exec(smooth);
+  if (m) {
+    const v = Number(m[2]);
+    if (m[1] === "ema" && v >= 0 && v < 1) {
+      s.smooth = "ema";
+      s.weight = v;
+    } else if (m[1] === "median" && Number.isInteger(v) && v >= 1) {
+      s.smooth = "median";
+      s.window = v % 2 ? v : v + 1;
+    }
+  }
+  s.dim = params.get("dim") ?? "";
+  s.hl = s.dim ? params.get("hl") : null;
+  s.pins = params.getAll("pin").filter((p) => p);
+  const refresh = Number(params.get("refresh"));
+  if (params.has("refresh") && REFRESH_CHOICES.some(([v]) => v === refresh)) s.refresh = refresh;
+  s.tagOpts = parseJson(params.get("topt") ?? "", isOptsMap) ?? {};
+  s.custom = params.getAll("custom").map((v) => parseJson(v, isCustom)).filter((v): v is CustomSpec => v !== null);
+  s.agg = params.getAll("agg").map((v) => parseJson(v, isAgg)).filter((v): v is AggSpec => v !== null);
+  s.cmp = params.getAll("cmp").map((v) => parseJson(v, isCmp)).filter((v): v is CmpSpec => v !== null);
+  return s;
+}
+
+/** The parent's window when it is TensorBoard on the same origin (its location is readable), else null. */
+function reachableParent(): Window | null {
+  if (window.parent === window) return null;
+  try {
+    void window.parent.location.hash; // throws across origins
+    return window.parent;
+  } catch {
+    return null;
+  }
+}
+
+/** Parameters of the hash "#tb_plus&p.tb_plus.run=a&..." with the prefix removed. */
+function hashParams(hash: string): URLSearchParams {
+  const out = new URLSearchParams();
+  const raw = new URLSearchParams(hash.replace(/^#/, ""));
+  for (const [k, v] of raw) if (k.startsWith(HASH_PREFIX)) out.append(k.slice(HASH_PREFIX.length), v);
+  return out;
+}
+
+function fromStorage(): ViewState | null {
+  try {
+    const raw = window.localStorage.getItem(STORAGE_KEY);
+    if (raw) return decodeState(new URLSearchParams(raw));
+    const old = window.localStorage.getItem(OLD_STORAGE_KEY);
+    if (old) {
+      const v = JSON.parse(old) as { tags?: unknown; runs?: unknown };
+      const s = defaultState();
+      if (Array.isArray(v.tags)) s.tags = v.tags.filter((t): t is string => typeof t === "string");
+      if (Array.isArray(v.runs)) s.runs = v.runs.filter((t): t is string => typeof t === "string");
+      return s;
+    }
+  } catch {
+    // storage blocked (cross-site iframe) or garbage
+  }
+  return null;
+}
+
+/** Loads the state: from the URL (own query string, or the parent's hash), else localStorage, else defaults.
+ * The refresh interval falls back to the saved one when the URL does not name it. */
+export function loadState(): ViewState {
+  const parent = reachableParent();
+  const params = parent ? hashParams(parent.location.hash) : new URLSearchParams(window.location.search);
+  const stored = fromStorage();
+  const fromUrl = decodeState(params);
+  if (fromUrl) {
+    if (!params.has("refresh") && stored) fromUrl.refresh = stored.refresh;
+    return fromUrl;
+  }
+  return stored ?? defaultState();
+}
+
+/** Writes the state to the URL (without adding history entries) and to localStorage. */
+export function saveState(s: ViewState): void {
+  const pairs = encodeState(s);
+  const qs = new URLSearchParams(pairs).toString();
+  try {
+    window.localStorage.setItem(STORAGE_KEY, qs);
+  } catch {
+    // ignore
+  }
+  const parent = reachableParent();
+  try {
+    if (parent) {
+      // Keep TensorBoard's own hash keys (the first is the active plugin), replace ours.
+      const keep = parent.location.hash
+        .replace(/^#/, "")
+        .split("&")
+        .filter((p) => p && !p.startsWith(HASH_PREFIX) && !p.startsWith(encodeURIComponent(HASH_PREFIX)));
+      if (!keep.length) keep.push("tb_plus");
+      const ours = new URLSearchParams(pairs.map(([k, v]) => [HASH_PREFIX + k, v])).toString();
+      const hash = "#" + [...keep, ours].filter((p) => p).join("&");
+      if (parent.location.hash !== hash) parent.history.replaceState(parent.history.state, "", hash);
+    } else if (window.parent === window) {
+      const url = `${window.location.pathname}${qs ? "?" + qs : ""}${window.location.hash}`;
+      if (url !== `${window.location.pathname}${window.location.search}${window.location.hash}`) {
+        window.history.replaceState(window.history.state, "", url);
+      }
+    }
+  } catch {
+    // history blocked: localStorage still has it
+  }
+}
