@@ -16,7 +16,7 @@ FLAGS = (
      "Never inside the log directory."),
     ("tb_plus_workers", 0, int, "Processes that index event files in parallel (0: one per CPU)."),
     ("tb_plus_verify_crc", "true", str, "Check every record's CRC32C while indexing: true or false."),
-    ("tb_plus_live_seconds", 120.0, float,
+    ("tb_plus_live_seconds", 60.0, float,
      "A run counts as live when one of its event files was written within this many seconds."),
 )
 
