@@ -232,6 +232,10 @@ export class Chart {
   private legendHead: HTMLElement | null = null;
   private hovered = false;
   private hoverOwner = -1;
+  /** Whether the chart is on screen: linked cursors update the legends of visible charts only. */
+  private visible = true;
+  private legendStale = false;
+  private readonly observer: IntersectionObserver | null = null;
 
   constructor(
     parent: HTMLElement,
@@ -257,6 +261,13 @@ export class Chart {
     });
     this.buildLegend();
     this.updateLegend(null);
+    if (typeof IntersectionObserver !== "undefined") {
+      this.observer = new IntersectionObserver((entries) => {
+        this.visible = entries[entries.length - 1].isIntersecting;
+        if (this.visible && this.legendStale) this.updateLegend(this.u.cursor.left ?? -1);
+      });
+      this.observer.observe(this.root);
+    }
   }
 
   private exposeInstance(): void {
@@ -441,11 +452,16 @@ export class Chart {
   }
 
   destroy(): void {
+    this.observer?.disconnect();
     this.u.destroy();
     this.root.remove();
   }
 
   private onCursor(u: uPlot): void {
+    if (!this.visible && !this.hovered) {
+      this.legendStale = true;
+      return;
+    }
     this.updateLegend(u.cursor.left ?? -1);
     if (!this.hovered) return;
     // Emphasise the series whose line is nearest the cursor (in pixels, at the cursor's x).
@@ -551,6 +567,7 @@ export class Chart {
 
   /** Legend values: the point of each series nearest the cursor's x, or the last point without a cursor. */
   private updateLegend(left: number | null): void {
+    this.legendStale = false;
     if (this.legendRows.length !== this.series.length || !this.legendHead) this.buildLegend();
     const hovering = left != null && left >= 0 && this.series.length > 0;
     const cursorX = hovering ? this.u.posToVal(left as number, "x") : null;

@@ -1,0 +1,244 @@
+"""Render and interaction figures of the TB+ page: 50 charts x 10 runs x 2,000 points.
+
+Writes (once, then reuses) a logdir with tensorboardX: 10 runs x 50 tags x 2,000 steps; starts
+`tensorboard --load_fast=false` on a free port; opens the standalone page with the 10 runs and 50 tags in
+its URL in headless Chromium (Playwright); measures in the page with performance.now() and
+requestAnimationFrame:
+
+- first draw: from navigation start (performance.now() = 0) to the first animation frame in which all
+  50 charts hold 10 series each (their data-state is "ready");
+- hover: 100 mouse moves across one chart, one per animation frame (synthetic mousemove on uPlot's
+  .u-over, which also moves the linked cursors of the 49 other charts and updates every legend). Reported:
+  the main-thread work per move (dispatch + style/layout forced by reading layout), and the intervals
+  between the animation frames that carried the moves (real frame times; vsync-bound at 16.7 ms).
+
+Usage: python bench/bench_render.py [--runs 10] [--tags 50] [--steps 2000] [--repeat 3]
+Prints a markdown table naming the machine.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+FIRST_DRAW_TARGET_MS = 1000.0
+HOVER_TARGET_MS = 16.0
+
+# Runs in the page from document start: records when all charts are ready, in a rAF loop.
+READY_PROBE = """
+(() => {
+  window.__tbpBench = { readyAt: null };
+  const want = %(charts)d, runs = %(runs)d;
+  const tick = () => {
+    const cards = document.querySelectorAll('.tbp-chart[data-state="ready"]');
+    let ok = cards.length === want;
+    if (ok) for (const c of cards) {
+      const p = c.querySelector('.tbp-plot');
+      if (!p || p.dataset.series !== String(runs)) { ok = false; break; }
+    }
+    if (ok) { requestAnimationFrame((t) => { window.__tbpBench.readyAt = performance.now(); }); return; }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();
+"""
+
+HOVER = """
+async ({ moves }) => {
+  const plot = document.querySelector('.tbp-chart .tbp-plot');
+  const over = plot.querySelector('.u-over');
+  const r = over.getBoundingClientRect();
+  const work = [], frames = [];
+  let last = null;
+  await new Promise((done) => {
+    let i = 0;
+    const step = (ts) => {
+      if (last !== null) frames.push(ts - last);
+      last = ts;
+      if (i >= moves) { done(); return; }
+      const x = r.left + 2 + (r.width - 4) * (i / (moves - 1));
+      const y = r.top + r.height * (0.3 + 0.4 * ((i % 10) / 9));
+      const t0 = performance.now();
+      over.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: y, bubbles: true }));
+      void document.body.offsetHeight; // style and layout of everything the move changed
+      work.push(performance.now() - t0);
+      i++;
+      requestAnimationFrame(step);
+    };
+    over.dispatchEvent(new MouseEvent('mouseenter', { clientX: r.left + 2, clientY: r.top + 2 }));
+    requestAnimationFrame(step);
+  });
+  return { work, frames };
+}
+"""
+
+
+def write_logdir(path, runs, tags, steps):
+    from tensorboardX import SummaryWriter
+
+    import math
+
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for r in range(runs):
+        w = SummaryWriter(os.path.join(tmp, "lr=%g/seed%d" % (10 ** -(1 + r % 3), r)), flush_secs=30)
+        for s in range(steps):
+            for t in range(tags):
+                v = math.exp(-s / (300.0 + 20 * t)) + 0.05 * math.sin(s / 7.0 + r + t) + 0.01 * r
+                w.add_scalar("group%d/metric%02d" % (t // 10, t), v, s)
+        w.close()
+    os.replace(tmp, path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def start_tensorboard(logdir, runs, log_path):
+    port = free_port()
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port),
+         "--load_fast=false", "--reload_interval", "0"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    base = "http://127.0.0.1:%d" % port
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("tensorboard exited; see %s" % log_path)
+        try:
+            answer = get_json(base + "/data/plugin/tb_plus/runs")
+            if len(answer["runs"]["name"]) == runs and not answer["progress"]["indexing"]:
+                return proc, base
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise SystemExit("tensorboard did not index %d runs in 300 s; see %s" % (runs, log_path))
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d cores, %s" % (cpu, os.cpu_count() or 0, platform.platform(terse=True))
+
+
+def pct(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--tags", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3, help="page loads to time (the best and median are shown)")
+    ap.add_argument("--moves", type=int, default=100)
+    args = ap.parse_args()
+    if not os.path.exists(os.path.join(ROOT, "tb_plus", "static", "index.js")):
+        raise SystemExit("build the frontend first: cd tb_plus_frontend && npm run build")
+
+    logdir = os.path.join(HERE, "data", "render_%dx%dx%d" % (args.runs, args.tags, args.steps))
+    if not os.path.isdir(logdir):
+        t = time.monotonic()
+        print("writing %s ..." % logdir, file=sys.stderr)
+        write_logdir(logdir, args.runs, args.tags, args.steps)
+        print("  %.1f s" % (time.monotonic() - t), file=sys.stderr)
+
+    from playwright.sync_api import sync_playwright
+
+    work = tempfile.mkdtemp(prefix="tbp_bench_")
+    env_cache = os.path.join(work, "cache")
+    os.environ["TB_PLUS_CACHE_DIR"] = env_cache
+    proc, base = start_tensorboard(logdir, args.runs, os.path.join(work, "tensorboard.log"))
+    try:
+        names = get_json(base + "/data/plugin/tb_plus/runs")["runs"]["name"]
+        tree = get_json(base + "/data/plugin/tb_plus/tags")["tree"]
+        tags = []
+
+        def walk(n):
+            if n.get("runs") is not None and n["path"]:
+                tags.append(n["path"])
+            for c in n["children"]:
+                walk(c)
+
+        walk(tree)
+        tags = tags[: args.tags]
+        params = [("run", r) for r in names] + [("tag", t) for t in tags] + [("refresh", "0")]
+        url = base + "/data/plugin/tb_plus/standalone?" + urllib.parse.urlencode(params)
+
+        first_draws = []
+        hover = None
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for i in range(args.repeat):
+                ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+                page = ctx.new_page()
+                page.add_init_script(READY_PROBE % {"charts": len(tags), "runs": len(names)})
+                page.goto(url)
+                page.wait_for_function("window.__tbpBench && window.__tbpBench.readyAt !== null", timeout=120000)
+                first_draws.append(page.evaluate("window.__tbpBench.readyAt"))
+                if i == args.repeat - 1:
+                    page.wait_for_timeout(300)
+                    hover = page.evaluate(HOVER, {"moves": args.moves})
+                ctx.close()
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
+
+    fd_best, fd_med = min(first_draws), statistics.median(first_draws)
+    w_med, w_p95 = statistics.median(hover["work"]), pct(hover["work"], 0.95)
+    f_med, f_p95 = statistics.median(hover["frames"]), pct(hover["frames"], 0.95)
+    ok = lambda v, t: "yes" if v <= t else "**no**"  # noqa: E731
+    print("### TB+ page render: %d charts x %d runs x %d points\n" % (len(tags), len(names), args.steps))
+    print("Machine: %s; Chromium headless (software rendering), viewport 1600x1000\n" % machine())
+    print("| measure | value | target | met |")
+    print("|---|---|---|---|")
+    print("| first draw, navigation -> all %d charts drawn (median of %d loads) | %.0f ms | <= %.0f ms | %s |"
+          % (len(tags), len(first_draws), fd_med, FIRST_DRAW_TARGET_MS, ok(fd_med, FIRST_DRAW_TARGET_MS)))
+    print("| first draw, best load | %.0f ms | <= %.0f ms | %s |" % (fd_best, FIRST_DRAW_TARGET_MS, ok(fd_best, FIRST_DRAW_TARGET_MS)))
+    print("| hover: main-thread work per move, median (%d moves) | %.1f ms | <= %.0f ms | %s |"
+          % (len(hover["work"]), w_med, HOVER_TARGET_MS, ok(w_med, HOVER_TARGET_MS)))
+    print("| hover: main-thread work per move, p95 | %.1f ms | <= %.0f ms | %s |" % (w_p95, HOVER_TARGET_MS, ok(w_p95, HOVER_TARGET_MS)))
+    print("| hover: frame interval, median (vsync-bound) | %.1f ms | <= %.1f ms | %s |" % (f_med, 16.7, ok(f_med, 16.8)))
+    print("| hover: frame interval, p95 | %.1f ms | <= %.1f ms | %s |" % (f_p95, 16.7, ok(f_p95, 16.8)))
+    print("\nfirst draws (ms): %s" % ", ".join("%.0f" % v for v in first_draws))
+
+
+if __name__ == "__main__":
+    main()
