@@ -114,8 +114,9 @@ def series_impl(ld, run, tag, *, x="step", xmin=None, xmax=None, width=None, ful
         "step": column(s.step[src]),
         "wall_time": column(s.wall_time[src]),
         "value": column(s.value[src]),
-        "xs": column(xs[idx]),
     }
+    if x != "step":  # for steps it would repeat the step column
+        body["xs"] = column(xs[idx])
     if smoothed is not None:
         body["smoothed"] = column(smoothed[idx])
     return body

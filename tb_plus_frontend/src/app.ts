@@ -99,9 +99,12 @@ export class App {
     window.addEventListener("focus", () => this.onFocus());
     connectHost(() => void this.reload(false));
     this.save();
+    // Ask for runs and tags first: the requests travel while the chart cards are built below
+    // (charts need both before they can fetch their series).
+    void this.reload(false);
+    void this.refreshTags();
     this.renderControls();
     this.renderCards();
-    void this.reload(false);
   }
 
   /** Refetches runs, tags and every chart; `hard` also drops the series cache. */

@@ -81,6 +81,11 @@ export class ChartCard {
   private generation = 0;
   private fetchedWidth = 0;
   private resizeObserver: ResizeObserver | null = null;
+  /** Charts fetch and draw only when on screen (or about to be): a page of 50 charts x 10 runs
+   * shows its first screenful without waiting for the rest. */
+  private visibilityObserver: IntersectionObserver | null = null;
+  private visible = false;
+  private loadWanted = false;
   private resizeTimer = 0;
   private axisKey = "";
   private readonly xSelect: HTMLSelectElement;
@@ -165,9 +170,36 @@ export class ChartCard {
     }
   }
 
-  /** Creates the chart once the card is in the document (its width is known then). */
+  /** Called once the card is in the document. The uPlot chart is created, and its data fetched,
+   * only when the card comes on screen (or near it): a page of many charts draws its first
+   * screenful without building and filling the rest. */
   mount(): void {
-    if (this.chart) return;
+    if (this.chart || this.visibilityObserver) return;
+    this.panel.host.style.minHeight = `${CHART_HEIGHT}px`;
+    if (typeof IntersectionObserver === "undefined") {
+      this.visible = true;
+      this.createChart();
+      return;
+    }
+    this.visibilityObserver = new IntersectionObserver(
+      (entries) => {
+        this.visible = entries[entries.length - 1].isIntersecting;
+        if (!this.visible) return;
+        if (!this.chart) {
+          this.createChart();
+          this.loadWanted = true;
+        }
+        if (this.loadWanted) {
+          this.loadWanted = false;
+          void this.load();
+        }
+      },
+      { rootMargin: "0px" },
+    );
+    this.visibilityObserver.observe(this.panel.root);
+  }
+
+  private createChart(): void {
     const a = this.axes();
     const info = xAxisInfo(a.x);
     this.axisKey = JSON.stringify(a);
@@ -250,7 +282,10 @@ export class ChartCard {
 
   /** Fetches the card's data for the current width, zoom and settings; a newer call supersedes this one. */
   async load(): Promise<void> {
-    if (!this.chart) return;
+    if (!this.chart || !this.visible) {
+      this.loadWanted = true; // created and fetched when scrolled into view
+      return;
+    }
     const generation = ++this.generation;
     const a = this.axes();
     const key = JSON.stringify(a);
@@ -358,6 +393,7 @@ export class ChartCard {
   destroy(): void {
     this.generation++;
     this.resizeObserver?.disconnect();
+    this.visibilityObserver?.disconnect();
     window.clearTimeout(this.resizeTimer);
     this.chart?.destroy();
     this.chart = null;
