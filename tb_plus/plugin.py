@@ -91,6 +91,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/runs": runs.route(self),
             "/tags": tags.route(self),
             "/series": series.series_route(self),
+            "/series_batch": series.series_batch_route(self),
             "/export": series.export_route(self),
             "/aggregate": aggregate.route(self),
             "/compare": compare.route(self),

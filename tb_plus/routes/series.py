@@ -168,6 +168,39 @@ def series_route(plugin):
     return app(handler)
 
 
+MAX_BATCH = 200
+
+
+def series_batch_route(plugin):
+    """Several series in one request (a chart's worth): `run` and `tag` repeated in pairs, or one
+    `tag` for every `run`. Each entry is the /series body, or {run, tag, status, error} for a
+    series that cannot be served (404: a run without that tag), so one miss spoils nothing."""
+
+    def handler(request):
+        runs, tags = request.args.getlist("run"), request.args.getlist("tag")
+        if not runs or not tags:
+            raise errors.InvalidArgumentError("parameters 'run' and 'tag' are required")
+        if len(tags) == 1:
+            tags = tags * len(runs)
+        if len(runs) != len(tags):
+            raise errors.InvalidArgumentError(
+                f"give one 'tag' or as many as 'run' ({len(runs)} runs, {len(tags)} tags)"
+            )
+        if len(runs) > MAX_BATCH:
+            raise errors.InvalidArgumentError(f"at most {MAX_BATCH} series per request, not {len(runs)}")
+        ld = plugin.require_logdir()
+        kw = dict(width=width_arg(request), full=flag(request, "full"), **x_args(request), **smooth_args(request))
+        out = []
+        for run, tag in zip(runs, tags):
+            try:
+                out.append(series_impl(ld, run, tag, **kw))
+            except errors.PublicError as e:
+                out.append({"run": run, "tag": tag, "status": e.http_code, "error": str(e)})
+        return respond_json(request, {"series": out})
+
+    return app(handler)
+
+
 def _filename(run, tag, ext):
     safe = re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{run}__{tag}").strip("_") or "series"
     return f"{safe[:150]}.{ext}"

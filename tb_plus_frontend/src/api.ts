@@ -283,9 +283,12 @@ export class Api {
   }
 
   seriesUrl(q: SeriesQuery): string {
-    return query("series", {
-      run: q.run,
-      tag: q.tag,
+    return query("series", { run: q.run, tag: q.tag, ...this.seriesParams(q) });
+  }
+
+  /** The /series parameters other than run and tag. */
+  private seriesParams(q: SeriesQuery): Record<string, string | number | undefined> {
+    return {
       x: q.x && q.x !== "step" ? q.x : undefined,
       width: q.width !== undefined ? Math.max(1, Math.min(100000, Math.round(q.width))) : undefined,
       xmin: q.xmin,
@@ -295,7 +298,59 @@ export class Api {
       smooth: q.smooth && q.smooth.kind !== "none" ? q.smooth.kind : undefined,
       weight: q.smooth?.kind === "ema" ? q.smooth.weight : undefined,
       window: q.smooth?.kind === "median" ? q.smooth.window : undefined,
-    });
+    };
+  }
+
+  /**
+   * Several series at once: cached ones come from the cache, the others travel in one
+   * /series_batch request (one HTTP round trip per chart instead of one per run). Each promise
+   * settles on its own (a run without the tag rejects with ApiError 404, the others resolve).
+   */
+  seriesMany(qs: SeriesQuery[]): Promise<Series>[] {
+    const out: Promise<Series>[] = [];
+    const missing: { q: SeriesQuery; key: string; resolve: (s: Series) => void; reject: (e: unknown) => void }[] = [];
+    for (const q of qs) {
+      const key = `${this.seriesUrl(q)}#${this.versions.get(q.run) ?? ""}`;
+      const hit = this.seriesCache.get(key);
+      if (hit) {
+        out.push(hit);
+        continue;
+      }
+      let resolve!: (s: Series) => void;
+      let reject!: (e: unknown) => void;
+      const p = new Promise<Series>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.seriesCache.set(key, p);
+      p.catch(() => this.seriesCache.delete(key));
+      missing.push({ q, key, resolve, reject });
+      out.push(p);
+    }
+    if (missing.length === 1) {
+      const m = missing[0];
+      this.seriesCache.delete(m.key);
+      this.series(m.q).then(m.resolve, m.reject);
+    } else if (missing.length > 1) {
+      // One request per group of identical parameters (a chart's series share them).
+      const url = query("series_batch", {
+        run: missing.map((m) => m.q.run),
+        tag: missing.map((m) => m.q.tag),
+        ...this.seriesParams(missing[0].q),
+      });
+      getJson<{ series: (SeriesResponse | { run: string; tag: string; status: number; error: string })[] }>(url).then(
+        (r) => {
+          missing.forEach((m, i) => {
+            const entry = r.series[i];
+            if (!entry) m.reject(new ApiError(500, "missing from the batch answer"));
+            else if ("error" in entry) m.reject(new ApiError(entry.status, entry.error));
+            else m.resolve(this.parseSeries(entry, m.q));
+          });
+        },
+        (e) => missing.forEach((m) => m.reject(e)),
+      );
+    }
+    return out;
   }
 
   series(q: SeriesQuery): Promise<Series> {
@@ -303,7 +358,13 @@ export class Api {
     const key = `${url}#${this.versions.get(q.run) ?? ""}`;
     const hit = this.seriesCache.get(key);
     if (hit) return hit;
-    const p = getJson<SeriesResponse>(url).then((r) => {
+    const p = getJson<SeriesResponse>(url).then((r) => this.parseSeries(r, q));
+    this.seriesCache.set(key, p);
+    p.catch(() => this.seriesCache.delete(key));
+    return p;
+  }
+
+  private parseSeries(r: SeriesResponse, q: SeriesQuery): Series {
       const step = toFloat64(r.step);
       const wallTime = toFloat64(r.wall_time);
       const value = toFloat64(r.value);
@@ -315,10 +376,6 @@ export class Api {
       let smoothed = r.smoothed ? toFloat64(r.smoothed) : null;
       if (!smoothed && q.smooth && q.smooth.kind !== "none") smoothed = smoothLocally(xs, value, q.smooth);
       return { run: r.run, tag: r.tag, x: r.x, total: r.total, inRange: r.in_range, downsampled: r.downsampled, step, wallTime, value, xs, smoothed };
-    });
-    this.seriesCache.set(key, p);
-    p.catch(() => this.seriesCache.delete(key));
-    return p;
   }
 
   /** /aggregate, cached per URL and the data versions of every run. */

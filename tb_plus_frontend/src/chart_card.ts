@@ -312,7 +312,7 @@ export class ChartCard {
       const pairs = this.pairs();
       const smooth = this.ctx.settings().smooth;
       const results = await Promise.allSettled(
-        pairs.map(([run, tag]) => this.ctx.api.series({ run, tag, width, xmin, xmax, x: a.x, xlog: a.xlog, smooth })),
+        this.ctx.api.seriesMany(pairs.map(([run, tag]) => ({ run, tag, width, xmin, xmax, x: a.x, xlog: a.xlog, smooth }))),
       );
       if (generation !== this.generation || !this.chart) return; // out of date
       let shown = 0;

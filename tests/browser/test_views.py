@@ -88,7 +88,7 @@ def test_fractional_epoch_labels_on_the_x_axis(page, tensorboard_url):
     x0 = box["x"] + p.evaluate("el => el.uplot.valToPos(1.0, 'x')")
     x1 = box["x"] + p.evaluate("el => el.uplot.valToPos(2.5, 'x')")
     y = box["y"] + box["height"] / 2
-    with page.expect_request(lambda r: "/series?" in r.url and "xmin=" in r.url):
+    with page.expect_request(lambda r: "/data/plugin/tb_plus/series" in r.url and "xmin=" in r.url):
         page.mouse.move(x0, y)
         page.mouse.down()
         page.mouse.move((x0 + x1) / 2, y, steps=4)
@@ -357,7 +357,7 @@ def test_appended_data_appears_within_the_refresh_interval(page, live_tensorboar
     page.evaluate("window.__tbpMarker = 1")  # gone if the page reloads
 
     requested = []
-    page.on("request", lambda r: requested.append(r.url) if "/data/plugin/tb_plus/series?" in r.url else None)
+    page.on("request", lambda r: requested.append(r.url) if "/data/plugin/tb_plus/series" in r.url else None)
     extra = 30
     writer = SummaryWriter(os.path.join(root, RUNS[0]), flush_secs=1)
     for step in range(STEPS, STEPS + extra):

@@ -156,3 +156,15 @@ def test_standalone_page_loads_the_bundle_without_inline_script(client):
     js = client.get("/data/plugin/tb_plus/standalone.js")
     assert js.headers["Content-Type"].startswith("text/javascript")
     assert 'from "./index.js"' in js.get_data(as_text=True) and "render()" in js.get_data(as_text=True)
+
+
+def test_series_batch_equals_single_requests_and_reports_misses(client):
+    batch = get_json(client, "/series_batch?run=lr%3D0.1&run=lr%3D0.01&run=nope&tag=train%2Floss&width=100")
+    a, b, miss = batch["series"]
+    assert a == get_json(client, "/series?run=lr%3D0.1&tag=train%2Floss&width=100")
+    assert b == get_json(client, "/series?run=lr%3D0.01&tag=train%2Floss&width=100")
+    assert miss == {"run": "nope", "tag": "train/loss", "status": 404, "error": "Not found: no run 'nope'"}
+    pairs = get_json(client, "/series_batch?run=lr%3D0.1&tag=eval%2Floss&run=lr%3D0.01&tag=layer2%2Fw")
+    assert [(x["run"], x["tag"], x["total"]) for x in pairs["series"]] == [("lr=0.1", "eval/loss", 300), ("lr=0.01", "layer2/w", 100)]
+    assert "tag" in get_json(client, "/series_batch?run=a&run=b&tag=x&tag=y&tag=z", 400)
+    assert "required" in get_json(client, "/series_batch?tag=x", 400)
