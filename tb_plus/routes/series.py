@@ -2,10 +2,12 @@
 
 import io
 import json
+import struct
 import re
 
 import numpy as np
 from tensorboard import errors
+from tensorboard.backend import http_util
 from werkzeug import wrappers
 
 from tb_plus.query.downsample import downsample, select_range
@@ -81,12 +83,19 @@ def smooth_values(xs, v, smooth, weight=DEFAULT_WEIGHT, window=DEFAULT_WINDOW):
     raise errors.InvalidArgumentError(f"parameter 'smooth' must be one of {list(SMOOTHERS)}, not {smooth!r}")
 
 
-def series_impl(ld, run, tag, *, x="step", xmin=None, xmax=None, width=None, full=False, xlog=False,
-                smooth=None, weight=DEFAULT_WEIGHT, window=DEFAULT_WINDOW):
+def series_impl(ld, run, tag, **kw):
+    """The points of one series to draw, as the JSON body of /series (see series_arrays)."""
+    meta, cols = series_arrays(ld, run, tag, **kw)
+    meta.update((name, column(col)) for name, col in cols.items())
+    return meta
+
+
+def series_arrays(ld, run, tag, *, x="step", xmin=None, xmax=None, width=None, full=False, xlog=False,
+                  smooth=None, weight=DEFAULT_WEIGHT, window=DEFAULT_WINDOW):
     """The points of one series to draw: all of them in [xmin, xmax] when `full` or no `width`,
     else the downsampled subset (see tb_plus/query/downsample.py). x is 'step', 'wall_time',
     'relative' or 'tag:<TAG>'; `smooth` adds a `smoothed` column computed on every point of the
-    series (in x) before the range and the downsampling."""
+    series (in x) before the range and the downsampling. -> (metadata dict, {column: array})."""
     axis = parse_axis(x)
     s = load_series(ld, run, tag)
     pidx, xs = series_x(ld, run, s, axis, xlog=False)
@@ -104,22 +113,43 @@ def series_impl(ld, run, tag, *, x="step", xmin=None, xmax=None, width=None, ful
     else:
         idx, in_range = downsample(xs, values, width, xmin=xmin, xmax=xmax, with_count=True)
     src = idx if pidx is None else pidx[idx]
-    body = {
+    meta = {
         "run": run,
         "tag": tag,
         "x": x,
         "total": int(len(s)),
         "in_range": int(in_range),
         "downsampled": bool(len(idx) < in_range),
-        "step": column(s.step[src]),
-        "wall_time": column(s.wall_time[src]),
-        "value": column(s.value[src]),
     }
+    cols = {"step": s.step[src], "wall_time": s.wall_time[src], "value": s.value[src]}
     if x != "step":  # for steps it would repeat the step column
-        body["xs"] = column(xs[idx])
+        cols["xs"] = xs[idx]
     if smoothed is not None:
-        body["smoothed"] = column(smoothed[idx])
-    return body
+        cols["smoothed"] = smoothed[idx]
+    return meta, cols
+
+
+def binary_batch(entries) -> bytes:
+    """/series_batch?format=binary: uint32 (little-endian) header length, the JSON header, zero
+    padding to a multiple of 8, then every column as little-endian float64 (NaN and infinities
+    as themselves; steps above 2**53 lose precision, as they do in JavaScript numbers anyway).
+    Each header entry gives `n` and, per column, its byte offset after the padding."""
+    header, parts, off = [], [], 0
+    for e in entries:
+        if isinstance(e, dict):  # an error entry
+            header.append(e)
+            continue
+        meta, cols = e
+        entry = dict(meta, n=int(len(cols["step"])), columns={})
+        for name, col in cols.items():
+            data = np.ascontiguousarray(col, dtype="<f8").tobytes()
+            entry["columns"][name] = off
+            parts.append(data)
+            off += len(data)
+        header.append(entry)
+    head = json.dumps({"series": header}, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    pad = -(4 + len(head)) % 8
+    return struct.pack("<I", len(head)) + head + b"\0" * pad + b"".join(parts)
 
 
 def width_arg(request):
@@ -188,14 +218,18 @@ def series_batch_route(plugin):
             )
         if len(runs) > MAX_BATCH:
             raise errors.InvalidArgumentError(f"at most {MAX_BATCH} series per request, not {len(runs)}")
+        fmt = arg(request, "format", "json", choices=("json", "binary"))
         ld = plugin.require_logdir()
         kw = dict(width=width_arg(request), full=flag(request, "full"), **x_args(request), **smooth_args(request))
+        impl = series_arrays if fmt == "binary" else series_impl
         out = []
         for run, tag in zip(runs, tags):
             try:
-                out.append(series_impl(ld, run, tag, **kw))
+                out.append(impl(ld, run, tag, **kw))
             except errors.PublicError as e:
                 out.append({"run": run, "tag": tag, "status": e.http_code, "error": str(e)})
+        if fmt == "binary":
+            return http_util.Respond(request, binary_batch(out), "application/octet-stream")
         return respond_json(request, {"series": out})
 
     return app(handler)

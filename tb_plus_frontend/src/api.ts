@@ -193,6 +193,44 @@ export function query(path: string, params: Record<string, string | number | boo
   return qs ? `${path}?${qs}` : path;
 }
 
+type SeriesMeta = Pick<SeriesResponse, "run" | "tag" | "x" | "total" | "in_range" | "downsampled">;
+
+interface BinaryColumns {
+  step: Float64Array;
+  wall_time: Float64Array;
+  value: Float64Array;
+  xs?: Float64Array;
+  smoothed?: Float64Array;
+}
+
+type BinaryEntry = { meta: SeriesMeta; cols: BinaryColumns } | { run: string; tag: string; status: number; error: string };
+
+/** Splits a /series_batch?format=binary answer: uint32 header length, JSON header, padding to 8,
+ * then float64 columns at the offsets the header gives. */
+function parseBinaryBatch(buf: ArrayBuffer): BinaryEntry[] {
+  const hlen = new DataView(buf).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, hlen))) as {
+    series: (SeriesMeta & { n: number; columns: Record<string, number> } | { run: string; tag: string; status: number; error: string })[];
+  };
+  const base = 4 + hlen + ((8 - ((4 + hlen) % 8)) % 8);
+  return header.series.map((e) => {
+    if ("error" in e) return e;
+    const col = (name: string) => (name in e.columns ? new Float64Array(buf, base + e.columns[name], e.n) : undefined);
+    const cols: BinaryColumns = { step: col("step")!, wall_time: col("wall_time")!, value: col("value")! };
+    const xs = col("xs");
+    const smoothed = col("smoothed");
+    if (xs) cols.xs = xs;
+    if (smoothed) cols.smoothed = smoothed;
+    return { meta: e, cols };
+  });
+}
+
+async function getBinary(url: string): Promise<ArrayBuffer> {
+  const response = await fetch(url);
+  if (!response.ok) throw new ApiError(response.status, `${response.status} ${(await response.text()).slice(0, 300)}`);
+  return response.arrayBuffer();
+}
+
 async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
   const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
   if (!response.ok) {
@@ -332,19 +370,22 @@ export class Api {
       this.seriesCache.delete(m.key);
       this.series(m.q).then(m.resolve, m.reject);
     } else if (missing.length > 1) {
-      // One request per group of identical parameters (a chart's series share them).
+      // One request per group of identical parameters (a chart's series share them), answered as
+      // plain float64 columns (no JSON number formatting or parsing on either side).
       const url = query("series_batch", {
         run: missing.map((m) => m.q.run),
         tag: missing.map((m) => m.q.tag),
         ...this.seriesParams(missing[0].q),
+        format: "binary",
       });
-      getJson<{ series: (SeriesResponse | { run: string; tag: string; status: number; error: string })[] }>(url).then(
-        (r) => {
+      getBinary(url).then(
+        (buf) => {
+          const entries = parseBinaryBatch(buf);
           missing.forEach((m, i) => {
-            const entry = r.series[i];
+            const entry = entries[i];
             if (!entry) m.reject(new ApiError(500, "missing from the batch answer"));
             else if ("error" in entry) m.reject(new ApiError(entry.status, entry.error));
-            else m.resolve(this.parseSeries(entry, m.q));
+            else m.resolve(this.seriesFromColumns(entry.meta, entry.cols, m.q));
           });
         },
         (e) => missing.forEach((m) => m.reject(e)),
@@ -365,15 +406,26 @@ export class Api {
   }
 
   private parseSeries(r: SeriesResponse, q: SeriesQuery): Series {
-      const step = toFloat64(r.step);
-      const wallTime = toFloat64(r.wall_time);
-      const value = toFloat64(r.value);
+    const cols: BinaryColumns = {
+      step: toFloat64(r.step),
+      wall_time: toFloat64(r.wall_time),
+      value: toFloat64(r.value),
+    };
+    if (r.xs) cols.xs = toFloat64(r.xs);
+    if (r.smoothed) cols.smoothed = toFloat64(r.smoothed);
+    return this.seriesFromColumns(r, cols, q);
+  }
+
+  private seriesFromColumns(r: SeriesMeta, cols: BinaryColumns, q: SeriesQuery): Series {
+      const step = cols.step;
+      const wallTime = cols.wall_time;
+      const value = cols.value;
       let xs: Float64Array;
-      if (r.xs) xs = toFloat64(r.xs);
+      if (cols.xs) xs = cols.xs;
       else if (r.x === "wall_time") xs = wallTime;
       else if (r.x === "relative") xs = wallTime.map((w) => w - (wallTime[0] ?? 0));
       else xs = step; // step (or an older backend that ignored x)
-      let smoothed = r.smoothed ? toFloat64(r.smoothed) : null;
+      let smoothed = cols.smoothed ?? null;
       if (!smoothed && q.smooth && q.smooth.kind !== "none") smoothed = smoothLocally(xs, value, q.smooth);
       return { run: r.run, tag: r.tag, x: r.x, total: r.total, inRange: r.in_range, downsampled: r.downsampled, step, wallTime, value, xs, smoothed };
   }

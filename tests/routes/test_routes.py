@@ -168,3 +168,28 @@ def test_series_batch_equals_single_requests_and_reports_misses(client):
     assert [(x["run"], x["tag"], x["total"]) for x in pairs["series"]] == [("lr=0.1", "eval/loss", 300), ("lr=0.01", "layer2/w", 100)]
     assert "tag" in get_json(client, "/series_batch?run=a&run=b&tag=x&tag=y&tag=z", 400)
     assert "required" in get_json(client, "/series_batch?tag=x", 400)
+
+
+def test_series_batch_binary_carries_the_same_columns(client):
+    import json as _json
+    import struct
+
+    import numpy as np
+
+    url = "/data/plugin/tb_plus/series_batch?run=lr%3D0.1&run=nope&tag=train%2Floss&width=100&format=binary"
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/octet-stream")
+    data = r.get_data()
+    (hlen,) = struct.unpack_from("<I", data, 0)
+    header = _json.loads(data[4 : 4 + hlen])
+    base = 4 + hlen + (-(4 + hlen) % 8)
+    good, miss = header["series"]
+    assert miss["status"] == 404 and "'nope'" in miss["error"]
+    want = get_json(client, "/series?run=lr%3D0.1&tag=train%2Floss&width=100")
+    for name in ("step", "wall_time", "value"):
+        col = np.frombuffer(data, "<f8", count=good["n"], offset=base + good["columns"][name])
+        expect = np.array([float(v) if not isinstance(v, str) else float(v.replace("Infinity", "inf")) for v in want[name]])
+        np.testing.assert_array_equal(col, expect)
+    assert {k: good[k] for k in ("run", "tag", "total", "in_range", "downsampled")} == {
+        k: want[k] for k in ("run", "tag", "total", "in_range", "downsampled")}
+    assert "'xml'" in get_json(client, url.replace("binary", "xml").replace("/data/plugin/tb_plus", ""), 400)
