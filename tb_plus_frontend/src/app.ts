@@ -125,6 +125,18 @@ export class App {
     }, wait);
   }
 
+  private tagRunsVersion = 0;
+  private xTagsCache: { version: number; tags: string[] } | null = null;
+
+  /** The scalar tags offered as x axes, sorted once per tag list (every chart asks for them). */
+  private sortedXTags(): string[] {
+    const c = this.xTagsCache;
+    if (c && c.version === this.tagRunsVersion) return c.tags;
+    const tags = [...this.tagRuns.keys()].sort(naturalCompare).slice(0, MAX_X_TAGS);
+    this.xTagsCache = { version: this.tagRunsVersion, tags };
+    return tags;
+  }
+
   private save(): void {
     this.s.runs = this.s.runs === null ? null : [...this.selectedRuns];
     saveState(this.s);
@@ -337,6 +349,7 @@ export class App {
   }
 
   private indexTagRuns(node: TagNode): void {
+    this.tagRunsVersion++;
     if (isTag(node) && node.path) this.tagRuns.set(node.path, node.runs ?? []);
     for (const c of node.children) this.indexTagRuns(c);
   }
@@ -479,7 +492,7 @@ export class App {
             ylog: this.s.ylog,
             smooth: { kind: this.s.smooth, weight: this.s.weight, window: this.s.window },
           }),
-          xTags: () => [...this.tagRuns.keys()].sort(naturalCompare).slice(0, MAX_X_TAGS),
+          xTags: () => this.sortedXTags(),
           onOpts: (c, o) => this.setCardOpts(c, o),
           onClose: (c) => this.removeCard(c),
           onPin: (c) => {

@@ -162,6 +162,10 @@ export class ChartCard {
     const o = this.opts;
     this.logSelect.value =
       o.xlog === undefined && o.ylog === undefined ? "" : o.xlog && o.ylog ? "xy" : o.xlog ? "x" : o.ylog ? "y" : "none";
+    this.renderPin();
+  }
+
+  private renderPin(): void {
     if (this.pinButton) {
       const pinned = this.ctx.isPinned(this);
       this.pinButton.textContent = pinned ? "📌" : "pin";
@@ -187,7 +191,9 @@ export class ChartCard {
         if (!this.visible) return;
         if (!this.chart) {
           this.createChart();
-          this.loadWanted = true;
+          this.loadWanted = false;
+          this.refresh(); // tools, export links and data, now that the card is on screen
+          return;
         }
         if (this.loadWanted) {
           this.loadWanted = false;
@@ -234,6 +240,12 @@ export class ChartCard {
 
   /** Applies the current settings (axes, runs, smoothing, styles) and fetches what is not cached. */
   refresh(): void {
+    if (!this.chart) {
+      // Off screen: only the pin state now; the rest when the card comes into view.
+      this.renderPin();
+      this.loadWanted = true;
+      return;
+    }
     this.renderTools();
     if (this.spec.kind === "tag") {
       const tag = this.spec.tag;
