@@ -180,16 +180,9 @@ def start_tensorboard(logdir, runs, log_path):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s, %d cores, %s" % (cpu, os.cpu_count() or 0, platform.platform(terse=True))
+    from bench_store import machine_info  # one reader of the CPU model for every bench
+
+    return "%s, %d cores, %s" % (machine_info()["cpu"], os.cpu_count() or 0, platform.platform(terse=True))
 
 
 def pct(values, q):

@@ -193,6 +193,15 @@ export function query(path: string, params: Record<string, string | number | boo
   return qs ? `${path}?${qs}` : path;
 }
 
+/** The x-axis parameters every series route shares (step is the default and is left out). */
+function axisParams(q: { x?: string; xmin?: number; xmax?: number; xlog?: boolean }): Record<string, string | number | undefined> {
+  return { x: q.x && q.x !== "step" ? q.x : undefined, xmin: q.xmin, xmax: q.xmax, xlog: q.xlog ? "true" : undefined };
+}
+
+function widthParam(width: number | undefined): number | undefined {
+  return width !== undefined ? Math.max(1, Math.min(100000, Math.round(width))) : undefined;
+}
+
 type SeriesMeta = Pick<SeriesResponse, "run" | "tag" | "x" | "total" | "in_range" | "downsampled">;
 
 interface BinaryColumns {
@@ -327,12 +336,9 @@ export class Api {
   /** The /series parameters other than run and tag. */
   private seriesParams(q: SeriesQuery): Record<string, string | number | undefined> {
     return {
-      x: q.x && q.x !== "step" ? q.x : undefined,
-      width: q.width !== undefined ? Math.max(1, Math.min(100000, Math.round(q.width))) : undefined,
-      xmin: q.xmin,
-      xmax: q.xmax,
+      ...axisParams(q),
+      width: widthParam(q.width),
       full: q.full ? "true" : undefined,
-      xlog: q.xlog ? "true" : undefined,
       smooth: q.smooth && q.smooth.kind !== "none" ? q.smooth.kind : undefined,
       weight: q.smooth?.kind === "ema" ? q.smooth.weight : undefined,
       window: q.smooth?.kind === "median" ? q.smooth.window : undefined,
@@ -438,11 +444,8 @@ export class Api {
       group_by: q.groupBy && q.groupBy !== "none" ? q.groupBy : undefined,
       stat: q.stat,
       band: q.band,
-      x: q.x && q.x !== "step" ? q.x : undefined,
-      xmin: q.xmin,
-      xmax: q.xmax,
+      ...axisParams(q),
       points: q.points !== undefined ? Math.max(2, Math.min(10000, Math.round(q.points))) : undefined,
-      xlog: q.xlog ? "true" : undefined,
     });
     return this.cached(url, q.runs, () =>
       getJson<{ x: string; groups: (Omit<AggregateGroup, "xs" | "center" | "lo" | "hi"> & Record<"xs" | "center" | "lo" | "hi", WireNumber[]>)[] }>(url).then((r) => ({
@@ -466,11 +469,8 @@ export class Api {
       b_run: q.b[0],
       b_tag: q.b[1],
       op: q.op,
-      x: q.x && q.x !== "step" ? q.x : undefined,
-      xmin: q.xmin,
-      xmax: q.xmax,
-      width: q.width !== undefined ? Math.max(1, Math.min(100000, Math.round(q.width))) : undefined,
-      xlog: q.xlog ? "true" : undefined,
+      ...axisParams(q),
+      width: widthParam(q.width),
     });
     return this.cached(url, [q.a[0], q.b[0]], () =>
       getJson<{ op: string; total: number; downsampled: boolean; xs: WireNumber[]; step: WireNumber[]; value: WireNumber[] }>(url).then((r) => ({
