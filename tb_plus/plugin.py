@@ -18,6 +18,9 @@ FLAGS = (
     ("tb_plus_verify_crc", "true", str, "Check every record's CRC32C while indexing: true or false."),
     ("tb_plus_live_seconds", 60.0, float,
      "A run counts as live when one of its event files was written within this many seconds."),
+    ("tb_plus_stale_seconds", 1800.0, float,
+     "A run that is not live counts as stale (stopped recently: finished, crashed or hung) until it has not "
+     "been written for this many seconds; then it counts as finished."),
 )
 
 
@@ -44,6 +47,10 @@ class TbPlusLoader(base_plugin.TBLoader):
             raise base_plugin.FlagsError(f"--tb_plus_workers must be >= 0, not {flags.tb_plus_workers!r}")
         if flags.tb_plus_live_seconds <= 0:
             raise base_plugin.FlagsError(f"--tb_plus_live_seconds must be > 0, not {flags.tb_plus_live_seconds!r}")
+        if flags.tb_plus_stale_seconds < flags.tb_plus_live_seconds:
+            raise base_plugin.FlagsError(
+                f"--tb_plus_stale_seconds must be >= --tb_plus_live_seconds, not {flags.tb_plus_stale_seconds!r}"
+            )
 
     def load(self, context):
         return TbPlusPlugin(context)
@@ -57,6 +64,15 @@ def _flag(flags, name):
     return _parse_bool(name, value) if name == "tb_plus_verify_crc" else value
 
 
+def _warm_up(ld):
+    """After each background refresh: rebuild what the first screen asks for (the run table and
+    the default tag tree) if the refresh changed it, so requests find it ready."""
+    from tb_plus.routes import runs, tags
+
+    runs.run_columns(ld)
+    tags.tag_tree(ld)
+
+
 class TbPlusPlugin(base_plugin.TBPlugin):
     """The TB+ tab: serves the store's data as columns and the bundled frontend."""
 
@@ -68,6 +84,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         flags = context.flags
         self.logdir_path = context.logdir or getattr(flags, "logdir", "") or ""
         self.live_seconds = float(_flag(flags, "tb_plus_live_seconds"))
+        self.stale_seconds = max(float(_flag(flags, "tb_plus_stale_seconds")), self.live_seconds)
         self.logdir = None
         if self.logdir_path and "://" not in self.logdir_path:
             self.logdir = Logdir(
@@ -78,7 +95,9 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             )
             interval = getattr(flags, "reload_interval", 5.0) if flags is not None else 5.0
             # TensorBoard's --reload_interval: > 0 reload every N s, 0 load once at start-up
-            self.logdir.start_background(interval=interval if interval and interval > 0 else None)
+            self.logdir.start_background(
+                interval=interval if interval and interval > 0 else None, on_refresh=_warm_up
+            )
 
     def get_plugin_apps(self):
         from tb_plus.routes import aggregate, assets, compare, hparams, runs, series, tags

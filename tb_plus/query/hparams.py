@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 
+from tb_plus.query.tagtree import natural_key
+
 __all__ = ["SESSION_START_TAG", "parse_session_start", "run_hparams"]
 
 SESSION_START_TAG = "_hparams_/session_start_info"
 _TIMESTAMP = re.compile(r"^\d+(\.\d+)?$")
-_DIGITS = re.compile(r"(\d+)")
 
 
 def parse_session_start(content: bytes) -> dict:
@@ -48,10 +49,6 @@ def parse_session_start(content: bytes) -> dict:
     return out
 
 
-def _natural(name: str):
-    return [(0, int(p), p) if p.isdigit() else (1, 0, p.lower()) for p in _DIGITS.split(name) if p]
-
-
 def own_hparams(ld, run: str) -> dict:
     """The hparams written into `run` itself ({} when none or unreadable)."""
     try:
@@ -72,7 +69,7 @@ def run_hparams(ld) -> dict:
     own = {r: own_hparams(ld, r) for r in runs}
     known = set(runs)
     inherited = {}
-    for r in sorted(runs, key=_natural):  # later sub-runs update over earlier ones
+    for r in sorted(runs, key=natural_key):  # later sub-runs update over earlier ones
         hp = own[r]
         if not hp:
             continue

@@ -1,30 +1,66 @@
-"""/runs: every run with its size, newest write, last step, live flag; and indexing progress."""
+"""/runs: the run table. One row per run (columns): name, directory, first and newest write, last
+step, size, files, tags, status (live, stale, finished), hyperparameters, diagnostics; and the
+store's indexing progress. Everything comes from the index; no event file is read."""
 
 import dataclasses
 import time
 
 from tb_plus.routes import app, respond_json
+from tb_plus.routes.hparams import hparams_columns
 
 
-def runs_impl(ld, live_seconds, now=None):
+def run_columns(ld) -> dict:
+    """The time-independent columns, rebuilt only when the index changed."""
+
+    def build():
+        runs = ld.runs()
+        infos = [ld.run_info(r) for r in runs]
+        return {
+            "runs": {
+                "name": runs,
+                "path": [i.path for i in infos],
+                "first_write": [i.first_write for i in infos],
+                "last_write": [i.last_write for i in infos],
+                "last_step": [i.last_step for i in infos],
+                "size": [i.size for i in infos],
+                "files": [i.files for i in infos],
+                "tags": [i.scalar_tags for i in infos],
+                "diagnostics": [None] * len(runs),  # filled by the diagnostics rules once they exist
+            },
+            "hparams": hparams_columns(ld, runs),
+        }
+
+    return ld.memo(("run_columns",), ld.generation, build)
+
+
+def status(now: float, last_write: float, live_seconds: float, stale_seconds: float) -> str:
+    """live: written within live_seconds; stale: not live, but written within stale_seconds
+    (stopped recently: finished, crashed or hung); finished: idle for stale_seconds or more."""
+    idle = now - last_write
+    if idle < live_seconds:
+        return "live"
+    return "stale" if idle < stale_seconds else "finished"
+
+
+def runs_impl(ld, live_seconds, stale_seconds=None, now=None):
     now = time.time() if now is None else now
-    infos = [ld.run_info(r) for r in ld.runs()]
+    stale_seconds = max(live_seconds, stale_seconds if stale_seconds is not None else 30 * live_seconds)
+    cols = run_columns(ld)
+    table = dict(cols["runs"])
+    st = [status(now, w, live_seconds, stale_seconds) for w in table["last_write"]]
+    table["status"] = st
+    table["live"] = [s == "live" for s in st]
     return {
-        "runs": {
-            "name": [i.name for i in infos],
-            "last_step": [i.last_step for i in infos],
-            "last_write": [i.last_write for i in infos],
-            "size": [i.size for i in infos],
-            "live": [now - i.last_write < live_seconds for i in infos],
-            "tags": [i.scalar_tags for i in infos],
-        },
+        "runs": table,
+        "hparams": cols["hparams"],
         "progress": dataclasses.asdict(ld.progress()),
         "live_seconds": live_seconds,
+        "stale_seconds": stale_seconds,
     }
 
 
 def route(plugin):
     def handler(request):
-        return respond_json(request, runs_impl(plugin.require_logdir(), plugin.live_seconds))
+        return respond_json(request, runs_impl(plugin.require_logdir(), plugin.live_seconds, plugin.stale_seconds))
 
     return app(handler)

@@ -1,78 +1,106 @@
-"""/tags: the scalar tags of some runs as a tree nested on '/', with counts, filtered."""
+"""/tags: the scalar tags of some runs as a lazily expanded tree, a search, or a group's tag list.
 
-import re
+Three modes, by parameters (see http_api.md): one level of the tree (`parent`), a search
+(`filter`, `mode`), or the tags under a group, paged (`under`). The tree is built from the index
+only, once per tag set (runs, separator), and kept until a run's tags change.
+"""
 
 from tensorboard import errors
 
+from tb_plus.query.tagtree import MODES, TagTree, compile_filter, natural_key
 from tb_plus.routes import app, arg, flag, respond_json
 
-_DIGITS = re.compile(r"(\d+)")
+__all__ = ["natural_key", "tag_tree", "tags_impl", "route"]
+
+MAX_LIMIT = 10000
+DEFAULT_SEP = "/"
 
 
-def natural_key(name: str):
-    """layer2 < layer10: digit runs compare as numbers."""
-    return [(0, int(p), p) if p.isdigit() else (1, 0, p.lower()) for p in _DIGITS.split(name) if p != ""]
+def check_sep(sep: str) -> str:
+    if not 1 <= len(sep) <= 4 or any(c.isalnum() or c.isspace() for c in sep):
+        raise errors.InvalidArgumentError(
+            f"parameter 'sep' must be 1 to 4 separator characters (no letters, digits or spaces), not {sep!r}"
+        )
+    return sep
 
 
-def build_tree(tag_runs: dict) -> dict:
-    """{tag: [runs]} -> nested nodes {name, path, count, children[, runs]} on '/'; a node's
-    count is the number of tags at or below it; children in natural order."""
-    root = {"name": "", "path": "", "count": 0, "children": {}}
-    for tag, runs in tag_runs.items():
-        node = root
-        node["count"] += 1
-        parts = tag.split("/")
-        for i, part in enumerate(parts):
-            child = node["children"].get(part)
-            if child is None:
-                child = node["children"][part] = {
-                    "name": part, "path": "/".join(parts[: i + 1]), "count": 0, "children": {}
-                }
-            child["count"] += 1
-            node = child
-        node["runs"] = sorted(runs)
-
-    def finish(node):
-        kids = sorted(node["children"].values(), key=lambda n: natural_key(n["name"]))
-        node["children"] = [finish(k) for k in kids]
-        return node
-
-    return finish(root)
-
-
-def tags_impl(ld, runs=None, pattern=None, regex=False):
-    if runs:
+def tag_tree(ld, runs=None, sep=DEFAULT_SEP) -> TagTree:
+    """The TagTree of the scalar tags of `runs` (default: every run), from the store's cache."""
+    every = runs is None
+    if every:
+        runs = ld.runs()
+    else:
         known = set(ld.runs())
         for r in runs:
             if r not in known:
                 raise errors.NotFoundError(f"no run {r!r}")
-    else:
-        runs = ld.runs()
-    if pattern and regex:
+        runs = sorted(set(runs))
+    version = tuple(ld.tags_version(r) for r in runs)
+
+    def build():
+        counts = {}
+        for r in runs:
+            for t in ld.tags(r):
+                counts[t] = counts.get(t, 0) + 1
+        return TagTree(counts, sep)
+
+    return ld.memo(("tagtree", None if every else tuple(runs), sep), version, build)
+
+
+def _paging(request):
+    """(offset, limit or None) from the request, checked."""
+    limit = arg(request, "limit", None, type=int)
+    if limit is not None and not 1 <= limit <= MAX_LIMIT:
+        raise errors.InvalidArgumentError(f"parameter 'limit' must be 1 to {MAX_LIMIT}, not {limit}")
+    offset = arg(request, "offset", 0, type=int)
+    if offset < 0:
+        raise errors.InvalidArgumentError(f"parameter 'offset' must be >= 0, not {offset}")
+    return offset, limit
+
+
+def tags_impl(ld, runs=None, *, sep=DEFAULT_SEP, parent="", pattern=None, mode="substring",
+              under=None, offset=0, limit=None):
+    """The body of /tags for one of its three modes (see the module doc)."""
+    tree = tag_tree(ld, runs, sep)
+    match = None
+    if pattern:
         try:
-            rx = re.compile(pattern)
-        except re.error as e:
-            raise errors.InvalidArgumentError(f"filter {pattern!r} is not a valid regular expression: {e}")
-        keep = rx.search
-    elif pattern:
-        low = pattern.lower()
-        keep = lambda t: low in t.lower()  # noqa: E731
-    else:
-        keep = None
-    tag_runs = {}
-    for r in runs:
-        for t in ld.tags(r):
-            if keep is None or keep(t):
-                tag_runs.setdefault(t, []).append(r)
-    return {"count": len(tag_runs), "tree": build_tree(tag_runs)}
+            match = compile_filter(pattern, mode)
+        except ValueError as e:
+            raise errors.InvalidArgumentError(str(e))
+    if under is not None:
+        try:
+            body = tree.under(under, offset, limit or 50, match)
+        except KeyError:
+            raise errors.NotFoundError(f"no tag or group {under!r}")
+        return {"under": under, "sep": sep, "offset": offset, **body}
+    if match is not None:
+        return {"total": len(tree), "sep": sep, **tree.search(match, limit or 1000)}
+    try:
+        level = tree.children(parent, offset, limit or 2000)
+    except KeyError:
+        raise errors.NotFoundError(f"no group {parent!r}")
+    return {"count": len(tree), "sep": sep, "parent": parent, "offset": offset, **level}
 
 
 def route(plugin):
     def handler(request):
         ld = plugin.require_logdir()
-        runs = request.args.getlist("run") or None
-        return respond_json(
-            request, tags_impl(ld, runs, arg(request, "filter"), flag(request, "regex"))
+        mode = arg(request, "mode", None, choices=MODES)
+        if mode is None:
+            mode = "regex" if flag(request, "regex") else "substring"
+        offset, limit = _paging(request)
+        body = tags_impl(
+            ld,
+            request.args.getlist("run") or None,
+            sep=check_sep(request.args.get("sep") or DEFAULT_SEP),
+            parent=request.args.get("parent", ""),
+            pattern=arg(request, "filter"),
+            mode=mode,
+            under=request.args.get("under"),
+            offset=offset,
+            limit=limit,
         )
+        return respond_json(request, body)
 
     return app(handler)

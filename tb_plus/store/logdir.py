@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -80,6 +81,8 @@ class RunInfo:
     last_write: float  # newest modification time of its event files, seconds since the epoch
     last_step: int | None  # the largest final step of its scalar series
     scalar_tags: int
+    first_write: float = 0.0  # wall time of its earliest indexed event (else its oldest file name's timestamp)
+    path: str = ""  # the run's directory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +113,15 @@ def default_cache_dir() -> str:
         return env
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "tb_plus")
+
+
+def _name_timestamp(path: str):
+    """The creation time writers put in an event file's name (events.out.tfevents.<seconds>.host...)."""
+    rest = os.path.basename(path).partition("tfevents.")[2]
+    try:
+        return float(rest.split(".")[0])
+    except ValueError:
+        return None
 
 
 def is_event_file(name: str) -> bool:
@@ -151,6 +163,25 @@ class _Run:
         self.files: list[_File] = []
         self._tags = None  # tag -> [plugin, class, content_b64, written data class]
         self.sorted_tags = {}  # kind -> sorted tag list
+        self.info = None  # the RunInfo, once computed
+
+    def signature(self) -> tuple:
+        """Changes whenever anything indexed for the run changes."""
+        return tuple((f.path, f.m["offset"], f.m["size"], f.m["mtime_ns"], f.m["seq"], len(f.m["tags"])) for f in self.files)
+
+    def tag_signature(self) -> tuple:
+        """Changes whenever the run's tags (or their first metadata) may have changed."""
+        return tuple((f.path, len(f.m["tags"]), len(f.m["meta"])) for f in self.files)
+
+    def adopt(self, old: "_Run") -> "_Run":
+        """Keeps what `old` derived from the same data: the whole run when nothing changed,
+        its tag tables when only values were appended."""
+        if old.signature() == self.signature() and all(a is b for a, b in zip(old.files, self.files)):
+            return old
+        if old.tag_signature() == self.tag_signature():
+            self._tags = old._tags
+            self.sorted_tags = old.sorted_tags
+        return self
 
     @property
     def tag_info(self) -> dict:
@@ -204,6 +235,9 @@ class Logdir:
         self._progress = Progress(0, 0, 0, 0, False)
         self._bg = None
         self._bg_stop = None
+        self._manifests = {}  # file cache dir -> ((mtime_ns, size, ino) of its manifest, manifest)
+        self._memo = {}  # key -> (version, value): see memo()
+        self.generation = 0  # bumped by each refresh that changed anything
 
     # ------------------------------------------------------------------ indexing
 
@@ -233,7 +267,7 @@ class Logdir:
     def _plan(self, run, relpath, path):
         """-> (task or None, manifest or None)."""
         cache = self._file_cache(relpath)
-        m = indexer.load_manifest(cache)
+        m = self._load_manifest(cache)
         task = {
             "path": path,
             "relpath": relpath,
@@ -273,6 +307,23 @@ class Logdir:
             return None, dict(m, size=st.st_size, mtime_ns=st.st_mtime_ns)
         task["todo"] = st.st_size - m["offset"]
         return task, m
+
+    def _load_manifest(self, cache: str):
+        """The file's manifest, parsed again only when the manifest file changed (a run with
+        100,000 tags has a large one)."""
+        try:
+            st = os.stat(os.path.join(cache, indexer.MANIFEST))
+        except OSError:
+            self._manifests.pop(cache, None)
+            return None
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = self._manifests.get(cache)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        m = indexer.load_manifest(cache)
+        if m is not None:
+            self._manifests[cache] = (key, m)
+        return m
 
     def _run_tasks(self, tasks):
         total = sum(t["todo"] for t in tasks)
@@ -378,7 +429,7 @@ class Logdir:
             old = self._runs or {}
             for run, relpath, path, task, m in plans:
                 if task:
-                    m = indexer.load_manifest(task["cache"])
+                    m = self._load_manifest(task["cache"])
                     if m is None:
                         continue
                     f = _File(path, task["cache"], m)
@@ -386,8 +437,12 @@ class Logdir:
                     prev = next((f for f in old.get(run, _Run(run)).files if f.path == path), None)
                     f = prev if prev is not None and prev.m is m else _File(path, self._file_cache(relpath), m)
                 runs.setdefault(run, _Run(run)).files.append(f)
+            runs = {name: (r.adopt(old[name]) if name in old else r) for name, r in sorted(runs.items())}
+            changed = list(runs) != list(old) or any(r is not old[n] for n, r in runs.items())
             with self._lock:
-                self._runs = dict(sorted(runs.items()))
+                self._runs = runs
+                if changed:
+                    self.generation += 1
             self._write_logdir_record()
             self.stats["refreshes"] += 1
         return self
@@ -407,15 +462,21 @@ class Logdir:
             with open(rec, "w", encoding="utf-8") as f:
                 json.dump({"path": self.path}, f)
 
-    def start_background(self, interval=None):
+    def start_background(self, interval=None, on_refresh=None):
         """Indexes in a daemon thread now, and again every `interval` seconds if given, until
-        `stop_background()`; returns the thread."""
+        `stop_background()`; calls `on_refresh(self)` after each refresh (errors in it are
+        logged, not raised); returns the thread."""
         self.stop_background()
         stop = self._bg_stop = threading.Event()
 
         def loop():
             while not stop.is_set():
                 self.refresh()
+                if on_refresh is not None:
+                    try:
+                        on_refresh(self)
+                    except Exception:  # a warm-up must never stop the indexing loop
+                        logging.getLogger("tb_plus").exception("after-refresh hook failed")
                 if interval is None or stop.wait(interval):
                     return
 
@@ -556,22 +617,81 @@ class Logdir:
         return [bytes(x) for x in read_value(ref)[1].reshape(-1)]
 
     def run_info(self, run: str) -> RunInfo:
-        """What the run table needs, from the index only: files, bytes, newest write, tags,
-        and the last step (the largest final step over the run's scalar series)."""
+        """What the run table needs, from the index only (no event file is read): files, bytes,
+        first and newest write, tags, and the last step (the largest final step over the run's
+        scalar series). Computed once per change of the run."""
         r = self._run(run)
-        last_step = None
-        for tag in self.tags(run):
-            s = self.scalars(run, tag)
-            if len(s.step) and (last_step is None or int(s.step[-1]) > last_step):
-                last_step = int(s.step[-1])
-        return RunInfo(
+        if r.info is not None:
+            return r.info
+        last_step = self._last_step(r)
+        walls = []
+        for f in r.files:
+            segs = f.segments
+            if segs:
+                for col in ("s_wall", "r_wall"):
+                    if col in segs[0] and segs[0].count(col):
+                        walls.append(float(segs[0][col].min()))
+        stamps = [_name_timestamp(f.path) for f in r.files]
+        first = min(walls) if walls else min((t for t in stamps if t is not None), default=0.0)
+        info = RunInfo(
             name=run,
             files=len(r.files),
             size=sum(f.m["size"] for f in r.files),
             last_write=max((f.m["mtime_ns"] for f in r.files), default=0) / 1e9,
             last_step=last_step,
             scalar_tags=len(self.tags(run)),
+            first_write=first,
+            path=self.path if run == "." else os.path.join(self.path, *run.split("/")),
         )
+        r.info = info
+        return info
+
+    def _last_step(self, r: _Run):
+        if r.purge_thresholds() is not None:  # rare: read the series themselves
+            steps = [self.scalars(r.name, t).step for t in self.tags(r.name)]
+            return max((int(s[-1]) for s in steps if len(s)), default=None)
+        final = {}  # tag -> its final step: the last segment holding the tag decides
+        absent = np.iinfo(np.int64).min
+        for f in r.files:
+            names = f.m["tags"]
+            last = None
+            for seg in f.segments:
+                if "s_tag" not in seg or not seg.count("s_tag"):
+                    continue
+                tags, starts = seg["s_tag"], seg["s_start"]
+                nonempty = starts[1:] > starts[:-1]
+                if last is None:
+                    last = np.full(len(names), absent, dtype=np.int64)
+                last[tags[nonempty]] = seg["s_step"][starts[1:][nonempty] - 1]
+            if last is not None:
+                for i in np.flatnonzero(last != absent).tolist():
+                    final[names[i]] = last[i]
+        info = r.tag_info
+        steps = [v for t, v in final.items() if info.get(t, (None, None))[1] == C_SCALAR]
+        return int(max(steps)) if steps else None
+
+    def memo(self, key, version, build):
+        """A value derived from the index (a tag tree, a column table), rebuilt only when
+        `version` changes; the last 16 keys are kept."""
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+        value = build()
+        with self._lock:
+            self._memo.pop(key, None)
+            self._memo[key] = (version, value)
+            while len(self._memo) > 16:
+                self._memo.pop(next(iter(self._memo)))
+        return value
+
+    def tags_version(self, run: str) -> tuple:
+        """Changes whenever the tags of `run` may have changed (not when values are appended)."""
+        return self._run(run).tag_signature()
+
+    def run_version(self, run: str) -> tuple:
+        """Changes whenever anything indexed for `run` changes."""
+        return self._run(run).signature()
 
     # ------------------------------------------------------------------ status
 

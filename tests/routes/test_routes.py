@@ -23,30 +23,29 @@ def test_runs(client):
     assert body["progress"]["indexing"] in (True, False)
 
 
-def _leaves(node):
-    if not node["children"]:
-        return [node]
-    return [leaf for c in node["children"] for leaf in _leaves(c)]
+def _level(client, query):
+    body = get_json(client, "/tags?" + query)
+    kids = body["children"]
+    return body, [dict(zip(kids, row)) for row in zip(*kids.values())]
 
 
 def test_tag_tree_counts_natural_order_and_runs(client):
-    body = get_json(client, "/tags?run=lr%3D0.01&run=lr%3D0.1")
-    tree = body["tree"]
-    assert body["count"] == tree["count"] == 5
-    names = [c["name"] for c in tree["children"]]
-    assert names == ["eval", "layer2", "layer10", "train"]
-    train = tree["children"][3]
-    assert (train["path"], train["count"]) == ("train", 2)
-    loss = [c for c in train["children"] if c["name"] == "loss"][0]
-    assert loss["path"] == "train/loss" and loss["runs"] == ["lr=0.01", "lr=0.1"]
-    assert {leaf["path"] for leaf in _leaves(tree)} == {"eval/loss", "layer2/w", "layer10/w", "train/acc", "train/loss"}
+    body, top = _level(client, "run=lr%3D0.01&run=lr%3D0.1")
+    assert body["count"] == 5 and body["parent"] == "" and body["total_children"] == 4
+    assert [c["name"] for c in top] == ["eval", "layer2", "layer10", "train"]
+    assert (top[3]["path"], top[3]["count"], top[3]["group"], top[3]["tag"]) == ("train", 2, True, False)
+    _, train = _level(client, "run=lr%3D0.01&run=lr%3D0.1&parent=train")
+    loss = [c for c in train if c["name"] == "loss"][0]
+    assert loss["path"] == "train/loss" and loss["runs"] == 2 and loss["tag"] and not loss["group"]
+    listed = get_json(client, "/tags?run=lr%3D0.01&run=lr%3D0.1&under=")
+    assert listed["tags"] == ["eval/loss", "layer2/w", "layer10/w", "train/acc", "train/loss"]
 
 
 def test_tag_filters(client):
     assert get_json(client, "/tags?run=lr%3D0.01&run=lr%3D0.1&filter=LOSS")["count"] == 2
     assert get_json(client, "/tags?filter=%5Elayer%5Cd%2B%2Fw%24&regex=true")["count"] == 2
-    only = get_json(client, "/tags?run=lr%3D0.1")
-    assert {leaf["path"] for leaf in _leaves(only["tree"])} == {"eval/loss", "train/acc", "train/loss"}
+    only = get_json(client, "/tags?run=lr%3D0.1&under=")
+    assert only["tags"] == ["eval/loss", "train/acc", "train/loss"]
 
 
 def test_series_full_resolution_and_non_finite(client):
