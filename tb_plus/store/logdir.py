@@ -633,14 +633,15 @@ class Logdir:
                         walls.append(float(segs[0][col].min()))
         stamps = [_name_timestamp(f.path) for f in r.files]
         first = min(walls) if walls else min((t for t in stamps if t is not None), default=0.0)
+        last_write = max((f.m["mtime_ns"] for f in r.files), default=0) / 1e9
         info = RunInfo(
             name=run,
             files=len(r.files),
             size=sum(f.m["size"] for f in r.files),
-            last_write=max((f.m["mtime_ns"] for f in r.files), default=0) / 1e9,
+            last_write=last_write,
             last_step=last_step,
             scalar_tags=len(self.tags(run)),
-            first_write=first,
+            first_write=min(first, last_write),  # a file's mtime may trail time.time() by a clock tick
             path=self.path if run == "." else os.path.join(self.path, *run.split("/")),
         )
         r.info = info
