@@ -201,3 +201,34 @@ def test_runs_stay_listed_while_their_files_exist(tmp_path):
     for f in os.listdir(logs / "gone"):
         os.remove(logs / "gone" / f)  # files this test wrote itself
     assert ld.refresh().runs() == ["keep"]
+
+
+def test_tree_and_table_come_from_the_index_alone(logdir, tmp_path, monkeypatch):
+    """Once indexed, /runs and every /tags mode open no event file (payloads are never read)."""
+    import builtins
+
+    from tb_plus.routes.runs import runs_impl
+    from tb_plus.routes.tags import tags_impl
+    from tb_plus.store import Logdir
+
+    ld = Logdir(logdir, tmp_path / "cache")
+    ld.refresh()
+    real_open = builtins.open
+
+    def guarded(path, *a, **k):
+        assert "tfevents" not in os.fspath(path), f"event file opened: {path}"
+        return real_open(path, *a, **k)
+
+    real_os_open = os.open
+
+    def guarded_os(path, *a, **k):
+        assert "tfevents" not in os.fspath(path), f"event file opened: {path}"
+        return real_os_open(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+    monkeypatch.setattr(os, "open", guarded_os)
+    body = runs_impl(ld, 60, 600)
+    assert body["hparams"]["optimizer"][body["runs"]["name"].index("plugin_hp")] == "sgd"
+    assert tags_impl(ld, ["deep"])["count"] == LAYERS * len(PARTS) + 1
+    assert tags_impl(ld, pattern="grad", mode="substring")["count"] == LAYERS * len(PARTS)
+    assert tags_impl(ld, under="model", limit=5)["total"] == LAYERS * len(PARTS)
