@@ -5,6 +5,9 @@ imports only TensorBoard's `base_plugin` at the top; the store, numpy and the ro
 `TbPlusLoader.load()`.
 """
 
+import logging
+import os
+
 from tensorboard.plugins import base_plugin
 
 PLUGIN_NAME = "tb_plus"
@@ -18,6 +21,14 @@ FLAGS = (
     ("tb_plus_verify_crc", "true", str, "Check every record's CRC32C while indexing: true or false."),
     ("tb_plus_live_seconds", 60.0, float,
      "A run counts as live when one of its event files was written within this many seconds."),
+    ("tb_plus_roots", "", str,
+     "Comma-separated directories whose subdirectories users may open as log directories from the tab "
+     "(default: TensorBoard's --logdir only). Paths are resolved, symlinks included, and must stay inside a root."),
+    ("tb_plus_memory_mb", 2048, int,
+     "Memory budget for the log directories users have open: beyond it the least recently used are closed."),
+    ("tb_plus_upload_dir", "", str,
+     "Directory that receives uploaded runs (event files, .zip or .tar.gz of a run folder); uploads are off when empty."),
+    ("tb_plus_upload_max_mb", 512, int, "Largest upload accepted, in MB (archives: also the most they may unpack to x4)."),
     ("tb_plus_stale_seconds", 1800.0, float,
      "A run that is not live counts as stale (stopped recently: finished, crashed or hung) until it has not "
      "been written for this many seconds; then it counts as finished."),
@@ -47,6 +58,8 @@ class TbPlusLoader(base_plugin.TBLoader):
             raise base_plugin.FlagsError(f"--tb_plus_workers must be >= 0, not {flags.tb_plus_workers!r}")
         if flags.tb_plus_live_seconds <= 0:
             raise base_plugin.FlagsError(f"--tb_plus_live_seconds must be > 0, not {flags.tb_plus_live_seconds!r}")
+        if flags.tb_plus_memory_mb <= 0 or flags.tb_plus_upload_max_mb <= 0:
+            raise base_plugin.FlagsError("--tb_plus_memory_mb and --tb_plus_upload_max_mb must be > 0")
         if flags.tb_plus_stale_seconds < flags.tb_plus_live_seconds:
             raise base_plugin.FlagsError(
                 f"--tb_plus_stale_seconds must be >= --tb_plus_live_seconds, not {flags.tb_plus_stale_seconds!r}"
@@ -79,28 +92,68 @@ class TbPlusPlugin(base_plugin.TBPlugin):
     plugin_name = PLUGIN_NAME
 
     def __init__(self, context):
-        from tb_plus.store import Logdir
+        from tb_plus.access import Registry, Roots
 
         flags = context.flags
         self.logdir_path = context.logdir or getattr(flags, "logdir", "") or ""
         self.live_seconds = float(_flag(flags, "tb_plus_live_seconds"))
         self.stale_seconds = max(float(_flag(flags, "tb_plus_stale_seconds")), self.live_seconds)
+        self._cache_dir = _flag(flags, "tb_plus_cache_dir") or None
+        self._workers = _flag(flags, "tb_plus_workers") or None
+        self._verify_crc = _flag(flags, "tb_plus_verify_crc")
+        interval = getattr(flags, "reload_interval", 5.0) if flags is not None else 5.0
+        # TensorBoard's --reload_interval: > 0 reload every N s, 0 load once at start-up
+        self._interval = interval if interval and interval > 0 else None
+        self.upload_dir = _flag(flags, "tb_plus_upload_dir") or None
+        if self.upload_dir:
+            self.upload_dir = os.path.abspath(os.path.expanduser(self.upload_dir))
+            os.makedirs(self.upload_dir, exist_ok=True)
+        self.upload_max = int(_flag(flags, "tb_plus_upload_max_mb")) << 20
+        local = self.logdir_path if self.logdir_path and "://" not in self.logdir_path else ""
+        roots = [r.strip() for r in str(_flag(flags, "tb_plus_roots") or "").split(",") if r.strip()] or [local]
+        self.roots = Roots(roots + ([self.upload_dir] if self.upload_dir else []))
         self.logdir = None
-        if self.logdir_path and "://" not in self.logdir_path:
-            self.logdir = Logdir(
-                self.logdir_path,
-                cache_dir=_flag(flags, "tb_plus_cache_dir") or None,
-                workers=_flag(flags, "tb_plus_workers") or None,
-                verify_crc=_flag(flags, "tb_plus_verify_crc"),
+        pinned = None
+        if local:
+            self.logdir = self._open(local, confine=None)  # the operator's own --logdir: as TensorBoard reads it
+            pinned = (os.path.realpath(local), self.logdir)
+        self.registry = Registry(
+            lambda real: self._open(real, confine=self.roots.real),
+            int(_flag(flags, "tb_plus_memory_mb")) << 20,
+            pinned=pinned,
+        )
+
+    def _open(self, path, confine):
+        from tb_plus.store import Logdir
+
+        ld = Logdir(path, cache_dir=self._cache_dir, workers=self._workers, verify_crc=self._verify_crc,
+                    confine=confine)
+        ld.start_background(interval=self._interval, on_refresh=_warm_up)
+        return ld
+
+    def logdir_for(self, request):
+        """The log directory a request names with `logdir=` (checked against the roots), else the
+        default one; raises TensorBoard's public errors (400, 403, 404)."""
+        from tensorboard import errors
+
+        from tb_plus.access import Refused
+
+        raw = request.args.get("logdir")
+        if not raw:
+            return self.require_logdir()
+        try:
+            real = self.roots.resolve(raw)
+        except Refused as e:
+            logging.getLogger("tb_plus").warning(
+                "tb_plus: refused logdir %r from %s: %s", raw[:300], request.remote_addr, e.message
             )
-            interval = getattr(flags, "reload_interval", 5.0) if flags is not None else 5.0
-            # TensorBoard's --reload_interval: > 0 reload every N s, 0 load once at start-up
-            self.logdir.start_background(
-                interval=interval if interval and interval > 0 else None, on_refresh=_warm_up
-            )
+            raise {400: errors.InvalidArgumentError, 403: errors.PermissionDeniedError}.get(
+                e.code, errors.NotFoundError
+            )(e.message)
+        return self.registry.get(real)
 
     def get_plugin_apps(self):
-        from tb_plus.routes import aggregate, assets, compare, hparams, runs, series, tags
+        from tb_plus.routes import aggregate, assets, compare, hparams, logdirs, runs, series, tags
 
         return {
             "/index.js": assets.index_js,
@@ -115,6 +168,8 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/aggregate": aggregate.route(self),
             "/compare": compare.route(self),
             "/hparams": hparams.route(self),
+            "/logdirs": logdirs.route(self),
+            "/upload": logdirs.upload_route(self),
         }
 
     def is_active(self):

@@ -98,7 +98,7 @@ def route(plugin):
         if not 2 <= points <= MAX_POINTS:
             raise errors.InvalidArgumentError(f"parameter 'points' must be in [2, {MAX_POINTS}], not {points!r}")
         body = aggregate_impl(
-            plugin.require_logdir(),
+            plugin.logdir_for(request),
             [r for r in request.args.getlist("run") if r != ""] or None,
             tags,
             group_by=arg(request, "group_by", "none"),

@@ -42,7 +42,7 @@ def compare_impl(ld, a_run, a_tag, b_run, b_tag, *, op="diff", x="step", xlog=Fa
 def route(plugin):
     def handler(request):
         body = compare_impl(
-            plugin.require_logdir(),
+            plugin.logdir_for(request),
             arg(request, "a_run", required=True),
             arg(request, "a_tag", required=True),
             arg(request, "b_run", required=True),

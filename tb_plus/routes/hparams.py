@@ -33,6 +33,6 @@ def hparams_impl(ld):
 
 def route(plugin):
     def handler(request):
-        return respond_json(request, hparams_impl(plugin.require_logdir()))
+        return respond_json(request, hparams_impl(plugin.logdir_for(request)))
 
     return app(handler)

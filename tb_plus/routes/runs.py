@@ -42,10 +42,16 @@ def status(now: float, last_write: float, live_seconds: float, stale_seconds: fl
     return "stale" if idle < stale_seconds else "finished"
 
 
-def runs_impl(ld, live_seconds, stale_seconds=None, now=None):
+EMPTY = {"runs": {k: [] for k in ("name", "path", "first_write", "last_write", "last_step", "size", "files", "tags",
+                                  "diagnostics")}, "hparams": {}}
+
+
+def runs_impl(ld, live_seconds, stale_seconds=None, now=None, wait=None):
+    """The run table. `wait`: seconds to wait for the log directory's first index (None: as long as
+    it takes); when it is not ready by then, an empty table with the indexing progress."""
     now = time.time() if now is None else now
     stale_seconds = max(live_seconds, stale_seconds if stale_seconds is not None else 30 * live_seconds)
-    cols = run_columns(ld)
+    cols = run_columns(ld) if wait is None or ld.wait_ready(wait) else EMPTY
     table = dict(cols["runs"])
     st = [status(now, w, live_seconds, stale_seconds) for w in table["last_write"]]
     table["status"] = st
@@ -61,6 +67,10 @@ def runs_impl(ld, live_seconds, stale_seconds=None, now=None):
 
 def route(plugin):
     def handler(request):
-        return respond_json(request, runs_impl(plugin.require_logdir(), plugin.live_seconds, plugin.stale_seconds))
+        ld = plugin.logdir_for(request)
+        # the operator's --logdir: wait for its first index, as TensorBoard does; a directory chosen in
+        # the tab: answer within a second, with the progress, and let the tab poll
+        wait = None if ld is plugin.logdir else 1.0
+        return respond_json(request, runs_impl(ld, plugin.live_seconds, plugin.stale_seconds, wait=wait))
 
     return app(handler)

@@ -190,7 +190,7 @@ def series_route(plugin):
         tag = arg(request, "tag", required=True)
         width = width_arg(request)
         body = series_impl(
-            plugin.require_logdir(), run, tag, width=width, full=flag(request, "full"),
+            plugin.logdir_for(request), run, tag, width=width, full=flag(request, "full"),
             **x_args(request), **smooth_args(request),
         )
         return respond_json(request, body)
@@ -219,7 +219,7 @@ def series_batch_route(plugin):
         if len(runs) > MAX_BATCH:
             raise errors.InvalidArgumentError(f"at most {MAX_BATCH} series per request, not {len(runs)}")
         fmt = arg(request, "format", "json", choices=("json", "binary"))
-        ld = plugin.require_logdir()
+        ld = plugin.logdir_for(request)
         kw = dict(width=width_arg(request), full=flag(request, "full"), **x_args(request), **smooth_args(request))
         impl = series_arrays if fmt == "binary" else series_impl
         out = []
@@ -269,7 +269,7 @@ def export_route(plugin):
         run = arg(request, "run", required=True)
         tag = arg(request, "tag", required=True)
         fmt = arg(request, "format", "csv", choices=("csv", "json"))
-        s = load_series(plugin.require_logdir(), run, tag)
+        s = load_series(plugin.logdir_for(request), run, tag)
         if fmt == "csv":
             body, mimetype = csv_chunks(s), "text/csv"
         else:

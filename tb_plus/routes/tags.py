@@ -85,7 +85,7 @@ def tags_impl(ld, runs=None, *, sep=DEFAULT_SEP, parent="", pattern=None, mode="
 
 def route(plugin):
     def handler(request):
-        ld = plugin.require_logdir()
+        ld = plugin.logdir_for(request)
         mode = arg(request, "mode", None, choices=MODES)
         if mode is None:
             mode = "regex" if flag(request, "regex") else "substring"

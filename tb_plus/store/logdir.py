@@ -30,6 +30,7 @@ from tb_plus.store.indexer import C_BLOB, C_SCALAR, C_TENSOR, C_UNKNOWN
 from tb_plus.store.segment import Segment
 
 KINDS = ("scalars", "tensors", "histograms", "blobs")
+INCOMING = ".tb_plus_incoming"  # where uploads are staged; never a run
 _IN_PROCESS_BYTES = 32 << 20  # below this much new data, index in-process (no worker start-up)
 
 
@@ -217,8 +218,10 @@ class _Run:
 class Logdir:
     """A TensorBoard log directory, indexed lazily into a persistent cache."""
 
-    def __init__(self, path, cache_dir=None, *, workers=None, verify_crc=True, force_python=False):
+    def __init__(self, path, cache_dir=None, *, workers=None, verify_crc=True, force_python=False, confine=None):
         self.path = os.path.abspath(os.fspath(path))
+        # confine: resolved directories that symlinks inside the log directory may not lead out of
+        self.confine = [os.path.realpath(c) for c in confine] if confine else None
         self.cache_root = os.path.abspath(cache_dir or default_cache_dir())
         real_root, real_path = os.path.realpath(self.cache_root), os.path.realpath(self.path)
         if real_root == real_path or real_root.startswith(real_path.rstrip(os.sep) + os.sep):
@@ -238,6 +241,7 @@ class Logdir:
         self._manifests = {}  # file cache dir -> ((mtime_ns, size, ino) of its manifest, manifest)
         self._memo = {}  # key -> (version, value): see memo()
         self.generation = 0  # bumped by each refresh that changed anything
+        self._ready_event = threading.Event()
 
     # ------------------------------------------------------------------ indexing
 
@@ -251,18 +255,25 @@ class Logdir:
         seen = set()
         for dirpath, dirnames, filenames in os.walk(self.path, followlinks=True):
             real = os.path.realpath(dirpath)
-            if real in seen:
+            if real in seen or not self._allowed(real):
                 dirnames[:] = []
                 continue
             seen.add(real)
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if d != INCOMING)
             rel = os.path.relpath(dirpath, self.path)
             run = "." if rel == "." else rel.replace(os.sep, "/")
             for name in sorted(filenames):
                 if is_event_file(name):
+                    if self.confine and not self._allowed(os.path.realpath(os.path.join(dirpath, name))):
+                        continue
                     relpath = name if run == "." else f"{run}/{name}"
                     found.append((run, relpath, os.path.join(dirpath, name)))
         return found
+
+    def _allowed(self, real: str) -> bool:
+        if not self.confine:
+            return True
+        return any(real == c or real.startswith(c.rstrip(os.sep) + os.sep) for c in self.confine)
 
     def _plan(self, run, relpath, path):
         """-> (task or None, manifest or None)."""
@@ -443,6 +454,7 @@ class Logdir:
                 self._runs = runs
                 if changed:
                     self.generation += 1
+            self._ready_event.set()
             self._write_logdir_record()
             self.stats["refreshes"] += 1
         return self
@@ -490,6 +502,16 @@ class Logdir:
             self._bg_stop.set()
             self._bg.join(timeout)
             self._bg = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether a first index is in place (until then, runs() waits for it)."""
+        return self._runs is not None
+
+    def wait_ready(self, timeout=None) -> bool:
+        """Waits up to `timeout` seconds (None: for ever) for the first index; returns `ready`."""
+        self._ready_event.wait(timeout)
+        return self.ready
 
     def _ensure(self) -> dict:
         if self._runs is None:

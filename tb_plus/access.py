@@ -1,0 +1,166 @@
+"""Which log directories a request may open, and the directories open right now.
+
+    roots = Roots(["/data/logs", "/home/me/runs"])
+    real = roots.resolve(request.args.get("logdir"))   # raises Refused (400/403/404)
+    ld = registry.get(real)                            # shared by every user; LRU within a memory budget
+
+The boundary: a requested path must be a plain string (no NUL or control characters, no Windows
+drive or backslash, at most 4096 characters); a relative path is taken relative to the first root;
+the path is resolved with every symlink followed (os.path.realpath) and must then lie inside a root
+(the roots resolved the same way). Anything outside gets 403, whether or not it exists, so the
+answer never tells what exists outside the roots. Inside a root, a path that is not a directory
+gets 404.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+
+log = logging.getLogger("tb_plus")
+
+MAX_PATH = 4096
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class Refused(Exception):
+    """A path the boundary refuses; `code` is the HTTP status (400, 403 or 404)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether the resolved `path` is `root` or below it (both already resolved)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class Roots:
+    def __init__(self, roots):
+        self.given = [os.path.abspath(os.path.expanduser(r)) for r in roots if r]
+        self.real = [os.path.realpath(r) for r in self.given]
+
+    def __bool__(self):
+        return bool(self.real)
+
+    def contains(self, real: str) -> bool:
+        return any(inside(real, r) for r in self.real)
+
+    def resolve(self, raw: str) -> str:
+        """The resolved path of `raw` if the boundary lets it through; raises Refused."""
+        if not isinstance(raw, str) or raw.strip() == "":
+            raise Refused(400, "empty log directory path")
+        if len(raw) > MAX_PATH:
+            raise Refused(400, f"log directory path longer than {MAX_PATH} characters")
+        if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+            raise Refused(400, f"control character in log directory path {raw[:200]!r}")
+        if "\\" in raw or _DRIVE.match(raw):
+            raise Refused(400, f"Windows-style log directory path {raw[:200]!r}: use / separators")
+        if not self.real:
+            raise Refused(403, "no log directory roots are allowed on this server")
+        path = raw if os.path.isabs(raw) else os.path.join(self.given[0], raw)
+        try:
+            real = os.path.realpath(path)
+        except (OSError, ValueError) as e:
+            raise Refused(400, f"cannot resolve log directory path {raw[:200]!r}: {e}")
+        if not self.contains(real):
+            raise Refused(403, f"log directory {raw[:200]!r} is outside the allowed roots")
+        if not os.path.isdir(real):
+            raise Refused(404, f"no log directory {raw[:200]!r}")
+        return real
+
+    def complete(self, prefix: str, limit: int = 50) -> list:
+        """Directories inside the roots whose path starts with `prefix` (for a picker): the
+        subdirectories of the prefix's parent directory; the roots themselves for an empty prefix."""
+        if not prefix:
+            return list(self.given)
+        head, _, stem = prefix.rpartition("/")
+        try:
+            parent = self.resolve(head or "/")
+        except Refused:
+            return [r for r in self.given if r.startswith(prefix)][:limit]
+        out = []
+        try:
+            names = sorted(os.listdir(parent))
+        except OSError:
+            return []
+        for name in names:
+            if not name.startswith(stem) or name.startswith(".tb_plus"):
+                continue
+            full = os.path.join(parent, name)
+            real = os.path.realpath(full)
+            if os.path.isdir(real) and self.contains(real):
+                out.append((head or "") + "/" + name)
+                if len(out) >= limit:
+                    break
+        return out
+
+
+def index_bytes(ld) -> int:
+    """An estimate of the memory an open Logdir holds: its mapped index columns and tag tables."""
+    runs = ld._runs or {}
+    total = 0
+    for r in runs.values():
+        for f in r.files:
+            total += 4096 + 120 * len(f.m.get("tags", ()))
+            for seg in f.m.get("segments", ()):
+                total += 24 * int(seg[1]) + 45 * int(seg[2])
+    return total
+
+
+class Registry:
+    """Open log directories shared by every request: one Logdir (and one indexing thread) per
+    resolved path, least recently used closed first once their estimated memory exceeds
+    `budget_bytes` (the pinned default directory is never closed)."""
+
+    def __init__(self, opener, budget_bytes: int, pinned=None, size_of=index_bytes):
+        self._open = opener
+        self.budget = int(budget_bytes)
+        self._lds: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._size_of = size_of
+        self.pinned = None
+        if pinned is not None:
+            real, ld = pinned
+            self._lds[real] = ld
+            self.pinned = real
+        self.evictions = 0
+
+    def get(self, real: str):
+        with self._lock:
+            ld = self._lds.get(real)
+            if ld is not None:
+                self._lds.move_to_end(real)
+                return ld
+            ld = self._lds[real] = self._open(real)
+            self._evict(keep=real)
+            return ld
+
+    def paths(self) -> list:
+        with self._lock:
+            return list(self._lds)
+
+    def _evict(self, keep):
+        sizes = {p: self._size_of(ld) for p, ld in self._lds.items()}
+        total = sum(sizes.values())
+        for path in list(self._lds):
+            if total <= self.budget:
+                break
+            if path in (keep, self.pinned):
+                continue
+            ld = self._lds.pop(path)
+            ld.stop_background(timeout=0)
+            total -= sizes[path]
+            self.evictions += 1
+            log.info("tb_plus: closed log directory %s (memory budget %d bytes)", path, self.budget)
+
+    def close(self):
+        with self._lock:
+            for ld in self._lds.values():
+                ld.stop_background(timeout=0)
+            self._lds.clear()

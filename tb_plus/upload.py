@@ -1,0 +1,255 @@
+"""Uploads: event files, or a .zip / .tar.gz of a run folder, into a new run of the upload directory.
+
+    info = receive(stream, filename="run.tar.gz", run="my run", upload_dir=d, limits=Limits())
+
+Everything is staged in `<upload_dir>/.tb_plus_incoming/<random>/` (which the store never lists as a
+run), checked, and only then renamed into `<upload_dir>/<run>` in one step, so an interrupted or
+refused upload never shows up as a run and nothing is written outside the upload directory.
+Checks: the request body is capped while it streams (the declared length is not trusted); archive
+members must be relative paths without `..`, backslashes, drive letters or NUL, and regular files
+(no links or devices); only event files are unpacked, at most `max_files` of them and
+`max_unpacked` bytes in all, counted while unpacking (so a compression bomb stops at the cap);
+every event file must be complete TFRecord framing with valid CRCs whose first record is an Event
+file-version record. Run names are reduced to [A-Za-z0-9._=,+-] and never replace an existing run
+(a suffix -2, -3, ... is added).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import stat
+import struct
+import tarfile
+import tempfile
+import time
+import uuid
+import zipfile
+import zlib
+
+from tb_plus.store.logdir import INCOMING, is_event_file
+from tb_plus.store.scan import masked_crc
+
+_CHUNK = 1 << 20
+_BAD_CHARS = re.compile(r"[^A-Za-z0-9._=,+-]")
+
+
+class UploadError(Exception):
+    """A refused upload; `code` is the HTTP status (400 or 413)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 512 << 20  # the request body
+    max_unpacked: int = 2 << 30  # bytes unpacked from an archive, in all
+    max_files: int = 1000  # event files in one upload
+
+
+def sanitise_run_name(name: str) -> str:
+    """A run name safe as one directory name: no separators, no leading dots, at most 100 characters."""
+    name = _BAD_CHARS.sub("_", (name or "").strip())[:100].lstrip(".")
+    return name or "upload"
+
+
+def validate_event_file(path: str) -> int:
+    """Checks framing and every CRC; returns the number of records. Raises UploadError."""
+    size = os.path.getsize(path)
+    n = 0
+    with open(path, "rb") as f:
+        pos = 0
+        while pos < size:
+            head = f.read(12)
+            if len(head) < 12:
+                raise UploadError(400, f"{os.path.basename(path)}: truncated record header at byte {pos}")
+            (length,) = struct.unpack("<Q", head[:8])
+            if struct.unpack("<I", head[8:])[0] != masked_crc(head[:8]):
+                raise UploadError(400, f"{os.path.basename(path)}: not a TFRecord event file (bad length CRC at byte {pos})")
+            if length > size - pos - 16:
+                raise UploadError(400, f"{os.path.basename(path)}: truncated record at byte {pos}")
+            data = f.read(length)
+            crc = f.read(4)
+            if struct.unpack("<I", crc)[0] != masked_crc(data):
+                raise UploadError(400, f"{os.path.basename(path)}: bad data CRC in the record at byte {pos}")
+            if n == 0:
+                from tensorboard.compat.proto import event_pb2
+
+                try:
+                    ev = event_pb2.Event.FromString(data)
+                except Exception:
+                    raise UploadError(400, f"{os.path.basename(path)}: the first record is not an Event")
+                if not ev.file_version.startswith("brain.Event"):
+                    raise UploadError(400, f"{os.path.basename(path)}: the first record is not a file-version Event")
+            n += 1
+            pos += 16 + length
+    if n == 0:
+        raise UploadError(400, f"{os.path.basename(path)}: empty file")
+    return n
+
+
+def _safe_parts(name: str) -> list:
+    """The path components of an archive member, or UploadError when the name is hostile."""
+    if "\0" in name or "\\" in name or re.match(r"^[A-Za-z]:", name) or name.startswith("/"):
+        raise UploadError(400, f"archive member {name[:200]!r}: absolute, Windows-style or NUL path refused")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UploadError(400, f"archive member {name[:200]!r}: '..' refused")
+    return [sanitise_run_name(p) for p in parts]
+
+
+class _Budget:
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.bytes = 0
+        self.files = 0
+
+    def copy(self, src, dst_path):
+        self.files += 1
+        if self.files > self.limits.max_files:
+            raise UploadError(413, f"more than {self.limits.max_files} event files in one upload")
+        try:
+            out = open(dst_path, "xb")
+        except FileExistsError:
+            raise UploadError(400, f"two archive members unpack to {os.path.basename(dst_path)!r}")
+        with out:
+            while True:
+                chunk = src.read(_CHUNK)
+                if not chunk:
+                    break
+                self.bytes += len(chunk)
+                if self.bytes > self.limits.max_unpacked:
+                    raise UploadError(413, f"the archive unpacks to more than {self.limits.max_unpacked} bytes")
+                out.write(chunk)
+
+
+def _place(out: str, parts: list) -> str:
+    dst = os.path.join(out, *parts)
+    if not os.path.realpath(dst).startswith(os.path.realpath(out) + os.sep):
+        raise UploadError(400, f"archive member {'/'.join(parts)!r} leaves the run folder")
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    return dst
+
+
+def _strip_top(names: list) -> int:
+    """1 when every member sits under one top folder (the run folder itself), else 0."""
+    tops = {n[0] for n in names if len(n) > 1}
+    return 1 if len(tops) == 1 and all(len(n) > 1 for n in names) else 0
+
+
+def _unzip(path, out, budget):
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise UploadError(400, f"not a valid .zip archive: {e}")
+    with zf:
+        members = []
+        for info in zf.infolist():
+            parts = _safe_parts(info.filename)
+            mode = info.external_attr >> 16
+            if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+                raise UploadError(400, f"archive member {info.filename[:200]!r}: links and devices refused")
+            if info.is_dir() or not parts or not is_event_file(parts[-1]):
+                continue
+            members.append((info, parts))
+        cut = _strip_top([p for _, p in members])
+        for info, parts in members:
+            with zf.open(info) as src:
+                budget.copy(src, _place(out, parts[cut:]))
+
+
+def _untar(path, out, budget):
+    try:
+        tf = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise UploadError(400, f"not a valid .tar.gz archive: {e}")
+    with tf:
+        members = []
+        try:
+            for m in tf:
+                parts = _safe_parts(m.name)
+                if m.issym() or m.islnk() or m.isdev() or m.isfifo():
+                    raise UploadError(400, f"archive member {m.name[:200]!r}: links and devices refused")
+                if m.isfile() and parts and is_event_file(parts[-1]):
+                    members.append((m, parts))
+            cut = _strip_top([p for _, p in members])
+            for m, parts in members:
+                src = tf.extractfile(m)
+                with src:
+                    budget.copy(src, _place(out, parts[cut:]))
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            raise UploadError(400, f"damaged archive: {e}")
+
+
+def _receive_body(stream, dst, limits, content_length):
+    if content_length is not None and content_length > limits.max_bytes:
+        raise UploadError(413, f"upload of {content_length} bytes is over the limit of {limits.max_bytes}")
+    n = 0
+    with open(dst, "xb") as out:
+        while True:
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                break
+            n += len(chunk)
+            if n > limits.max_bytes:
+                raise UploadError(413, f"upload over the limit of {limits.max_bytes} bytes")
+            out.write(chunk)
+    if content_length is not None and n < content_length:
+        raise UploadError(400, f"upload interrupted: {n} of {content_length} bytes arrived")
+    if n == 0:
+        raise UploadError(400, "empty upload")
+    return n
+
+
+def receive(stream, *, filename: str, run: str, upload_dir: str, limits: Limits = Limits(),
+            content_length=None) -> dict:
+    """Stages, checks and publishes one upload; returns {"run", "files", "records", "bytes"}."""
+    incoming = os.path.join(upload_dir, INCOMING)
+    os.makedirs(incoming, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="up-", dir=incoming)
+    try:
+        raw = os.path.join(staging, "body")
+        size = _receive_body(stream, raw, limits, content_length)
+        out = os.path.join(staging, "run")
+        os.mkdir(out)
+        with open(raw, "rb") as f:
+            magic = f.read(4)
+        base = os.path.basename((filename or "").replace("\\", "/"))
+        budget = _Budget(limits)
+        if magic.startswith(b"PK\x03\x04") or base.endswith(".zip"):
+            _unzip(raw, out, budget)
+        elif magic.startswith(b"\x1f\x8b") or base.endswith((".tar.gz", ".tgz", ".tar")):
+            _untar(raw, out, budget)
+        else:
+            name = sanitise_run_name(base)
+            if not is_event_file(name):
+                name = f"events.out.tfevents.{int(time.time())}.upload"
+            os.replace(raw, os.path.join(out, name))
+        files = [os.path.join(d, f) for d, _, fs in os.walk(out) for f in fs]
+        if not files:
+            raise UploadError(400, "no event files (names containing 'tfevents') in the archive")
+        records = sum(validate_event_file(p) for p in files)
+        name = sanitise_run_name(run or os.path.splitext(base)[0])
+        final = _publish(out, upload_dir, name)
+        return {"run": final, "files": len(files), "records": records, "bytes": size}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(out: str, upload_dir: str, name: str) -> str:
+    """Renames the checked run folder into place under a name nobody has; returns that name."""
+    for i in range(1, 1000):
+        candidate = name if i == 1 else f"{name}-{i}"
+        dst = os.path.join(upload_dir, candidate)
+        try:
+            os.mkdir(dst)  # claims the name: fails if anything has it (an empty folder is no run)
+        except FileExistsError:
+            continue
+        os.rename(out, dst)  # atomic: replaces the empty folder claimed just now
+        return candidate
+    return _publish(out, upload_dir, f"{name}-{uuid.uuid4().hex[:8]}")
