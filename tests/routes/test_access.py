@@ -1,0 +1,187 @@
+"""Issue 6: the log-directory boundary (hostile paths, symlinks), switching per request, shared
+directories and the LRU of open ones, through TensorBoard's WSGI app."""
+
+import logging
+import os
+
+import pytest
+
+from tests.routes.conftest import get_json, make_app
+
+tbx = pytest.importorskip("tensorboardX")
+
+SECRET = "secret_run"
+SECRET_TAG = "only/outside/xyzzy"  # never in any answer
+
+
+def write_run(path, tag="loss", steps=5, value=1.0):
+    w = tbx.SummaryWriter(str(path))
+    for s in range(steps):
+        w.add_scalar(tag, value + s, s)
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """root/{a,b,c} allowed; outside/ with a secret run; symlinks leading in and out."""
+    base = tmp_path_factory.mktemp("access")
+    root = base / "root"
+    write_run(root / "a" / "run_a")
+    write_run(root / "b" / "run_b", steps=7)
+    write_run(root / "c" / "run_c", steps=3)
+    write_run(base / "outside" / SECRET, tag=SECRET_TAG)
+    os.symlink(base / "outside", root / "link_out")  # a directory link leading out of the root
+    os.symlink(base / "outside" / SECRET, root / "b" / "linked_secret")  # a run link leading out, inside b
+    os.symlink(root / "c", root / "link_in")  # a link staying inside
+    (root / "a" / "plain.txt").write_text("not a directory")
+    return base
+
+
+@pytest.fixture(scope="module")
+def client(tree, tmp_path_factory):
+    from werkzeug import test as wtest
+
+    app = make_app(tree / "root" / "a", tmp_path_factory.mktemp("access_cache"),
+                   "--tb_plus_roots", str(tree / "root"))
+    return wtest.Client(app)
+
+
+def runs_of(client, logdir):
+    from urllib.parse import quote
+
+    body = get_json(client, "/runs?logdir=" + quote(str(logdir), safe=""))
+    return body["runs"]["name"], body
+
+
+def poll_runs(client, logdir):
+    """Runs of a directory opened by request. /runs waits up to a second for its first index and
+    then answers with the progress; ask again until the runs are there (each call blocks in the
+    server on the index being built, not on a timer here)."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while True:
+        names, _ = runs_of(client, logdir)
+        if names or time.monotonic() > deadline:
+            return names
+
+
+def test_switching_directory_per_request(client, tree):
+    root = tree / "root"
+    assert get_json(client, "/runs")["runs"]["name"] == ["run_a"]  # the default --logdir
+    assert poll_runs(client, root / "b") == ["run_b"]  # the link to outside/ is not followed
+    assert poll_runs(client, "c") == ["run_c"]  # relative to the first root
+    assert poll_runs(client, root / "link_in") == ["run_c"]  # a link that stays inside
+    assert get_json(client, "/runs")["runs"]["name"] == ["run_a"]  # the default is untouched
+    s = get_json(client, "/series?logdir=" + str(root / "b") + "&run=run_b&tag=loss")
+    assert s["step"] == list(range(7))
+    assert get_json(client, "/tags?logdir=" + str(root / "c") + "&under=")["tags"] == ["loss"]
+
+
+def test_a_directory_is_opened_once_and_shared(client, tree):
+    root = tree / "root"
+    poll_runs(client, root / "b")
+    opened = get_json(client, "/logdirs")["open"]
+    assert opened.count(os.path.realpath(root / "b")) == 1
+    poll_runs(client, root / "b")
+    assert get_json(client, "/logdirs")["open"].count(os.path.realpath(root / "b")) == 1
+
+
+def hostile(tree):
+    root = str(tree / "root")
+    out = str(tree / "outside")
+    return [
+        # (path, expected status)
+        ("..", 403),
+        ("../outside", 403),
+        ("../../", 403),
+        ("a/../../outside", 403),
+        ("a/../../outside/" + SECRET, 403),
+        (root + "/..", 403),
+        (root + "/../outside", 403),
+        (root + "/a/../../outside", 403),
+        (out, 403),
+        (out + "/" + SECRET, 403),
+        ("/", 403),
+        ("/etc", 403),
+        ("/etc/passwd", 403),
+        ("/proc/self", 403),
+        ("/root", 403),
+        ("/tmp", 403),
+        (root + "/link_out", 403),  # symlink leading out
+        (root + "/link_out/" + SECRET, 403),
+        ("link_out", 403),
+        (root + "/b/linked_secret", 403),  # symlinked run leading out
+        (root + "2", 403),  # a sibling sharing the root's name as a prefix
+        ("%2e%2e", 404),  # encoded once more than the URL layer decodes: a literal name inside the root
+        ("%252e%252e%252f", 404),
+        ("..%2f..%2f", 404),
+        ("a\\..\\..\\outside", 400),  # Windows style
+        ("C:\\Windows", 400),
+        ("C:/Windows", 400),
+        ("\\\\server\\share", 400),
+        ("a\x00b", 400),  # NUL
+        ("a\nb", 400),
+        ("a\x7f", 400),
+        ("a/" + "x" * 5000, 400),  # very long
+        ("/" + "a/" * 3000, 400),
+        (" ", 400),
+        (root + "/a/plain.txt", 404),  # inside but a file
+        (root + "/nope", 404),
+    ]
+
+
+def test_hostile_paths_are_refused(client, tree, caplog):
+    from urllib.parse import quote
+
+    cases = hostile(tree)
+    assert len(cases) >= 30
+    caplog.set_level(logging.WARNING, logger="tb_plus")
+    for path, code in cases:
+        for route in ("/runs", "/tags", "/series?run=run_a&tag=loss", "/hparams"):
+            sep = "&" if "?" in route else "?"
+            r = client.get("/data/plugin/tb_plus" + route + sep + "logdir=" + quote(path, safe=""))
+            body = r.get_data(as_text=True)
+            assert r.status_code == code, (path, route, r.status_code, body[:200])
+            assert SECRET_TAG not in body and not body.startswith("{")
+    assert sum("refused logdir" in rec.getMessage() for rec in caplog.records) >= len(cases)
+
+
+def test_a_refusal_does_not_tell_whether_the_path_exists(client, tree):
+    from urllib.parse import quote
+
+    exists = client.get("/data/plugin/tb_plus/runs?logdir=" + quote(str(tree / "outside"), safe=""))
+    missing = client.get("/data/plugin/tb_plus/runs?logdir=" + quote(str(tree / "nothing_here"), safe=""))
+    assert exists.status_code == missing.status_code == 403
+
+
+def test_picker_completes_only_inside_the_roots(client, tree):
+    root = str(tree / "root")
+    body = get_json(client, "/logdirs")
+    assert body["roots"] == [root] and body["upload"] is False
+    done = get_json(client, "/logdirs?prefix=" + root + "/")["dirs"]
+    assert done == [root + "/a", root + "/b", root + "/c", root + "/link_in"]  # link_out leads out
+    assert get_json(client, "/logdirs?prefix=" + root + "/l")["dirs"] == [root + "/link_in"]
+    assert get_json(client, "/logdirs?prefix=" + str(tree / "outside") + "/")["dirs"] == []
+    assert get_json(client, "/logdirs?prefix=/etc/")["dirs"] == []
+
+
+def test_registry_closes_least_recently_used_within_the_budget():
+    from tb_plus.access import Registry
+
+    class Fake:
+        def __init__(self, path):
+            self.path, self.stopped = path, False
+
+        def stop_background(self, timeout=None):
+            self.stopped = True
+
+    pinned = Fake("/p")
+    reg = Registry(Fake, budget_bytes=250, pinned=("/p", pinned), size_of=lambda ld: 100)
+    a = reg.get("/a")
+    reg.get("/b")  # 300 > 250: /a (least recently used, not pinned) is closed
+    assert a.stopped and reg.paths() == ["/p", "/b"]
+    b = reg.get("/b")
+    assert reg.get("/b") is b and not b.stopped
+    reg.get("/c")
+    assert b.stopped and reg.paths() == ["/p", "/c"] and not pinned.stopped and reg.evictions == 2
