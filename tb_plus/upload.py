@@ -151,8 +151,8 @@ def _unzip(path, out, budget):
         members = []
         for info in zf.infolist():
             parts = _safe_parts(info.filename)
-            mode = info.external_attr >> 16
-            if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver stored no file type
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise UploadError(400, f"archive member {info.filename[:200]!r}: links and devices refused")
             if info.is_dir() or not parts or not is_event_file(parts[-1]):
                 continue

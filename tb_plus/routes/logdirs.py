@@ -36,6 +36,8 @@ def route(plugin):
 
 
 def upload_route(plugin):
+    from werkzeug.exceptions import ClientDisconnected
+
     from tb_plus.upload import Limits, UploadError, receive
 
     def handler(request):
@@ -55,7 +57,13 @@ def upload_route(plugin):
                 limits=limits,
                 content_length=request.content_length,
             )
-        except UploadError as e:
+        except ClientDisconnected:
+            e = UploadError(400, "upload interrupted: the client stopped sending before the declared length")
+        except UploadError as refused:
+            e = refused
+        else:
+            e = None
+        if e is not None:
             logging.getLogger("tb_plus").warning("tb_plus: upload refused from %s: %s", request.remote_addr, e.message)
             return http_util.Respond(request, f"Upload refused: {e.message}", "text/plain", code=e.code)
         info["logdir"] = plugin.upload_dir
