@@ -102,15 +102,7 @@ class Roots:
 
 
 def index_bytes(ld) -> int:
-    """An estimate of the memory an open Logdir holds: its mapped index columns and tag tables."""
-    runs = ld._runs or {}
-    total = 0
-    for r in runs.values():
-        for f in r.files:
-            total += 4096 + 120 * len(f.m.get("tags", ()))
-            for seg in f.m.get("segments", ()):
-                total += 24 * int(seg[1]) + 45 * int(seg[2])
-    return total
+    return ld.memory_estimate()
 
 
 class Registry:

@@ -708,6 +708,16 @@ class Logdir:
                 self._memo.pop(next(iter(self._memo)))
         return value
 
+    def memory_estimate(self) -> int:
+        """Bytes this open log directory holds, roughly: its mapped index columns and tag tables."""
+        total = 0
+        for r in (self._runs or {}).values():
+            for f in r.files:
+                total += 4096 + 120 * len(f.m.get("tags", ()))
+                for seg in f.m.get("segments", ()):
+                    total += 24 * int(seg[1]) + 45 * int(seg[2])
+        return total
+
     def tags_version(self, run: str) -> tuple:
         """Changes whenever the tags of `run` may have changed (not when values are appended)."""
         return self._run(run).tag_signature()

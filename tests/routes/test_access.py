@@ -185,3 +185,15 @@ def test_registry_closes_least_recently_used_within_the_budget():
     assert reg.get("/b") is b and not b.stopped
     reg.get("/c")
     assert b.stopped and reg.paths() == ["/p", "/c"] and not pinned.stopped and reg.evictions == 2
+
+
+def test_memory_estimate_grows_with_the_index(tree, tmp_path):
+    from tb_plus.store import Logdir
+
+    small = Logdir(tree / "root" / "c", tmp_path / "c1")
+    both = Logdir(tree / "root", tmp_path / "c2", confine=[tree / "root"])
+    assert small.memory_estimate() == 0  # nothing indexed yet
+    small.refresh()
+    both.refresh()
+    assert 0 < small.memory_estimate() < both.memory_estimate()
+    assert SECRET not in " ".join(both.runs())  # confined: the links out of the root are not followed
