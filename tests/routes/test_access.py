@@ -197,3 +197,39 @@ def test_memory_estimate_grows_with_the_index(tree, tmp_path):
     both.refresh()
     assert 0 < small.memory_estimate() < both.memory_estimate()
     assert SECRET not in " ".join(both.runs())  # confined: the links out of the root are not followed
+
+
+def test_indexing_one_directory_blocks_no_other_request(tmp_path, monkeypatch):
+    """While a newly opened directory's first index is stuck, its /runs answers with the progress,
+    and every other directory (and the default one) answers normally."""
+    import threading
+
+    from werkzeug import test as wtest
+
+    from tb_plus.store import indexer
+
+    root = tmp_path / "root"
+    slow = root / "slow"
+    write_run(slow / "run_s", steps=4)
+    write_run(root / "a" / "run_a")
+    write_run(root / "b" / "run_b", steps=7)
+    gate = threading.Event()
+    real_index = indexer.index_file
+
+    def gated(task, progress=None):
+        if "/slow/" in task["path"]:
+            assert gate.wait(120), "test gate never opened"
+        return real_index(task, progress)
+
+    monkeypatch.setattr(indexer, "index_file", gated)
+    client = wtest.Client(make_app(root / "a", tmp_path / "cache", "--tb_plus_roots", str(root)))
+    try:
+        names, body = runs_of(client, slow)
+        assert names == [] and body["progress"]["indexing"] is True  # answered, not blocked
+        assert poll_runs(client, root / "b") == ["run_b"]
+        assert get_json(client, "/series?run=run_a&tag=loss")["step"] == list(range(5))
+        names, body = runs_of(client, slow)
+        assert names == [] and body["progress"]["files_total"] == 1
+    finally:
+        gate.set()
+    assert poll_runs(client, slow) == ["run_s"]
