@@ -4,7 +4,13 @@
 // "plugin/tb_plus/", so this works under --path_prefix too, and a standalone page served from the
 // plugin's route prefix resolves the same way.
 
-/** Column layout of /runs. */
+/** A hyperparameter value (number, string, bool) or null where the run lacks it. */
+export type HparamValue = number | string | boolean | null;
+
+/** What a run is doing: written within live_seconds, within stale_seconds, or idle longer. */
+export type RunStatus = "live" | "stale" | "finished";
+
+/** Column layout of /runs. The issue 5 columns are optional: an older backend lacks them. */
 export interface RunsColumns {
   name: string[];
   last_step: (number | null)[];
@@ -12,6 +18,11 @@ export interface RunsColumns {
   size: number[];
   live: boolean[];
   tags: number[];
+  path?: string[];
+  first_write?: (number | null)[];
+  files?: number[];
+  status?: RunStatus[];
+  diagnostics?: unknown[];
 }
 
 export interface Progress {
@@ -26,30 +37,63 @@ export interface RunsResponse {
   runs: RunsColumns;
   progress: Progress;
   live_seconds: number;
+  stale_seconds?: number;
+  /** hparam name -> values aligned with runs.name. */
+  hparams?: Record<string, HparamValue[]>;
 }
 
 /** One run, as a row (what the views use). */
 export interface RunInfo {
   name: string;
+  path: string | null;
+  firstWrite: number | null;
   lastStep: number | null;
   lastWrite: number;
   size: number;
+  files: number | null;
   live: boolean;
+  status: RunStatus;
   tags: number;
+  /** Filled by a later issue; null for now. */
+  diagnostics: unknown;
+  hparams: Record<string, HparamValue>;
 }
 
-export interface TagNode {
-  name: string;
-  path: string;
+/** Level mode of /tags: the children of one node. Columns aligned by index. */
+export interface TagLevel {
   count: number;
-  children: TagNode[];
-  /** Present on leaves: the runs that have this tag. */
-  runs?: string[];
+  sep: string;
+  parent: string;
+  offset: number;
+  total_children: number;
+  children: {
+    name: string[];
+    path: string[];
+    count: number[];
+    group: boolean[];
+    tag: boolean[];
+    runs: number[];
+  };
 }
 
-export interface TagsResponse {
+export type SearchMode = "substring" | "glob" | "regex";
+
+/** Search mode of /tags: the matching tags (at most `limit`) and every group holding a match. */
+export interface TagSearch {
   count: number;
-  tree: TagNode;
+  total: number;
+  sep: string;
+  truncated: boolean;
+  matches: { tag: string[]; start: number[]; end: number[]; runs: number[] };
+  groups: { path: string[]; count: number[] };
+}
+
+/** List mode of /tags: a page of the tags under a group, depth-first in natural order. */
+export interface TagList {
+  under: string;
+  total: number;
+  offset: number;
+  tags: string[];
 }
 
 /** "step" | "wall_time" | "relative" | "tag:<TAG>" (another scalar tag of the same run as x). */
@@ -198,6 +242,14 @@ function axisParams(q: { x?: string; xmin?: number; xmax?: number; xlog?: boolea
   return { x: q.x && q.x !== "step" ? q.x : undefined, xmin: q.xmin, xmax: q.xmax, xlog: q.xlog ? "true" : undefined };
 }
 
+/** The separator parameter; "/" is the default and is left out. */
+/** The most series one /series_batch request may carry. */
+const BATCH_MAX = 200;
+
+function sepParam(sep: string): string | undefined {
+  return sep && sep !== "/" ? sep : undefined;
+}
+
 function widthParam(width: number | undefined): number | undefined {
   return width !== undefined ? Math.max(1, Math.min(100000, Math.round(width))) : undefined;
 }
@@ -236,23 +288,35 @@ function parseBinaryBatch(buf: ArrayBuffer): BinaryEntry[] {
 
 async function getBinary(url: string): Promise<ArrayBuffer> {
   const response = await fetch(url);
-  if (!response.ok) throw new ApiError(response.status, `${response.status} ${(await response.text()).slice(0, 300)}`);
+  if (!response.ok) throw new ApiError(response.status, await errorText(response));
   return response.arrayBuffer();
 }
 
 async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
   const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      const body = await response.json();
-      if (body && typeof body.error === "string") message = body.error;
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new ApiError(response.status, message);
-  }
+  if (!response.ok) throw new ApiError(response.status, await errorText(response));
   return (await response.json()) as T;
+}
+
+/** The server's message: {"error": ...} in a JSON body, else the text body (TensorBoard answers its
+ * errors as text/plain, e.g. "Invalid argument: ..."), else the status line. */
+async function errorText(response: Response): Promise<string> {
+  let text = "";
+  try {
+    text = (await response.text()).trim();
+  } catch {
+    // body unreadable: the status line
+  }
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (body && typeof body === "object" && typeof (body as { error?: unknown }).error === "string") {
+      return (body as { error: string }).error;
+    }
+  } catch {
+    // not JSON
+  }
+  const html = (response.headers.get("Content-Type") ?? "").includes("html") || text.startsWith("<");
+  return text && !html ? text.slice(0, 500) : `${response.status} ${response.statusText}`;
 }
 
 /** Least-recently-used map with a fixed number of entries. */
@@ -287,15 +351,32 @@ class Lru<V> {
   }
 }
 
-export function runsFromColumns(cols: RunsColumns): RunInfo[] {
-  return cols.name.map((name, i) => ({
-    name,
-    lastStep: cols.last_step[i] ?? null,
-    lastWrite: cols.last_write[i] ?? 0,
-    size: cols.size[i] ?? 0,
-    live: Boolean(cols.live[i]),
-    tags: cols.tags[i] ?? 0,
-  }));
+function statusOf(cols: RunsColumns, i: number): RunStatus {
+  const st = cols.status?.[i];
+  if (st === "live" || st === "stale" || st === "finished") return st;
+  return cols.live[i] ? "live" : "finished"; // an older backend: no stale state
+}
+
+export function runsFromColumns(cols: RunsColumns, hparams: Record<string, HparamValue[]> = {}): RunInfo[] {
+  const names = Object.keys(hparams);
+  return cols.name.map((name, i) => {
+    const hp: Record<string, HparamValue> = {};
+    for (const n of names) hp[n] = hparams[n][i] ?? null;
+    return {
+      name,
+      path: cols.path?.[i] ?? null,
+      firstWrite: cols.first_write?.[i] ?? null,
+      lastStep: cols.last_step[i] ?? null,
+      lastWrite: cols.last_write[i] ?? 0,
+      size: cols.size[i] ?? 0,
+      files: cols.files?.[i] ?? null,
+      live: Boolean(cols.live[i]),
+      status: statusOf(cols, i),
+      tags: cols.tags[i] ?? 0,
+      diagnostics: cols.diagnostics?.[i] ?? null,
+      hparams: hp,
+    };
+  });
 }
 
 /** A run's data version: when it changes, cached series of that run are stale. */
@@ -313,20 +394,61 @@ export class Api {
   private readonly otherCache = new Lru<Promise<unknown>>(256);
   private readonly versions = new Map<string, string>();
 
-  async runs(): Promise<{ runs: RunInfo[]; progress: Progress; liveSeconds: number }> {
+  private readonly tagCache = new Lru<Promise<unknown>>(512);
+  /** Changes when the set of tags may have changed (runs appeared or their tag counts moved): tag answers
+   * cached under an older version are not reused. */
+  tagsVersion = "";
+
+  async runs(): Promise<{
+    runs: RunInfo[];
+    progress: Progress;
+    liveSeconds: number;
+    staleSeconds: number | null;
+    hparamNames: string[];
+  }> {
     const r = await getJson<RunsResponse>("runs");
-    const runs = runsFromColumns(r.runs);
+    const runs = runsFromColumns(r.runs, r.hparams ?? {});
     for (const run of runs) this.versions.set(run.name, runVersion(run));
-    return { runs, progress: r.progress, liveSeconds: r.live_seconds };
+    return {
+      runs,
+      progress: r.progress,
+      liveSeconds: r.live_seconds,
+      staleSeconds: r.stale_seconds ?? null,
+      hparamNames: Object.keys(r.hparams ?? {}),
+    };
   }
 
-  tags(opts: { runs?: string[]; filter?: string; regex?: boolean }, signal?: AbortSignal): Promise<TagsResponse> {
-    const url = query("tags", {
-      run: opts.runs,
-      filter: opts.filter ? opts.filter : undefined,
-      regex: opts.filter && opts.regex ? "true" : undefined,
+  /** Level mode: the children of `parent` ("" = the root), `limit` of them from `offset`. */
+  tagLevel(q: { parent: string; sep: string; offset?: number; limit?: number }): Promise<TagLevel> {
+    return this.tagGet<TagLevel>({ parent: q.parent || undefined, sep: sepParam(q.sep), offset: q.offset || undefined, limit: q.limit });
+  }
+
+  /** Search mode: tags matching `filter` and the groups that hold them. A bad regex rejects with ApiError 400. */
+  tagSearch(q: { filter: string; mode: SearchMode; sep: string; limit?: number }): Promise<TagSearch> {
+    return this.tagGet<TagSearch>({ filter: q.filter, mode: q.mode, sep: sepParam(q.sep), limit: q.limit });
+  }
+
+  /** List mode: a page of the tags under `under` ("" = every tag), optionally filtered. */
+  tagList(q: { under: string; sep: string; offset?: number; limit: number; filter?: string; mode?: SearchMode }): Promise<TagList> {
+    return this.tagGet<TagList>({
+      under: q.under,
+      sep: sepParam(q.sep),
+      offset: q.offset || undefined,
+      limit: q.limit,
+      filter: q.filter || undefined,
+      mode: q.filter && q.mode ? q.mode : undefined,
     });
-    return getJson<TagsResponse>(url, signal);
+  }
+
+  private tagGet<T>(params: Record<string, string | number | undefined>): Promise<T> {
+    const url = query("tags", params);
+    const key = `${url}#${this.tagsVersion}`;
+    const hit = this.tagCache.get(key) as Promise<T> | undefined;
+    if (hit) return hit;
+    const p = getJson<T>(url);
+    this.tagCache.set(key, p);
+    p.catch(() => this.tagCache.delete(key));
+    return p;
   }
 
   seriesUrl(q: SeriesQuery): string {
@@ -377,27 +499,32 @@ export class Api {
       this.series(m.q).then(m.resolve, m.reject);
     } else if (missing.length > 1) {
       // One request per group of identical parameters (a chart's series share them), answered as
-      // plain float64 columns (no JSON number formatting or parsing on either side).
-      const url = query("series_batch", {
-        run: missing.map((m) => m.q.run),
-        tag: missing.map((m) => m.q.tag),
-        ...this.seriesParams(missing[0].q),
-        format: "binary",
-      });
-      getBinary(url).then(
-        (buf) => {
-          const entries = parseBinaryBatch(buf);
-          missing.forEach((m, i) => {
-            const entry = entries[i];
-            if (!entry) m.reject(new ApiError(500, "missing from the batch answer"));
-            else if ("error" in entry) m.reject(new ApiError(entry.status, entry.error));
-            else m.resolve(this.seriesFromColumns(entry.meta, entry.cols, m.q));
-          });
-        },
-        (e) => missing.forEach((m) => m.reject(e)),
-      );
+      // plain float64 columns (no JSON number formatting or parsing on either side); the server takes
+      // at most BATCH_MAX series per request.
+      for (let i = 0; i < missing.length; i += BATCH_MAX) this.fetchBatch(missing.slice(i, i + BATCH_MAX));
     }
     return out;
+  }
+
+  private fetchBatch(missing: { q: SeriesQuery; resolve: (s: Series) => void; reject: (e: unknown) => void }[]): void {
+    const url = query("series_batch", {
+      run: missing.map((m) => m.q.run),
+      tag: missing.map((m) => m.q.tag),
+      ...this.seriesParams(missing[0].q),
+      format: "binary",
+    });
+    getBinary(url).then(
+      (buf) => {
+        const entries = parseBinaryBatch(buf);
+        missing.forEach((m, i) => {
+          const entry = entries[i];
+          if (!entry) m.reject(new ApiError(500, "missing from the batch answer"));
+          else if ("error" in entry) m.reject(new ApiError(entry.status, entry.error));
+          else m.resolve(this.seriesFromColumns(entry.meta, entry.cols, m.q));
+        });
+      },
+      (e) => missing.forEach((m) => m.reject(e)),
+    );
   }
 
   series(q: SeriesQuery): Promise<Series> {
@@ -513,6 +640,7 @@ export class Api {
   clear(): void {
     this.seriesCache.clear();
     this.otherCache.clear();
+    this.tagCache.clear();
   }
 }
 

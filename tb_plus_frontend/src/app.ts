@@ -1,15 +1,20 @@
 // The TB+ tab: state, polling and wiring between the API, the views and the chart cards.
 // Every user choice lives in one ViewState, saved to the URL and localStorage on each change (state.ts).
+//
+// Sized for 100,000 tags and 1,000 runs: the tag tree is fetched level by level (tag_tree_model.ts) and
+// drawn virtualised, a group's charts come a page at a time, and the run table draws only its visible rows.
+// Client timings (performance.measure): tbp:tree, tbp:search, tbp:table, tbp:table-filter.
 
-import { Api, ApiError, runVersion, type Hparams, type Progress, type RunInfo, type TagNode } from "./api";
+import { Api, ApiError, runVersion, type Hparams, type Progress, type RunInfo, type SearchMode } from "./api";
 import { type Emphasis } from "./chart";
 import { ChartCard, cardId, type CardSpec } from "./chart_card";
 import { connectHost } from "./host";
 import { loadState, newId, saveState, type ChartOpts, type ViewState } from "./state";
+import { TagTreeModel } from "./tag_tree_model";
 import { createControls, type Controls } from "./views/controls";
 import { createLayout, showProgress, type Layout } from "./views/layout";
-import { renderRunList } from "./views/run_list";
-import { isTag, renderTagTree, tagsUnder } from "./views/tag_tree";
+import { RunTable } from "./views/run_table";
+import { TagTreeView, type PinState } from "./views/tag_tree";
 import { el } from "./views/dom";
 
 export const PALETTE = [
@@ -18,25 +23,39 @@ export const PALETTE = [
 ];
 const NO_VALUE_COLOR = "#9e9e9e";
 export const DEFAULT_RUNS = 10;
-export const GROUP_LIMIT = 24;
+/** Charts per page of a group. */
+export const GROUP_PAGE = 24;
+/** Charts at most per pin in the Pinned section. */
+export const PIN_LIMIT = 48;
+/** Matches at most per search answer. */
+const SEARCH_LIMIT = 1000;
+const SEARCH_DEBOUNCE_MS = 250;
 const POLL_INDEXING_MS = 2000;
 const FOCUS_THROTTLE_MS = 2000;
 const MAX_X_TAGS = 500;
 
-function groupPaths(node: TagNode, out: string[] = []): string[] {
-  for (const c of node.children) {
-    if (c.children.length) {
-      out.push(c.path);
-      groupPaths(c, out);
-    }
-  }
-  return out;
-}
-
-/** A glob (`*` any characters, `?` one) as an anchored regular expression. */
+/** An fnmatch-style glob (`*` any characters, `?` one, `[...]` / `[!...]` a set) as an anchored regular
+ * expression, the way the server reads pins. */
 export function globRegex(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${body}$`);
+  let out = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === "*") out += ".*";
+    else if (c === "?") out += ".";
+    else if (c === "[") {
+      const close = glob.indexOf("]", i + 2);
+      if (close < 0) {
+        out += "\\[";
+        continue;
+      }
+      let body = glob.slice(i + 1, close);
+      const negate = body.startsWith("!");
+      if (negate) body = body.slice(1);
+      out += `[${negate ? "^" : ""}${body.replace(/[\\^\]]/g, "\\$&")}]`;
+      i = close;
+    } else out += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${out}$`, "s");
 }
 
 /** Natural order: "layer2" before "layer10", numbers by value. */
@@ -47,6 +66,10 @@ function naturalCompare(a: string, b: string): number {
   return a.localeCompare(b, undefined, { numeric: true });
 }
 
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 export class App {
   private readonly api = new Api();
   private layout!: Layout;
@@ -54,21 +77,38 @@ export class App {
   private s!: ViewState;
   private runs: RunInfo[] = [];
   private progress: Progress | null = null;
+  private liveSeconds = 60;
+  private staleSeconds: number | null = null;
+  private runHparamNames: string[] = [];
   private readonly selectedRuns = new Set<string>();
   private readonly colors = new Map<string, string>();
   private readonly versions = new Map<string, string>();
-  private tree: TagNode | null = null;
-  private readonly tagRuns = new Map<string, string[]>();
-  private expanded = new Set<string>();
-  private treeSeen = false;
   private readonly cards = new Map<string, ChartCard>();
   private hparams: Hparams = { runs: [], hparams: {} };
   private pollTimer = 0;
   private runsSeq = 0;
-  private tagsSeq = 0;
-  private filterTimer = 0;
   private lastFocusRefresh = 0;
   private focusTimer = 0;
+
+  // tags
+  private tree!: TagTreeModel;
+  private treeView!: TagTreeView;
+  private runTable!: RunTable;
+  /** Run names and tag counts of the last /runs answer: when it changes, tags may have appeared. */
+  private tagsKey: string | null = null;
+  private tagsGen = 0;
+  private searchTimer = 0;
+  private searchSeq = 0;
+  /** The first tags of the log directory (x-axis choices and the chart builders' lists). */
+  private tagSample: string[] = [];
+  private sampleSeq = 0;
+  /** Tags each pin resolves to on the server (a pin not yet resolved is absent). */
+  private pinned = new Map<string, string[]>();
+  private pinsSeq = 0;
+  private pinRegexes = new Map<string, RegExp>();
+  private groupTotal: number | null = null;
+  private groupError: string | null = null;
+  private groupSeq = 0;
 
   start(parent: HTMLElement): void {
     this.layout = createLayout(parent);
@@ -90,26 +130,70 @@ export class App {
       },
     });
     this.layout.controlsHost.appendChild(this.controls.root);
+
+    this.tree = new TagTreeModel(
+      this.api,
+      (t0) => {
+        this.renderTree();
+        performance.measure("tbp:tree", { start: t0, end: performance.now() });
+      },
+      (message) => {
+        this.layout.status.textContent = `tags: ${message}`;
+      },
+    );
+    this.tree.setSeparator(this.s.sep);
+    this.treeView = new TagTreeView(
+      {
+        onToggleTag: (path) => this.toggleTag(path),
+        onShowGroup: (path) => this.showGroup(path),
+        onToggleExpand: (path) => {
+          this.tree.toggle(path);
+          this.renderTree();
+        },
+        onMore: (parent) => {
+          this.tree.more(parent);
+          this.renderTree();
+        },
+        onPin: (path) => this.togglePin(path),
+        onSearch: () => {
+          window.clearTimeout(this.searchTimer);
+          this.searchTimer = window.setTimeout(() => void this.runSearch(), SEARCH_DEBOUNCE_MS);
+        },
+        onSeparator: (sep) => this.setSeparator(sep),
+      },
+      {
+        selected: (path) => this.s.tags.includes(path),
+        pinned: (path) => this.pinState(path),
+      },
+    );
+    this.treeView.sep.value = this.s.sep;
+    this.layout.tagsHost.appendChild(this.treeView.root);
+
+    this.runTable = new RunTable({ onSelect: (names, on) => this.selectRuns(names, on) });
+    this.layout.runsHost.appendChild(this.runTable.root);
+
     this.layout.reload.addEventListener("click", () => void this.reload(true));
-    this.layout.tagFilter.addEventListener("input", () => {
-      window.clearTimeout(this.filterTimer);
-      this.filterTimer = window.setTimeout(() => void this.refreshTags(), 250);
-    });
-    this.layout.tagRegex.addEventListener("change", () => void this.refreshTags());
     window.addEventListener("focus", () => this.onFocus());
     connectHost(() => void this.reload(false));
     this.save();
-    // Ask for runs and tags first: the requests travel while the chart cards are built below
-    // (charts need both before they can fetch their series).
+    // Runs, the tree's first level, pins and the tag sample are asked for at once: the requests travel
+    // while the chart cards are built below.
     void this.reload(false);
-    void this.refreshTags();
+    this.renderTree();
+    void this.loadTagSample();
+    void this.resolvePins();
+    if (this.s.group !== null) void this.loadGroupPage(false);
+    this.renderGroupBar();
     this.renderControls();
     this.renderCards();
   }
 
-  /** Refetches runs, tags and every chart; `hard` also drops the series cache. */
+  /** Refetches runs and every chart; `hard` also drops the caches (series and tags). */
   async reload(hard: boolean): Promise<void> {
-    if (hard) this.api.clear();
+    if (hard) {
+      this.api.clear();
+      this.refreshTags();
+    }
     this.layout.status.textContent = "";
     await this.refreshRuns(true);
   }
@@ -125,18 +209,6 @@ export class App {
     }, wait);
   }
 
-  private tagRunsVersion = 0;
-  private xTagsCache: { version: number; tags: string[] } | null = null;
-
-  /** The scalar tags offered as x axes, sorted once per tag list (every chart asks for them). */
-  private sortedXTags(): string[] {
-    const c = this.xTagsCache;
-    if (c && c.version === this.tagRunsVersion) return c.tags;
-    const tags = [...this.tagRuns.keys()].sort(naturalCompare).slice(0, MAX_X_TAGS);
-    this.xTagsCache = { version: this.tagRunsVersion, tags };
-    return tags;
-  }
-
   private save(): void {
     this.s.runs = this.s.runs === null ? null : [...this.selectedRuns];
     saveState(this.s);
@@ -150,7 +222,11 @@ export class App {
     this.save();
     if (patch.refresh !== undefined && patch.refresh !== before.refresh) this.schedulePoll();
     if (patch.dim !== undefined && patch.dim.startsWith("hparam:")) void this.loadHparams();
-    if (patch.pins !== undefined) this.renderCards();
+    if (patch.pins !== undefined) {
+      void this.resolvePins();
+      this.renderCards();
+      this.treeView.redraw();
+    }
     this.renderControls();
     this.renderRuns();
     const touchesCharts = ["x", "xlog", "ylog", "smooth", "weight", "window", "dim", "hl"].some((k) => k in patch);
@@ -251,12 +327,11 @@ export class App {
 
   private renderControls(): void {
     const values = this.dimValues();
-    const tags = [...this.tagRuns.keys()].sort(naturalCompare);
     this.controls.update({
       state: this.s,
-      xTags: tags.slice(0, MAX_X_TAGS),
+      xTags: this.tagSample.slice(0, MAX_X_TAGS),
       runs: this.runs.map((r) => r.name),
-      tags,
+      tags: this.tagSample,
       hparamNames: Object.keys(this.hparams.hparams).sort(),
       dimValues: values.map((value) => ({ value, color: this.dimColor(value, values) })),
     });
@@ -273,9 +348,9 @@ export class App {
   }
 
   /**
-   * Fetches /runs; refetches tags and charts when runs appeared, vanished or grew (or when `all`).
-   * Series of runs whose version did not change come from the cache, so a refresh fetches only
-   * the series of runs that grew.
+   * Fetches /runs; refreshes the tags when runs appeared or their tag counts moved, and the charts when
+   * runs appeared, vanished or grew (or when `all`). Series of runs whose version did not change come
+   * from the cache, so a refresh fetches only the series of runs that grew.
    */
   private async refreshRuns(all: boolean): Promise<void> {
     const seq = ++this.runsSeq;
@@ -284,16 +359,20 @@ export class App {
       answer = await this.api.runs();
     } catch (e) {
       if (seq !== this.runsSeq) return;
-      this.layout.status.textContent = `runs: ${e instanceof Error ? e.message : String(e)}`;
+      this.layout.status.textContent = `runs: ${errorMessage(e)}`;
       this.layout.status.classList.add("error");
       this.schedulePoll();
       return;
     }
     if (seq !== this.runsSeq) return; // out of date
+    const t0 = performance.now();
     this.layout.status.classList.remove("error");
     const before = this.runs.map((r) => r.name).join("\n");
     this.runs = answer.runs;
     this.progress = answer.progress;
+    this.liveSeconds = answer.liveSeconds;
+    this.staleSeconds = answer.staleSeconds;
+    this.runHparamNames = answer.hparamNames;
     for (const r of this.runs) this.runColor(r.name);
     const names = new Set(this.runs.map((r) => r.name));
     if (this.s.runs === null) {
@@ -311,7 +390,11 @@ export class App {
 
     showProgress(this.layout, this.progress);
     this.renderRuns();
-    if (all || runsChanged || changed.size > 0 || !this.tree) void this.refreshTags();
+    performance.measure("tbp:table", { start: t0, end: performance.now() });
+
+    const tagsKey = this.runs.map((r) => `${r.name}\u0000${r.tags}`).join("\n");
+    if (this.tagsKey !== null && tagsKey !== this.tagsKey) this.refreshTags();
+    this.tagsKey = tagsKey;
     if (all || runsChanged || changed.size > 0) {
       if (all || this.s.dim.startsWith("hparam:")) void this.loadHparams();
     }
@@ -320,130 +403,315 @@ export class App {
     this.schedulePoll();
   }
 
-  private async refreshTags(): Promise<void> {
-    const seq = ++this.tagsSeq;
-    const filter = this.layout.tagFilter.value.trim();
-    const regex = this.layout.tagRegex.checked;
+  /** Tags may have changed: refetch the tree's levels as they are drawn, the search, pins, the sample
+   * and the open group's size. */
+  private refreshTags(): void {
+    this.api.tagsVersion = String(++this.tagsGen);
+    this.tree.invalidate();
+    this.renderTree();
+    if (this.treeView.search.value.trim()) void this.runSearch();
+    void this.loadTagSample();
+    void this.resolvePins();
+    if (this.s.group !== null) void this.loadGroupPage(false);
+  }
+
+  private async loadTagSample(): Promise<void> {
+    const seq = ++this.sampleSeq;
     try {
-      const answer = await this.api.tags({ filter, regex });
-      if (seq !== this.tagsSeq) return; // out of date
-      this.layout.tagError.hidden = true;
-      this.tree = answer.tree;
-      this.indexTagRuns(answer.tree);
-      if (filter) this.expanded = new Set(groupPaths(answer.tree));
-      else if (!this.treeSeen) {
-        // First view: open the top-level groups of a small tree.
-        if (answer.count <= 300) for (const c of answer.tree.children) if (c.children.length) this.expanded.add(c.path);
-      }
-      this.treeSeen = true;
-      this.layout.tagTree.dataset.count = String(answer.count);
+      const answer = await this.api.tagList({ under: "", sep: this.s.sep, limit: MAX_X_TAGS });
+      if (seq !== this.sampleSeq) return;
+      this.tagSample = answer.tags;
+    } catch {
+      return; // the tree shows tag errors
+    }
+    this.renderControls();
+  }
+
+  // ---- the tag tree
+
+  private renderTree(): void {
+    this.treeView.setRows(this.tree.rows());
+    if (this.tree.totalTags !== null) this.treeView.tree.dataset.count = String(this.tree.totalTags);
+    this.treeView.tree.dataset.mode = this.tree.searching ? "search" : "browse";
+  }
+
+  private async runSearch(): Promise<void> {
+    window.clearTimeout(this.searchTimer);
+    const seq = ++this.searchSeq;
+    const text = this.treeView.search.value.trim();
+    const mode = this.treeView.mode.value as SearchMode;
+    if (!text) {
+      this.treeView.setError(null);
+      this.treeView.info.textContent = "";
+      this.tree.setSearch(null);
       this.renderTree();
-      this.renderControls();
-      this.updateCards(null);
+      return;
+    }
+    try {
+      const answer = await this.api.tagSearch({ filter: text, mode, sep: this.s.sep, limit: SEARCH_LIMIT });
+      if (seq !== this.searchSeq) return; // out of date
+      const t0 = performance.now();
+      this.treeView.setError(null);
+      this.tree.setSearch(answer);
+      this.renderTree();
+      this.treeView.info.textContent = `${answer.count.toLocaleString()} of ${answer.total.toLocaleString()} tags match`;
+      performance.measure("tbp:search", { start: t0, end: performance.now() });
     } catch (e) {
-      if (seq !== this.tagsSeq) return;
-      this.layout.tagError.hidden = false;
-      this.layout.tagError.textContent =
-        e instanceof ApiError && e.status === 400 ? `Bad filter: ${e.message}` : `tags: ${e instanceof Error ? e.message : String(e)}`;
+      if (seq !== this.searchSeq) return;
+      const what = mode === "regex" ? "Invalid regular expression" : mode === "glob" ? "Invalid pattern" : "Bad search";
+      this.treeView.setError(e instanceof ApiError && e.status === 400 ? `${what}: ${e.message.replace(/^Invalid argument: /, "")}` : `tags: ${errorMessage(e)}`);
+      this.treeView.info.textContent = "";
     }
   }
 
-  private indexTagRuns(node: TagNode): void {
-    this.tagRunsVersion++;
-    if (isTag(node) && node.path) this.tagRuns.set(node.path, node.runs ?? []);
-    for (const c of node.children) this.indexTagRuns(c);
+  private setSeparator(sep: string): void {
+    if (sep === this.s.sep) return;
+    this.s.sep = sep;
+    this.tree.setSeparator(sep);
+    // A group path means another group (or nothing) under another separator: leave the group view.
+    this.s.group = null;
+    this.groupTotal = null;
+    this.save();
+    this.renderGroupBar();
+    this.renderTree();
+    if (this.treeView.search.value.trim()) void this.runSearch();
   }
 
-  // ---- runs and tags
+  private toggleTag(path: string): void {
+    const i = this.s.tags.indexOf(path);
+    if (i >= 0) this.s.tags.splice(i, 1);
+    else this.s.tags.push(path);
+    this.afterChartsChanged();
+  }
+
+  // ---- group pages
+
+  /** Shows the first page of a group's charts (narrowed by the search when the tree shows one). */
+  private showGroup(path: string): void {
+    const text = this.tree.searching ? this.treeView.search.value.trim() : "";
+    this.s.group = path;
+    this.s.gpage = 0;
+    this.s.gfilter = text;
+    this.s.gmode = text ? (this.treeView.mode.value as SearchMode) : "substring";
+    this.groupTotal = null;
+    this.tree.expand(path);
+    this.renderTree();
+    this.renderGroupBar();
+    void this.loadGroupPage(true);
+  }
+
+  private groupPages(): number {
+    return this.groupTotal === null ? 1 : Math.max(1, Math.ceil(this.groupTotal / GROUP_PAGE));
+  }
+
+  /** Fetches the open group's page; with `show`, its tags become the charts. */
+  private async loadGroupPage(show: boolean): Promise<void> {
+    const group = this.s.group;
+    if (group === null) return;
+    const seq = ++this.groupSeq;
+    try {
+      const answer = await this.api.tagList({
+        under: group,
+        sep: this.s.sep,
+        offset: this.s.gpage * GROUP_PAGE,
+        limit: GROUP_PAGE,
+        filter: this.s.gfilter || undefined,
+        mode: this.s.gfilter ? this.s.gmode : undefined,
+      });
+      if (seq !== this.groupSeq || this.s.group !== group) return;
+      this.groupTotal = answer.total;
+      this.groupError = null;
+      if (show) {
+        this.s.tags = answer.tags.slice();
+        this.afterChartsChanged();
+      }
+    } catch (e) {
+      if (seq !== this.groupSeq) return;
+      this.groupError = errorMessage(e);
+    }
+    this.renderGroupBar();
+  }
+
+  private gotoGroupPage(page: number): void {
+    const n = this.groupPages();
+    const p = Math.max(0, Math.min(n - 1, page));
+    if (p === this.s.gpage) return;
+    this.s.gpage = p;
+    this.save();
+    this.renderGroupBar();
+    void this.loadGroupPage(true);
+  }
+
+  private renderGroupBar(): void {
+    const bar = this.layout.groupBar;
+    const group = this.s.group;
+    bar.hidden = group === null;
+    if (group === null) {
+      bar.replaceChildren();
+      return;
+    }
+    const n = this.groupPages();
+    const prev = el("button", { class: "tbp-button tbp-small", testid: "group-prev", text: "‹ prev", disabled: this.s.gpage <= 0 });
+    const next = el("button", { class: "tbp-button tbp-small", testid: "group-next", text: "next ›", disabled: this.s.gpage >= n - 1 });
+    prev.addEventListener("click", () => this.gotoGroupPage(this.s.gpage - 1));
+    next.addEventListener("click", () => this.gotoGroupPage(this.s.gpage + 1));
+    const close = el("button", { class: "tbp-link", testid: "group-close", text: "✕", title: "Leave this group (its charts stay)" });
+    close.addEventListener("click", () => {
+      this.s.group = null;
+      this.groupTotal = null;
+      this.save();
+      this.renderGroupBar();
+    });
+    const total = this.groupTotal;
+    bar.dataset.page = String(this.s.gpage + 1);
+    bar.dataset.pages = String(n);
+    const parts: (HTMLElement | null)[] = [
+      el("span", { class: "tbp-ctl-label", text: "group" }),
+      el("b", { class: "tbp-group-title", testid: "group-title", text: group || "(all tags)" }),
+      this.s.gfilter ? el("span", { class: "tbp-muted", text: `matching ${this.s.gmode} “${this.s.gfilter}”` }) : null,
+      el("span", { class: "tbp-muted", text: total === null ? "" : `${total.toLocaleString()} chart${total === 1 ? "" : "s"}` }),
+      prev,
+      el("span", { testid: "group-page", text: `page ${this.s.gpage + 1} of ${n}` }),
+      next,
+      this.groupError ? el("span", { class: "tbp-error", text: this.groupError }) : null,
+      close,
+    ];
+    bar.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
+  }
+
+  // ---- pins
+
+  private pinRegex(pin: string): RegExp {
+    let re = this.pinRegexes.get(pin);
+    if (!re) {
+      re = globRegex(pin);
+      this.pinRegexes.set(pin, re);
+    }
+    return re;
+  }
+
+  private isPinnedTag(tag: string): boolean {
+    return this.s.pins.some((p) => p === tag || this.pinRegex(p).test(tag));
+  }
+
+  private pinState(tag: string): PinState {
+    if (this.s.pins.includes(tag)) return "exact";
+    return this.isPinnedTag(tag) ? "pattern" : null;
+  }
+
+  private togglePin(tag: string): void {
+    const pins = this.s.pins.includes(tag) ? this.s.pins.filter((p) => p !== tag) : [...this.s.pins, tag];
+    this.changeState({ pins });
+  }
+
+  /** Asks the server which tags each pin names (list mode, the pin as a glob), PIN_LIMIT at most per pin. */
+  private async resolvePins(): Promise<void> {
+    const seq = ++this.pinsSeq;
+    const pins = this.s.pins.slice();
+    if (!pins.length) {
+      this.pinned = new Map();
+      return;
+    }
+    const answers = await Promise.allSettled(
+      pins.map((pin) => this.api.tagList({ under: "", sep: this.s.sep, limit: PIN_LIMIT, filter: pin, mode: "glob" })),
+    );
+    if (seq !== this.pinsSeq) return;
+    const pinned = new Map<string, string[]>();
+    answers.forEach((a, i) => {
+      if (a.status === "fulfilled") pinned.set(pins[i], a.value.tags);
+    });
+    this.pinned = pinned;
+    this.renderCards();
+  }
+
+  /** Tags of the Pinned section, pin by pin: what the server resolved, else the charts open that match. */
+  private pinnedTags(): string[] {
+    const out: string[] = [];
+    const seen = new Set<string>();
+    const add = (t: string): void => {
+      if (!seen.has(t)) {
+        seen.add(t);
+        out.push(t);
+      }
+    };
+    for (const pin of this.s.pins) {
+      const resolved = this.pinned.get(pin);
+      if (resolved) resolved.forEach(add);
+      else for (const t of this.s.tags) if (t === pin || this.pinRegex(pin).test(t)) add(t);
+    }
+    for (const t of this.s.tags) if (this.isPinnedTag(t)) add(t); // beyond a pin's limit
+    return out;
+  }
+
+  // ---- runs
 
   private renderRuns(): void {
     const colorOf = this.s.dim ? (run: string) => this.style(run, "").color : this.runColor;
-    renderRunList(this.layout.runList, this.runs, this.selectedRuns, colorOf, {
-      onToggle: (run, on) => {
-        this.s.runs = [];
-        if (on) this.selectedRuns.add(run);
-        else this.selectedRuns.delete(run);
-        this.afterRunSelection();
-      },
-      onAll: (on) => {
-        this.s.runs = [];
-        this.selectedRuns.clear();
-        if (on) for (const r of this.runs) this.selectedRuns.add(r.name);
-        this.afterRunSelection();
-      },
+    this.runTable.update({
+      runs: this.runs,
+      hparamNames: this.runHparamNames,
+      selected: this.selectedRuns,
+      colorOf,
+      liveSeconds: this.liveSeconds,
+      staleSeconds: this.staleSeconds,
     });
+  }
+
+  private selectRuns(names: string[], on: boolean): void {
+    this.s.runs = [];
+    for (const n of names) {
+      if (on) this.selectedRuns.add(n);
+      else this.selectedRuns.delete(n);
+    }
+    this.afterRunSelection();
   }
 
   private afterRunSelection(): void {
     this.save();
     this.renderRuns();
-    this.renderTree();
     this.renderControls();
     this.updateCards(null);
   }
 
-  private renderTree(): void {
-    renderTagTree(
-      this.layout.tagTree,
-      this.tree,
-      { expanded: this.expanded, selectedTags: new Set(this.s.tags), selectedRuns: this.selectedRuns },
-      {
-        onToggleTag: (path) => {
-          const i = this.s.tags.indexOf(path);
-          if (i >= 0) this.s.tags.splice(i, 1);
-          else this.s.tags.push(path);
-          this.afterChartsChanged();
-        },
-        onShowGroup: (node) => {
-          this.s.tags = tagsUnder(node, GROUP_LIMIT);
-          this.expanded.add(node.path);
-          this.afterChartsChanged();
-        },
-        onToggleExpand: (path) => {
-          if (this.expanded.has(path)) this.expanded.delete(path);
-          else this.expanded.add(path);
-          this.renderTree();
-        },
-      },
-    );
-  }
-
   private afterChartsChanged(): void {
     this.save();
-    this.renderTree();
+    this.treeView.redraw();
     this.renderCards();
     this.renderControls();
   }
 
-  /** Runs to draw for a tag: the selected runs (in run order) that have it, when that is known. */
-  private runsFor = (tag: string): string[] => {
-    const has = this.tagRuns.get(tag);
-    const hasSet = has ? new Set(has) : null;
-    return this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r) && (!hasSet || hasSet.has(r)));
+  /** Runs to draw for a tag: the selected runs, in run order (a run without the tag answers 404, which
+   * the chart leaves out silently). */
+  private runsFor = (_tag: string): string[] => {
+    return this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r));
   };
 
   // ---- charts
 
-  private isPinnedTag(tag: string): boolean {
-    return this.s.pins.some((p) => p === tag || globRegex(p).test(tag));
-  }
-
-  /** Every chart to show, pinned tag charts first (each group in selection order). */
-  private specs(): CardSpec[] {
-    const tags = this.s.tags;
-    const pinned = tags.filter((t) => this.isPinnedTag(t));
-    const rest = tags.filter((t) => !this.isPinnedTag(t));
-    return [
-      ...pinned.map((tag): CardSpec => ({ kind: "tag", tag })),
-      ...rest.map((tag): CardSpec => ({ kind: "tag", tag })),
-      ...this.s.custom.map((spec): CardSpec => ({ kind: "custom", spec })),
-      ...this.s.agg.map((spec): CardSpec => ({ kind: "agg", spec })),
-      ...this.s.cmp.map((spec): CardSpec => ({ kind: "cmp", spec })),
-    ];
+  /** Every chart to show: the Pinned section's tags, then the other tags, then the built charts. */
+  private specs(): { pinned: CardSpec[]; rest: CardSpec[] } {
+    const pinnedTags = this.pinnedTags();
+    const inPinned = new Set(pinnedTags);
+    return {
+      pinned: pinnedTags.map((tag): CardSpec => ({ kind: "tag", tag })),
+      rest: [
+        ...this.s.tags.filter((t) => !inPinned.has(t)).map((tag): CardSpec => ({ kind: "tag", tag })),
+        ...this.s.custom.map((spec): CardSpec => ({ kind: "custom", spec })),
+        ...this.s.agg.map((spec): CardSpec => ({ kind: "agg", spec })),
+        ...this.s.cmp.map((spec): CardSpec => ({ kind: "cmp", spec })),
+      ],
+    };
   }
 
   private removeCard(card: ChartCard): void {
     const spec = card.spec;
+    if (spec.kind === "tag" && this.s.pins.includes(spec.tag)) {
+      // A chart pinned by name leaves the Pinned section when closed.
+      this.s.tags = this.s.tags.filter((t) => t !== spec.tag);
+      this.changeState({ pins: this.s.pins.filter((p) => p !== spec.tag) });
+      this.afterChartsChanged();
+      return;
+    }
     if (spec.kind === "tag") this.s.tags = this.s.tags.filter((t) => t !== spec.tag);
     else if (spec.kind === "custom") this.s.custom = this.s.custom.filter((c) => c.id !== spec.spec.id);
     else if (spec.kind === "agg") this.s.agg = this.s.agg.filter((c) => c.id !== spec.spec.id);
@@ -465,10 +733,10 @@ export class App {
     this.save();
   }
 
-  /** Makes the grid hold one card per chart spec, in order. */
+  /** Makes the grids hold one card per chart spec, in order: the Pinned section's, then the others. */
   private renderCards(): void {
-    const specs = this.specs();
-    const wanted = new Set(specs.map(cardId));
+    const { pinned, rest } = this.specs();
+    const wanted = new Set([...pinned, ...rest].map(cardId));
     for (const [id, card] of this.cards) {
       if (!wanted.has(id)) {
         card.destroy();
@@ -476,40 +744,22 @@ export class App {
       }
     }
     const fresh: ChartCard[] = [];
-    for (const spec of specs) {
-      const id = cardId(spec);
-      let card = this.cards.get(id);
-      if (!card) {
-        card = new ChartCard(spec, {
-          api: this.api,
-          runsFor: this.runsFor,
-          selectedRuns: () => this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r)),
-          style: this.style,
-          groupStyle: this.groupStyle,
-          settings: () => ({
-            x: this.s.x,
-            xlog: this.s.xlog,
-            ylog: this.s.ylog,
-            smooth: { kind: this.s.smooth, weight: this.s.weight, window: this.s.window },
-          }),
-          xTags: () => this.sortedXTags(),
-          onOpts: (c, o) => this.setCardOpts(c, o),
-          onClose: (c) => this.removeCard(c),
-          onPin: (c) => {
-            const tag = c.tag;
-            if (tag === null) return;
-            const pins = this.s.pins.includes(tag) ? this.s.pins.filter((p) => p !== tag) : [...this.s.pins, tag];
-            this.changeState({ pins });
-          },
-          isPinned: (c) => c.tag !== null && this.isPinnedTag(c.tag),
-        });
-        card.opts = spec.kind === "tag" ? { ...(this.s.tagOpts[spec.tag] ?? {}) } : { ...(spec.spec.o ?? {}) };
-        this.cards.set(id, card);
-        fresh.push(card);
+    const place = (specs: CardSpec[], grid: HTMLElement): void => {
+      for (const spec of specs) {
+        const id = cardId(spec);
+        let card = this.cards.get(id);
+        if (!card) {
+          card = this.newCard(spec);
+          this.cards.set(id, card);
+          fresh.push(card);
+        }
+        grid.appendChild(card.panel.root); // appending an existing node moves it: keeps order
       }
-      this.layout.grid.appendChild(card.panel.root); // appending an existing node moves it: keeps order
-    }
-    this.layout.empty.hidden = specs.length > 0;
+    };
+    place(pinned, this.layout.pinnedGrid);
+    place(rest, this.layout.grid);
+    this.layout.pinned.hidden = pinned.length === 0;
+    this.layout.empty.hidden = pinned.length + rest.length > 0;
     this.renderMainBar();
     for (const card of fresh) {
       card.mount();
@@ -517,6 +767,31 @@ export class App {
     }
     // Pins changed: refresh the pin marks of the cards that stayed.
     for (const card of this.cards.values()) if (!fresh.includes(card) && card.tag !== null) card.panel.root.dataset.pinned = String(this.isPinnedTag(card.tag));
+  }
+
+  private newCard(spec: CardSpec): ChartCard {
+    const card = new ChartCard(spec, {
+      api: this.api,
+      runsFor: this.runsFor,
+      selectedRuns: () => this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r)),
+      style: this.style,
+      groupStyle: this.groupStyle,
+      settings: () => ({
+        x: this.s.x,
+        xlog: this.s.xlog,
+        ylog: this.s.ylog,
+        smooth: { kind: this.s.smooth, weight: this.s.weight, window: this.s.window },
+      }),
+      xTags: () => this.tagSample.slice(0, MAX_X_TAGS),
+      onOpts: (c, o) => this.setCardOpts(c, o),
+      onClose: (c) => this.removeCard(c),
+      onPin: (c) => {
+        if (c.tag !== null) this.togglePin(c.tag);
+      },
+      isPinned: (c) => c.tag !== null && this.isPinnedTag(c.tag),
+    });
+    card.opts = spec.kind === "tag" ? { ...(this.s.tagOpts[spec.tag] ?? {}) } : { ...(spec.spec.o ?? {}) };
+    return card;
   }
 
   private renderMainBar(): void {
@@ -528,6 +803,9 @@ export class App {
     const clear = el("button", { class: "tbp-link", testid: "charts-clear", text: "clear all" });
     clear.addEventListener("click", () => {
       this.s.tags = [];
+      this.s.group = null;
+      this.groupTotal = null;
+      this.renderGroupBar();
       this.s.custom = [];
       this.s.agg = [];
       this.s.cmp = [];
@@ -551,7 +829,7 @@ export class App {
 
   private cardTouches(card: ChartCard, runs: Set<string>): boolean {
     const spec = card.spec;
-    if (spec.kind === "tag") return this.runsFor(spec.tag).some((r) => runs.has(r));
+    if (spec.kind === "tag") return [...runs].some((r) => this.selectedRuns.has(r));
     if (spec.kind === "custom") return spec.spec.series.some(([r]) => runs.has(r));
     if (spec.kind === "cmp") return runs.has(spec.spec.a[0]) || runs.has(spec.spec.b[0]);
     return [...runs].some((r) => this.selectedRuns.has(r));

@@ -29,7 +29,7 @@ export interface GlobalSettings {
 
 export interface ChartCardContext {
   api: Api;
-  /** Runs a tag chart shows (selected runs that have the tag). */
+  /** Runs a tag chart asks for (the selected runs; those without the tag answer 404 and are left out). */
   runsFor: (tag: string) => string[];
   selectedRuns: () => string[];
   /** Colour and emphasis of one (run, tag) series. */
@@ -343,7 +343,9 @@ export class ChartCard {
           });
           shown += r.value.xs.length;
           inRange += r.value.inRange;
-        } else if (!(r.reason instanceof ApiError && r.reason.status === 404 && this.spec.kind === "tag" && a.x === "step")) {
+        } else if (!(r.reason instanceof ApiError && r.reason.status === 404 && this.spec.kind === "tag" && !/for x=/.test(r.reason.message))) {
+          // A tag chart draws every selected run: a run without the tag (404) is left out silently; a run
+          // without the x-axis tag is reported.
           errors.push(`${run}${this.spec.kind === "custom" ? `:${tag}` : ""}: ${message(r.reason)}`);
         }
       });

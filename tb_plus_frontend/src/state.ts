@@ -11,6 +11,10 @@ export type SmoothKind = "none" | "ema" | "median";
 export type Stat = "mean" | "median";
 export type Band = "minmax" | "std" | "ci95" | "none";
 export type CompareOp = "diff" | "ratio";
+export type TagMatchMode = "substring" | "glob" | "regex";
+
+/** Separators the tag tree can nest on (each character splits). */
+export const SEPARATOR_CHOICES = ["/", ".", "/."];
 
 /** Per-chart overrides of the global axis settings; undefined means "use the global one". */
 export interface ChartOpts {
@@ -58,6 +62,14 @@ export interface ViewState {
   /** Highlighted value of the dimension, or null. */
   hl: string | null;
   pins: string[];
+  /** Characters the tag tree nests on: "/", "." or "/.". */
+  sep: string;
+  /** The group whose charts are shown page by page (null: none), its page (from 0) and the search that
+   * narrowed it when it was opened from search results ("" : none). */
+  group: string | null;
+  gpage: number;
+  gfilter: string;
+  gmode: TagMatchMode;
   /** Refresh interval in seconds; 0: off. */
   refresh: number;
   tagOpts: Record<string, ChartOpts>;
@@ -76,12 +88,13 @@ const HASH_PREFIX = "p.tb_plus.";
 /** Keys whose presence in a URL means "this URL describes a view". */
 const STATE_KEYS = [
   "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
+  "sep", "group",
 ];
 
 export function defaultState(): ViewState {
   return {
     runs: null, tags: [], x: "step", xlog: false, ylog: false, smooth: "none", weight: 0.6, window: 5,
-    dim: "", hl: null, pins: [], refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
+    dim: "", hl: null, pins: [], sep: "/", group: null, gpage: 0, gfilter: "", gmode: "substring", refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
   };
 }
 
@@ -127,6 +140,15 @@ export function encodeState(s: ViewState): [string, string][] {
   if (s.dim) out.push(["dim", s.dim]);
   if (s.dim && s.hl !== null) out.push(["hl", s.hl]);
   for (const p of s.pins) out.push(["pin", p]);
+  if (s.sep !== "/") out.push(["sep", s.sep]);
+  if (s.group !== null) {
+    out.push(["group", s.group]);
+    if (s.gpage > 0) out.push(["gpage", String(s.gpage)]);
+    if (s.gfilter) {
+      out.push(["gfilter", s.gfilter]);
+      if (s.gmode !== "substring") out.push(["gmode", s.gmode]);
+    }
+  }
   if (s.refresh !== DEFAULT_REFRESH) out.push(["refresh", String(s.refresh)]);
   const topt = Object.fromEntries(Object.entries(s.tagOpts).filter(([, o]) => Object.keys(o).length));
   if (Object.keys(topt).length) out.push(["topt", JSON.stringify(topt)]);
@@ -162,6 +184,16 @@ export function decodeState(params: URLSearchParams): ViewState | null {
   s.dim = params.get("dim") ?? "";
   s.hl = s.dim ? params.get("hl") : null;
   s.pins = params.getAll("pin").filter((p) => p);
+  const sep = params.get("sep");
+  if (sep !== null && SEPARATOR_CHOICES.includes(sep)) s.sep = sep;
+  if (params.has("group")) {
+    s.group = params.get("group") ?? "";
+    const page = Number(params.get("gpage"));
+    s.gpage = Number.isInteger(page) && page > 0 ? page : 0;
+    s.gfilter = params.get("gfilter") ?? "";
+    const mode = params.get("gmode");
+    if (mode === "glob" || mode === "regex") s.gmode = mode;
+  }
   const refresh = Number(params.get("refresh"));
   if (params.has("refresh") && REFRESH_CHOICES.some(([v]) => v === refresh)) s.refresh = refresh;
   s.tagOpts = parseJson(params.get("topt") ?? "", isOptsMap) ?? {};

@@ -205,18 +205,18 @@ def test_group_click_filter_and_regex(page, tensorboard_url):
 
     tree = frame.get_by_test_id("tag-tree")
     with page.expect_response(lambda r: "/tags?" in r.url and "filter=eval" in r.url):
-        frame.get_by_test_id("tag-filter").fill("eval")
+        frame.get_by_test_id("tag-search").fill("eval")
     tree.get_by_test_id("tag-train/loss").wait_for(state="detached")
     assert tree.get_by_test_id("tag-eval/loss").is_visible()
 
-    frame.get_by_test_id("tag-regex").check()
-    with page.expect_response(lambda r: "/tags?" in r.url and "regex=true" in r.url):
-        frame.get_by_test_id("tag-filter").fill("^train/(acc|loss)$")
+    frame.get_by_test_id("tag-search-mode").select_option("regex")
+    with page.expect_response(lambda r: "/tags?" in r.url and "mode=regex" in r.url):
+        frame.get_by_test_id("tag-search").fill("^train/(acc|loss)$")
     tree.get_by_test_id("tag-train/acc").wait_for()
     assert tree.get_by_test_id("tag-eval/loss").count() == 0
 
     with page.expect_response(lambda r: "/tags?" in r.url and r.status == 400):
-        frame.get_by_test_id("tag-filter").fill("(")
+        frame.get_by_test_id("tag-search").fill("(")
     expect(frame.get_by_test_id("tag-error")).to_be_visible()
     assert page.page_errors == []
 

@@ -1,4 +1,6 @@
-// The page shell: a top bar (title, progress, reload), a left pane (runs, tags) and the chart grid.
+// The page shell: a top bar (title, progress, reload), a left pane (the tag tree), and the main pane: the
+// run table on top (its own resizable pane), then the scrolling chart area: controls, the "Pinned"
+// section, the group pager and the chart grid.
 
 import { el } from "./dom";
 import type { Progress } from "../api";
@@ -10,13 +12,15 @@ export interface Layout {
   progressText: HTMLElement;
   reload: HTMLButtonElement;
   status: HTMLElement;
-  runList: HTMLElement;
-  tagFilter: HTMLInputElement;
-  tagRegex: HTMLInputElement;
-  tagError: HTMLElement;
-  tagTree: HTMLElement;
+  /** Where the tag pane goes. */
+  tagsHost: HTMLElement;
+  /** Where the run table goes. */
+  runsHost: HTMLElement;
   mainBar: HTMLElement;
   controlsHost: HTMLElement;
+  pinned: HTMLElement;
+  pinnedGrid: HTMLElement;
+  groupBar: HTMLElement;
   grid: HTMLElement;
   empty: HTMLElement;
 }
@@ -29,38 +33,28 @@ export function createLayout(parent: HTMLElement): Layout {
   const status = el("span", { class: "tbp-status", testid: "status" });
   const top = el("header", { class: "tbp-top" }, el("span", { class: "tbp-title", text: "TB+" }), progressText, status, reload);
 
-  const runList = el("div", { class: "tbp-run-list", testid: "run-list" });
-  const tagFilter = el("input", {
-    class: "tbp-filter",
-    testid: "tag-filter",
-    type: "search",
-    placeholder: "Filter tags",
-    "aria-label": "Filter tags",
-  });
-  const tagRegex = el("input", { type: "checkbox", testid: "tag-regex" });
-  const regexLabel = el("label", { class: "tbp-regex", title: "Read the filter as a regular expression" }, tagRegex, ".*");
-  const tagError = el("div", { class: "tbp-error", testid: "tag-error", hidden: true });
-  const tagTree = el("div", { class: "tbp-tag-tree", testid: "tag-tree", role: "tree" });
-  const side = el(
-    "aside",
-    { class: "tbp-side" },
-    el("h3", { text: "Runs" }),
-    runList,
-    el("h3", { text: "Tags" }),
-    el("div", { class: "tbp-filter-row" }, tagFilter, regexLabel),
-    tagError,
-    tagTree,
-  );
+  const tagsHost = el("div", { class: "tbp-tags-host" });
+  const side = el("aside", { class: "tbp-side" }, el("h3", { text: "Tags" }), tagsHost);
 
+  const runsHost = el("div", { class: "tbp-runs-host" });
   const mainBar = el("div", { class: "tbp-main-bar" });
-  const empty = el("div", { class: "tbp-empty", testid: "empty", text: "Select a tag on the left (a group shows its first 24 tags)." });
+  const empty = el("div", { class: "tbp-empty", testid: "empty", text: "Select a tag on the left (a group shows its charts page by page)." });
+  const pinnedGrid = el("div", { class: "tbp-grid", testid: "pinned-grid" });
+  const pinned = el(
+    "section",
+    { class: "tbp-pinned", testid: "pinned-section", hidden: true },
+    el("h3", { class: "tbp-section-title", text: "Pinned" }),
+    pinnedGrid,
+  );
+  const groupBar = el("div", { class: "tbp-group-bar", testid: "group-pager", hidden: true });
   const grid = el("div", { class: "tbp-grid", testid: "chart-grid" });
   const controlsHost = el("div", { class: "tbp-controls-host" });
-  const main = el("main", { class: "tbp-main" }, controlsHost, mainBar, empty, grid);
+  const charts = el("div", { class: "tbp-charts" }, controlsHost, mainBar, pinned, groupBar, empty, grid);
+  const main = el("main", { class: "tbp-main" }, runsHost, charts);
 
   const root = el("div", { class: "tbp-root" }, progress, top, el("div", { class: "tbp-body" }, side, main));
   parent.appendChild(root);
-  return { root, progress, progressBar, progressText, reload, status, runList, tagFilter, tagRegex, tagError, tagTree, mainBar, controlsHost, grid, empty };
+  return { root, progress, progressBar, progressText, reload, status, tagsHost, runsHost, mainBar, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
 }
 
 export function showProgress(layout: Layout, progress: Progress | null): void {

@@ -1,0 +1,431 @@
+// The run table: one virtualised row per run (1,000 runs scroll like 10), sortable columns, a name filter
+// (substring, or /regex/), a status filter, and selection by checkboxes (shift-click selects a range;
+// "all" / "none" act on the rows the filters leave).
+//
+// Columns: select, colour, name, status (live / stale / finished), last step, first write, last write,
+// size, tags, one per hyperparameter, diagnostics.
+// Test ids: run-list (the pane), run-filter, run-filter-error, run-status-filter, run-summary, runs-all,
+// runs-none, runs-collapse, runs-resize, run-col-<key> (headers), run-row-<name>, run-<name> (checkbox),
+// run-badge-<name>; cells carry data-col=<key> (hyperparameter columns: "hp:<name>").
+
+import { el } from "./dom";
+import { VirtualList } from "./virtual_list";
+import type { HparamValue, RunInfo, RunStatus } from "../api";
+
+export const RUN_ROW_HEIGHT = 24;
+const AUTO_MAX_HEIGHT = 260;
+const MIN_HEIGHT = 90;
+
+export interface RunTableModel {
+  runs: RunInfo[];
+  hparamNames: string[];
+  selected: ReadonlySet<string>;
+  colorOf: (run: string) => string;
+  liveSeconds: number;
+  staleSeconds: number | null;
+}
+
+export interface RunTableHandlers {
+  /** Selects (on) or deselects the named runs. */
+  onSelect: (names: string[], on: boolean) => void;
+}
+
+type Value = number | string | boolean | null;
+
+interface Column {
+  key: string;
+  label: string;
+  width: string;
+  sortable: boolean;
+  numeric?: boolean;
+  title?: string;
+  value?: (r: RunInfo) => Value;
+  cell: (r: RunInfo) => Node | string;
+}
+
+const STATUS_ORDER: Record<RunStatus, number> = { live: 0, stale: 1, finished: 2 };
+
+function ago(seconds: number): string {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} d ago`;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+function dateTime(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds) || seconds <= 0) return "—";
+  const d = new Date(seconds * 1000);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+function hparamText(v: HparamValue | undefined): string {
+  if (v === null || v === undefined) return "—";
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+  return String(v);
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+/** Order of two cell values: numbers, then booleans, then strings (naturally); null is handled by the caller. */
+function compareValues(a: Exclude<Value, null>, b: Exclude<Value, null>): number {
+  const rank = (v: Exclude<Value, null>): number => (typeof v === "number" ? 0 : typeof v === "boolean" ? 1 : 2);
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra !== rb) return ra - rb;
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "boolean" && typeof b === "boolean") return Number(a) - Number(b);
+  return collator.compare(String(a), String(b));
+}
+
+/** Sorts rows by `value` in `dir` (1 ascending, -1 descending), nulls last either way, stable. */
+export function sortRuns(runs: RunInfo[], value: (r: RunInfo) => Value, dir: 1 | -1): RunInfo[] {
+  const keyed = runs.map((r, i) => ({ r, i, v: value(r) }));
+  keyed.sort((x, y) => {
+    const xn = x.v === null || (typeof x.v === "number" && Number.isNaN(x.v));
+    const yn = y.v === null || (typeof y.v === "number" && Number.isNaN(y.v));
+    if (xn || yn) return xn && yn ? x.i - y.i : xn ? 1 : -1;
+    return compareValues(x.v as Exclude<Value, null>, y.v as Exclude<Value, null>) * dir || x.i - y.i;
+  });
+  return keyed.map((k) => k.r);
+}
+
+/** The name test of a filter text: a substring (any case), or a regular expression between slashes. */
+export function nameMatcher(text: string): { test: (name: string) => boolean; error: string | null } {
+  const t = text.trim();
+  const re = /^\/(.*)\/([a-z]*)$/.exec(t);
+  if (re && t.length >= 2) {
+    try {
+      const rx = new RegExp(re[1], re[2]);
+      return { test: (n) => rx.test(n), error: null };
+    } catch (e) {
+      return { test: () => true, error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+  const low = t.toLowerCase();
+  return { test: (n) => !low || n.toLowerCase().includes(low), error: null };
+}
+
+export class RunTable {
+  readonly root: HTMLElement;
+  private readonly filter: HTMLInputElement;
+  private readonly filterError: HTMLElement;
+  private readonly statusFilter: HTMLSelectElement;
+  private readonly summary: HTMLElement;
+  private readonly header: HTMLElement;
+  private readonly scroller: HTMLElement;
+  private readonly list: VirtualList<RunInfo>;
+  private readonly collapse: HTMLButtonElement;
+  private model: RunTableModel | null = null;
+  private columns: Column[] = [];
+  private columnsKey = "";
+  private template = "";
+  private minWidth = 0;
+  private sortKey: string | null = null;
+  private sortDir: 1 | -1 = 1;
+  /** The rows shown: filtered and sorted. */
+  private shown: RunInfo[] = [];
+  /** The last row clicked without shift: one end of a shift-click range. */
+  private anchor: string | null = null;
+  private userHeight: number | null = null;
+  private collapsed = false;
+
+  constructor(private readonly handlers: RunTableHandlers) {
+    this.filter = el("input", {
+      type: "search",
+      class: "tbp-filter tbp-run-filter",
+      testid: "run-filter",
+      placeholder: "Filter runs (text or /regex/)",
+      "aria-label": "Filter runs",
+    });
+    this.filter.addEventListener("input", () => this.interactive(() => undefined));
+    this.filterError = el("span", { class: "tbp-error", testid: "run-filter-error", hidden: true });
+    this.statusFilter = el("select", { class: "tbp-mini", testid: "run-status-filter", title: "Show runs in this state" });
+    for (const [v, t] of [["", "any status"], ["live", "live"], ["stale", "stale"], ["finished", "finished"]]) {
+      this.statusFilter.append(el("option", { value: v, text: t }));
+    }
+    this.statusFilter.addEventListener("change", () => this.interactive(() => undefined));
+    this.summary = el("span", { class: "tbp-run-summary", testid: "run-summary" });
+    const all = el("button", { class: "tbp-link", testid: "runs-all", text: "all", title: "Select every run shown" });
+    const none = el("button", { class: "tbp-link", testid: "runs-none", text: "none", title: "Deselect every run shown" });
+    all.addEventListener("click", () => this.handlers.onSelect(this.shown.map((r) => r.name), true));
+    none.addEventListener("click", () => this.handlers.onSelect(this.shown.map((r) => r.name), false));
+    this.collapse = el("button", { class: "tbp-link", testid: "runs-collapse", title: "Hide or show the run table" });
+    this.collapse.addEventListener("click", () => {
+      this.collapsed = !this.collapsed;
+      this.layoutHeight();
+    });
+    const bar = el(
+      "div",
+      { class: "tbp-run-bar" },
+      this.collapse,
+      el("b", { text: "Runs" }),
+      this.summary,
+      all,
+      none,
+      this.filter,
+      this.filterError,
+      this.statusFilter,
+    );
+    this.header = el("div", { class: "tbp-run-row tbp-run-header", role: "row" });
+    this.scroller = el("div", { class: "tbp-run-table", role: "grid" });
+    this.list = new VirtualList<RunInfo>(this.scroller, {
+      rowHeight: RUN_ROW_HEIGHT,
+      overscan: 10,
+      header: this.header,
+      renderRow: (r) => this.renderRow(r),
+      fallbackHeight: 300,
+    });
+    const resize = el("div", { class: "tbp-runs-resize", testid: "runs-resize", title: "Drag to resize the run table" });
+    resize.addEventListener("pointerdown", (e) => this.startResize(e, resize));
+    this.root = el("section", { class: "tbp-runs-pane", testid: "run-list" }, bar, this.scroller, resize);
+    this.layoutHeight();
+  }
+
+  /** Shows new data (a /runs answer, a selection or colour change): full render of the visible rows. */
+  update(model: RunTableModel): void {
+    this.model = model;
+    this.buildColumns(model);
+    this.recompute();
+  }
+
+  /** Runs `change`, re-filters / re-sorts and redraws, timed as tbp:table-filter. */
+  private interactive(change: () => void): void {
+    const t0 = performance.now();
+    change();
+    this.recompute();
+    performance.measure("tbp:table-filter", { start: t0, end: performance.now() });
+  }
+
+  private recompute(): void {
+    const m = this.model;
+    if (!m) return;
+    const matcher = nameMatcher(this.filter.value);
+    this.filterError.hidden = matcher.error === null;
+    this.filterError.textContent = matcher.error ? `bad regex: ${matcher.error}` : "";
+    this.filter.classList.toggle("bad", matcher.error !== null);
+    const status = this.statusFilter.value;
+    let rows = m.runs.filter((r) => matcher.test(r.name) && (!status || r.status === status));
+    const col = this.columns.find((c) => c.key === this.sortKey);
+    if (col?.value) rows = sortRuns(rows, col.value, this.sortDir);
+    this.shown = rows;
+    let selected = 0;
+    for (const r of m.runs) if (m.selected.has(r.name)) selected++;
+    this.summary.textContent = !m.runs.length
+      ? "No runs yet."
+      : `${selected}/${m.runs.length} selected` + (rows.length !== m.runs.length ? ` · ${rows.length} shown` : "");
+    this.renderHeader();
+    this.list.setItems(rows);
+    this.layoutHeight();
+  }
+
+  private buildColumns(m: RunTableModel): void {
+    // A hyperparameter column is numeric (right-aligned) when every value it has is a number.
+    const numericHp = m.hparamNames.map((n) => m.runs.every((r) => r.hparams[n] === null || r.hparams[n] === undefined || typeof r.hparams[n] === "number"));
+    const key = m.hparamNames.map((n, i) => `${n}:${numericHp[i]}`).join("\u0000");
+    if (key === this.columnsKey && this.columns.length) return;
+    this.columnsKey = key;
+    const now = (): number => Date.now() / 1000;
+    const cols: Column[] = [
+      { key: "select", label: "", width: "26px", sortable: false, cell: () => "" },
+      { key: "color", label: "", width: "14px", sortable: false, cell: () => "" },
+      {
+        key: "name",
+        label: "name",
+        width: "minmax(160px, 1fr)",
+        sortable: true,
+        value: (r) => r.name,
+        cell: (r) => (r.name === "." ? ". (logdir)" : r.name),
+      },
+      {
+        key: "status",
+        label: "status",
+        width: "72px",
+        sortable: true,
+        value: (r) => STATUS_ORDER[r.status],
+        cell: (r) => this.badge(r),
+      },
+      { key: "last_step", label: "last step", width: "82px", sortable: true, numeric: true, value: (r) => r.lastStep, cell: (r) => (r.lastStep === null ? "—" : String(r.lastStep)) },
+      { key: "first_write", label: "first write", width: "124px", sortable: true, numeric: true, value: (r) => r.firstWrite, cell: (r) => dateTime(r.firstWrite) },
+      { key: "last_write", label: "last write", width: "88px", sortable: true, numeric: true, value: (r) => r.lastWrite || null, cell: (r) => (r.lastWrite ? ago(now() - r.lastWrite) : "—") },
+      { key: "size", label: "size", width: "70px", sortable: true, numeric: true, value: (r) => r.size, cell: (r) => bytes(r.size) },
+      { key: "tags", label: "tags", width: "56px", sortable: true, numeric: true, value: (r) => r.tags, cell: (r) => r.tags.toLocaleString() },
+      ...m.hparamNames.map(
+        (name, i): Column => ({
+          key: `hp:${name}`,
+          label: name,
+          title: `hyperparameter ${name}`,
+          width: "90px",
+          sortable: true,
+          numeric: numericHp[i],
+          value: (r) => r.hparams[name] ?? null,
+          cell: (r) => hparamText(r.hparams[name]),
+        }),
+      ),
+      {
+        key: "diagnostics",
+        label: "diagnostics",
+        width: "100px",
+        sortable: false,
+        cell: (r) => (r.diagnostics === null || r.diagnostics === undefined ? "—" : typeof r.diagnostics === "string" ? r.diagnostics : JSON.stringify(r.diagnostics)),
+      },
+    ];
+    this.columns = cols;
+    // Fixed widths (but the name's) so that every row, a grid of its own, lines up with the header.
+    this.template = cols.map((c) => c.width).join(" ");
+    this.minWidth = cols.reduce((w, c) => w + (c.key === "name" ? 160 : parseInt(c.width, 10) || 0), 0) + 8 * cols.length + 20;
+    if (this.sortKey && !cols.some((c) => c.key === this.sortKey)) this.sortKey = null;
+  }
+
+  private renderHeader(): void {
+    this.header.style.gridTemplateColumns = this.template;
+    this.header.style.minWidth = `${this.minWidth}px`;
+    this.list.sizer.style.minWidth = `${this.minWidth}px`;
+    this.header.replaceChildren(
+      ...this.columns.map((c) => {
+        const sorted = this.sortKey === c.key;
+        const cell = el(
+          "div",
+          {
+            class: `tbp-run-cell tbp-run-th${c.numeric ? " num" : ""}${c.sortable ? " sortable" : ""}`,
+            testid: c.sortable ? `run-col-${c.key}` : undefined,
+            title: c.sortable ? `Sort by ${c.title ?? c.label}` : c.title,
+            role: "columnheader",
+            "aria-sort": sorted ? (this.sortDir === 1 ? "ascending" : "descending") : undefined,
+            "data-col": c.key,
+          },
+          c.label,
+          sorted ? (this.sortDir === 1 ? " ▲" : " ▼") : "",
+        );
+        if (c.sortable) {
+          cell.addEventListener("click", () =>
+            this.interactive(() => {
+              if (this.sortKey === c.key) this.sortDir = this.sortDir === 1 ? -1 : 1;
+              else {
+                this.sortKey = c.key;
+                this.sortDir = 1;
+              }
+            }),
+          );
+        }
+        return cell;
+      }),
+    );
+  }
+
+  private badge(r: RunInfo): HTMLElement {
+    const m = this.model;
+    const live = m ? m.liveSeconds : 60;
+    const stale = m?.staleSeconds;
+    const title =
+      r.status === "live"
+        ? `written within the last ${live} s`
+        : r.status === "stale"
+          ? `no write for over ${live} s${stale ? `, but within ${stale} s: finished, crashed or hung` : ""}`
+          : `no write for ${stale ? `over ${stale} s` : "a while"}`;
+    return el("span", { class: `tbp-badge ${r.status}`, testid: `run-badge-${r.name}`, text: r.status, title });
+  }
+
+  private renderRow(r: RunInfo): HTMLElement {
+    const m = this.model!;
+    const selected = m.selected.has(r.name);
+    const cells = this.columns.map((c) => {
+      const cell = el("div", { class: `tbp-run-cell${c.numeric ? " num" : ""}`, "data-col": c.key });
+      if (c.key === "select") {
+        const box = el("input", { type: "checkbox", testid: `run-${r.name}`, "aria-label": `select ${r.name}` });
+        box.checked = selected;
+        box.addEventListener("click", (e) => this.onCheck(r.name, box.checked, e.shiftKey));
+        cell.append(box);
+      } else if (c.key === "color") {
+        const swatch = el("span", { class: "tbp-swatch" });
+        swatch.style.background = m.colorOf(r.name);
+        cell.append(swatch);
+      } else {
+        const content = c.cell(r);
+        cell.append(content);
+        if (typeof content === "string" && c.key !== "name") cell.title = content;
+        if (c.key === "name") {
+          cell.title = r.path ? `${r.name}\n${r.path}` : r.name;
+          cell.addEventListener("click", (e) => this.onCheck(r.name, !m.selected.has(r.name), e.shiftKey));
+        }
+      }
+      return cell;
+    });
+    const row = el(
+      "div",
+      {
+        class: `tbp-run-row${selected ? " selected" : ""}`,
+        testid: `run-row-${r.name}`,
+        role: "row",
+        "data-run": r.name,
+        "aria-selected": String(selected),
+      },
+      ...cells,
+    );
+    row.style.gridTemplateColumns = this.template;
+    return row;
+  }
+
+  /** A checkbox click: the run alone, or with shift the range from the last clicked run (rows as shown). */
+  private onCheck(name: string, on: boolean, shift: boolean): void {
+    if (shift && this.anchor !== null) {
+      const a = this.shown.findIndex((r) => r.name === this.anchor);
+      const b = this.shown.findIndex((r) => r.name === name);
+      if (a >= 0 && b >= 0) {
+        const [lo, hi] = a < b ? [a, b] : [b, a];
+        this.handlers.onSelect(this.shown.slice(lo, hi + 1).map((r) => r.name), on);
+        return;
+      }
+    }
+    this.anchor = name;
+    this.handlers.onSelect([name], on);
+  }
+
+  /** The pane's height: the user's (dragged) one, else just enough for the rows up to a limit. */
+  private layoutHeight(): void {
+    this.collapse.textContent = this.collapsed ? "▸" : "▾";
+    this.collapse.setAttribute("aria-expanded", String(!this.collapsed));
+    this.root.classList.toggle("collapsed", this.collapsed);
+    if (this.collapsed) {
+      this.root.style.height = "";
+      return;
+    }
+    const n = this.model?.runs.length ?? 0;
+    const auto = Math.min(AUTO_MAX_HEIGHT, 34 + RUN_ROW_HEIGHT * (Math.max(1, n) + 1) + 14);
+    this.root.style.height = `${this.userHeight ?? auto}px`;
+  }
+
+  private startResize(e: PointerEvent, handle: HTMLElement): void {
+    e.preventDefault();
+    const startY = e.clientY;
+    const startH = this.root.getBoundingClientRect().height;
+    handle.setPointerCapture(e.pointerId);
+    const move = (ev: PointerEvent): void => {
+      const max = Math.max(MIN_HEIGHT, (this.root.parentElement?.clientHeight ?? 800) - 80);
+      this.userHeight = Math.round(Math.min(max, Math.max(MIN_HEIGHT, startH + ev.clientY - startY)));
+      this.collapsed = false;
+      this.layoutHeight();
+    };
+    const up = (): void => {
+      handle.removeEventListener("pointermove", move);
+      handle.removeEventListener("pointerup", up);
+    };
+    handle.addEventListener("pointermove", move);
+    handle.addEventListener("pointerup", up);
+  }
+}
