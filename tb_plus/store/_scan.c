@@ -693,12 +693,92 @@ static PyObject *py_masked_crc(PyObject *mod, PyObject *arg) {
     return PyLong_FromUnsignedLong(c);
 }
 
+/* ------------------------------------------------------------------ evaluation buckets */
+/* bucket_counts(scores, labels, weights, counts, logit, bits, emin, emax) -> NaN count.
+   The float-bit bucket scheme of tb_plus.evaluation.buckets.Scheme, counted in one pass:
+   scores float64 or float32, labels uint8 (0/1), weights float64 or None, counts an int64
+   (unweighted) or float64 (weighted) array [2, size]: negatives, then positives. */
+static inline int64_t eval_side(double c, int shift, int64_t off, int64_t nside) {
+    float f = (float)c;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (u & 0x80000000u) u = 0;
+    int64_t b = (int64_t)(u >> shift) - off;
+    if (b < 0) b = 0;
+    if (b >= nside) b = nside - 1;
+    return b;
+}
+
+static PyObject *py_bucket_counts(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *so, *lo, *wo, *co;
+    int logit, bits, emin, emax;
+    if (!PyArg_ParseTuple(args, "OOOOiiii", &so, &lo, &wo, &co, &logit, &bits, &emin, &emax)) return NULL;
+    Py_buffer sv, lv, wv, cv;
+    int have_w = wo != Py_None;
+    if (PyObject_GetBuffer(so, &sv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(lo, &lv, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&sv); return NULL; }
+    if (have_w && PyObject_GetBuffer(wo, &wv, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&sv); PyBuffer_Release(&lv); return NULL;
+    }
+    if (PyObject_GetBuffer(co, &cv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&sv); PyBuffer_Release(&lv); if (have_w) PyBuffer_Release(&wv); return NULL;
+    }
+    PyObject *result = NULL;
+    int is_f32 = sv.format && strcmp(sv.format, "f") == 0;
+    Py_ssize_t isz = is_f32 ? 4 : 8;
+    Py_ssize_t n = sv.len / isz;
+    int64_t nside = (int64_t)(emax - emin) << bits;
+    int64_t size = 2 * nside;
+    if ((!is_f32 && !(sv.format && strcmp(sv.format, "d") == 0)) || lv.len != n || (have_w && wv.len != n * 8) ||
+        cv.len != 2 * size * 8 || bits < 1 || bits > 23) {
+        PyErr_SetString(PyExc_ValueError, "bucket_counts: bad buffer types or sizes");
+        goto done;
+    }
+    {
+        const float *sf = (const float *)sv.buf;
+        const double *sd = (const double *)sv.buf;
+        const uint8_t *lab = (const uint8_t *)lv.buf;
+        const double *w = have_w ? (const double *)wv.buf : NULL;
+        int shift = 23 - bits;
+        int64_t off = (int64_t)(emin + 127) << bits;
+        double nan = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double s = is_f32 ? (double)sf[i] : sd[i];
+            double wi = w ? w[i] : 1.0;
+            if (s != s) { nan += wi; continue; }
+            int64_t g;
+            if (!logit) {
+                int hi = s > 0.5;
+                double c = hi ? 1.0 - s : s;
+                int64_t b = eval_side(c, shift, off, nside);
+                g = hi ? size - 1 - b : b;
+            } else {
+                int hi = s >= 0;
+                int64_t b = eval_side(fabs(s), shift, off, nside);
+                g = hi ? nside + b : nside - 1 - b;
+            }
+            g += lab[i] ? size : 0;
+            if (w) ((double *)cv.buf)[g] += wi;
+            else ((int64_t *)cv.buf)[g] += 1;
+        }
+        Py_END_ALLOW_THREADS
+        result = PyFloat_FromDouble(nan);
+    }
+done:
+    PyBuffer_Release(&sv); PyBuffer_Release(&lv); if (have_w) PyBuffer_Release(&wv);
+    PyBuffer_Release(&cv);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
     {"masked_crc", py_masked_crc, METH_O, "masked CRC32C of a bytes-like object, as TFRecord stores it"},
+    {"bucket_counts", py_bucket_counts, METH_VARARGS, "count scores into tb_plus.evaluation's buckets"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef scan_module = {PyModuleDef_HEAD_INIT, "_scan",
-                                         "C accelerator for tb_plus.store", -1, module_methods};
+                                         "C accelerator for tb_plus (store scanner, evaluation buckets)", -1, module_methods};
 
 PyMODINIT_FUNC PyInit__scan(void) {
     crc_init();
