@@ -17,9 +17,17 @@ def _totals(neg, pos):
     return neg, pos, neg.sum(), pos.sum()
 
 
+def _nonzero(neg, pos):
+    """(neg, pos, ids) of the non-empty buckets only, as float64: every ranking metric needs just
+    those (a scheme has millions of buckets, a sample set touches far fewer)."""
+    neg, pos = np.asarray(neg), np.asarray(pos)
+    ids = np.flatnonzero((neg != 0) | (pos != 0))
+    return neg[ids].astype(np.float64), pos[ids].astype(np.float64), ids
+
+
 def auc_roc(neg, pos) -> float:
     """P(score of a positive > score of a negative), ties 1/2; NaN without both classes."""
-    neg, pos, N, P = _totals(neg, pos)
+    neg, pos, N, P = _totals(*_nonzero(neg, pos)[:2])
     if N == 0 or P == 0:
         return float("nan")
     below = np.cumsum(neg) - neg  # negatives in lower buckets
@@ -27,7 +35,7 @@ def auc_roc(neg, pos) -> float:
 
 
 def auc_error_bound(neg, pos) -> float:
-    neg, pos, N, P = _totals(neg, pos)
+    neg, pos, N, P = _totals(*_nonzero(neg, pos)[:2])
     if N == 0 or P == 0:
         return float("nan")
     return float(0.5 * np.dot(pos, neg) / (P * N))
@@ -35,13 +43,13 @@ def auc_error_bound(neg, pos) -> float:
 
 def _descending(neg, pos):
     """Cumulative (tp, fp) at each non-empty bucket, highest scores first, and the bucket ids."""
-    nz = np.flatnonzero((neg != 0) | (pos != 0))[::-1]
-    return np.cumsum(pos[nz]), np.cumsum(neg[nz]), nz
+    neg, pos, ids = _nonzero(neg, pos)
+    return np.cumsum(pos[::-1]), np.cumsum(neg[::-1]), ids[::-1]
 
 
 def average_precision(neg, pos) -> float:
     """Average precision (scikit-learn's definition): sum over thresholds of (R_k - R_k-1) P_k."""
-    neg, pos, N, P = _totals(neg, pos)
+    P = float(np.asarray(pos).sum())
     if P == 0:
         return float("nan")
     tp, fp, _ = _descending(neg, pos)
@@ -53,7 +61,7 @@ def average_precision(neg, pos) -> float:
 def roc_curve(neg, pos, scheme):
     """(fpr, tpr, thresholds): one point per non-empty bucket, from the highest scores down, after a
     first point (0, 0); a point's threshold is its bucket's lower score edge (score >= threshold)."""
-    neg, pos, N, P = _totals(neg, pos)
+    N, P = float(np.asarray(neg).sum()), float(np.asarray(pos).sum())
     tp, fp, nz = _descending(neg, pos)
     edges = scheme.edges()
     fpr = np.concatenate([[0.0], fp / N if N else fp * np.nan])
@@ -64,7 +72,7 @@ def roc_curve(neg, pos, scheme):
 
 def pr_curve(neg, pos, scheme):
     """(precision, recall, thresholds) per non-empty bucket, highest scores first."""
-    neg, pos, N, P = _totals(neg, pos)
+    P = float(np.asarray(pos).sum())
     tp, fp, nz = _descending(neg, pos)
     precision = tp / np.maximum(tp + fp, 1e-300)
     recall = tp / P if P else tp * np.nan
