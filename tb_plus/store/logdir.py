@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from tb_plus.store import indexer
+from tb_plus.store import derived, indexer
 from tb_plus.store.indexer import C_BLOB, C_SCALAR, C_TENSOR, C_UNKNOWN
 from tb_plus.store.segment import Segment
 
@@ -165,6 +165,7 @@ class _Run:
         self._tags = None  # tag -> [plugin, class, content_b64, written data class]
         self.sorted_tags = {}  # kind -> sorted tag list
         self.info = None  # the RunInfo, once computed
+        self.derived = None  # {derived scalar tag: (tensor tag, name)}, once computed
 
     def signature(self) -> tuple:
         """Changes whenever anything indexed for the run changes."""
@@ -182,6 +183,7 @@ class _Run:
         if old.tag_signature() == self.tag_signature():
             self._tags = old._tags
             self.sorted_tags = old.sorted_tags
+            self.derived = old.derived
         return self
 
     @property
@@ -539,12 +541,33 @@ class Logdir:
         cached = r.sorted_tags.get(kind)
         if cached is None:
             want = {"scalars": C_SCALAR, "tensors": C_TENSOR, "histograms": C_TENSOR, "blobs": C_BLOB}[kind]
-            cached = r.sorted_tags[kind] = sorted(
+            found = {
                 t
                 for t, (plugin, cls, *_) in r.tag_info.items()
                 if cls == want and (kind != "histograms" or plugin == "histograms")
-            )
+            }
+            if kind == "scalars":
+                found.update(t for t in self._derived_tags(r) if t not in r.tag_info)
+            cached = r.sorted_tags[kind] = sorted(found)
         return list(cached)
+
+    def derived_tags(self, run: str) -> dict:
+        """{scalar tag: (tensor tag, name)} of the scalar series tb_plus reads out of tensor
+        summaries of `run` (they are also listed by tags(run)): AUC and average precision of
+        evaluation counts, the ROC AUC of pr_curves, ..."""
+        return dict(self._derived_tags(self._run(run)))
+
+    def _derived_tags(self, r: _Run) -> dict:
+        """{derived scalar tag: (tensor tag, name)}: the scalar series that tb_plus reads out of
+        tensor summaries (evaluation counts -> AUC, ...; see tb_plus/store/derived.py)."""
+        if r.derived is None:
+            out = {}
+            for tag, (plugin, cls, *_) in r.tag_info.items():
+                if cls == C_TENSOR and plugin in derived.PROVIDERS:
+                    for name in derived.names(plugin):
+                        out[f"{tag}/{name}"] = (tag, name)
+            r.derived = out
+        return r.derived
 
     def tag_info(self, run: str, tag: str) -> TagInfo:
         import base64
@@ -585,6 +608,9 @@ class Logdir:
             r = self._run(run)
             info = r.tag_info.get(tag)
             if info is None or info[1] != C_SCALAR:
+                source = self._derived_tags(r).get(tag) if info is None else None
+                if source is not None:
+                    return self._derived_series(run, r, *source)
                 raise KeyError(f"no scalar tag {tag!r} in run {run!r}")
             parts, _ = self._gather(r, tag, "s", ("step", "wall", "value"))
 
@@ -594,6 +620,13 @@ class Logdir:
             return np.concatenate(xs).astype(dtype, copy=False) if xs else np.empty(0, dtype)
 
         return Series(cat(parts["step"], np.int64), cat(parts["wall"], np.float64), cat(parts["value"], np.float64))
+
+    def _derived_series(self, run, r, base, name):
+        plugin = r.tag_info[base][0]
+        every = self.memo(("derived", run, base), self.run_version(run),
+                          lambda: derived.compute(plugin, self, run, base))
+        steps, walls, values = every[name]
+        return Series(np.asarray(steps, np.int64), np.asarray(walls, np.float64), np.asarray(values, np.float64))
 
     def _refs(self, run: str, tag: str, cls):
         with self._lock:

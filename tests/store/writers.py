@@ -506,7 +506,10 @@ def store_view(ld):
     view = {}
     for run in ld.runs():
         entry = {"scalars": {}, "tensors": {}, "histograms": [], "blobs": []}
+        derived = ld.derived_tags(run)  # tb_plus's own series read out of tensors: not TensorBoard's
         for tag in ld.tags(run, kind="scalars"):
+            if tag in derived:
+                continue
             s = ld.scalars(run, tag)
             entry["scalars"][tag] = (s.step, s.wall_time, s.value)
         for tag in ld.tags(run, kind="tensors"):
