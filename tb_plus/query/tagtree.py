@@ -72,7 +72,7 @@ class TagTree:
         self.runs = [0]
         kids: list[list[int]] = [[]]
         ids = {"": 0}
-        chains = {"": ()}  # group path -> ids of its ancestors and itself (root excluded)
+        parent_of = [0]
         if len(sep) == 1:
             cut_of = lambda s: s.rfind(sep)  # noqa: E731
         else:
@@ -86,18 +86,33 @@ class TagTree:
             self.runs.append(0)
             kids.append([])
             kids[parent].append(node)
+            parent_of.append(parent)
             return node
 
-        def chain_of(group):
-            ch = chains.get(group)
-            if ch is None:
-                cut = cut_of(group)
-                up = chain_of(group[:cut]) if cut >= 0 else ()
-                node = ids.get(group)
-                if node is None:
-                    node = new_node(group, group[cut + 1 :], up[-1] if up else 0)
-                ch = chains[group] = up + (node,)
-            return ch
+        def group_node(group):
+            """The node of `group`, created with its missing ancestors (iteratively: a damaged or
+            hostile tag may hold thousands of separators)."""
+            pending = []
+            g = group
+            while g not in ids:
+                pending.append(g)
+                cut = cut_of(g)
+                if cut < 0:
+                    g = ""
+                    break
+                g = g[:cut]
+            up = ids[g]
+            for g in reversed(pending):
+                up = new_node(g, g[cut_of(g) + 1 :], up)
+            return up
+
+        def chain_of(node):
+            """Ids of the node's ancestors (the root left out) and itself, top down."""
+            out = []
+            while node:
+                out.append(node)
+                node = parent_of[node]
+            return tuple(reversed(out))
 
         tag_anc = []  # per tag (input order): the ids of its ancestors and itself
         last_group, last_chain, parent = None, (), 0
@@ -109,8 +124,8 @@ class TagTree:
             else:
                 group = tag[:cut]
                 if group != last_group:
-                    last_group, last_chain = group, chain_of(group)
-                    parent = last_chain[-1] if last_chain else 0
+                    parent = group_node(group)
+                    last_group, last_chain = group, chain_of(parent)
                 chain = last_chain
             node = ids.get(tag)
             if node is None:  # a new leaf (the common case), inlined
@@ -121,6 +136,7 @@ class TagTree:
                 runs.append(int(nruns))
                 kids.append([])
                 kids[parent].append(node)
+                parent_of.append(parent)
             else:
                 is_tag[node] = True
                 runs[node] = int(nruns)
@@ -156,15 +172,15 @@ class TagTree:
         self.order = order
         self.tags = [self.path[n] for n in order]  # depth-first
         self.count = (hi - lo).tolist()
-        # per tag in depth-first order: its ancestors and itself, padded with -1 (group counts by bincount)
-        depth = max((len(c) for c in tag_anc), default=1)
+        # per tag in depth-first order: its ancestors and itself, as CSR (ragged: depths vary)
         rank = np.empty(n_nodes, dtype=np.int64)
         rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
-        anc = np.full((len(order), depth), -1, dtype=np.int64)
+        by_rank = [None] * len(order)
         for chain in tag_anc:
-            r = rank[chain[-1]]
-            anc[r, : len(chain)] = chain
-        self._anc = anc
+            by_rank[rank[chain[-1]]] = chain
+        lens = np.fromiter((len(c) for c in by_rank), dtype=np.int64, count=len(by_rank))
+        self._anc_ptr = np.concatenate([[0], np.cumsum(lens)])
+        self._anc = np.fromiter((n for c in by_rank for n in c), dtype=np.int64, count=int(lens.sum()))
         self._low = None
 
     def __len__(self):
@@ -216,8 +232,8 @@ class TagTree:
         pos, spans = self._match(match)
         shown = pos[:limit]
         if pos:
-            counts = np.bincount(self._anc[pos].ravel() + 1, minlength=len(self.path) + 1)[1:]
-            near = np.unique(self._anc[shown].ravel())  # the groups on the way to a shown match
+            counts = np.bincount(self._chains(pos), minlength=len(self.path))
+            near = np.unique(self._chains(shown))  # the groups on the way to a shown match
             groups = [g for g in near[near > 0].tolist() if self.kids[g]]
             groups.sort(key=lambda g: self.lo[g])  # depth-first: parents first
         else:
@@ -236,6 +252,14 @@ class TagTree:
                 "count": [int(counts[g]) for g in groups],
             },
         }
+
+    def _chains(self, pos) -> np.ndarray:
+        """The node ids of the chains (ancestors and itself) of the tags at depth-first positions `pos`."""
+        pos = np.asarray(pos, dtype=np.int64)
+        starts, lens = self._anc_ptr[pos], self._anc_ptr[pos + 1] - self._anc_ptr[pos]
+        first = np.cumsum(lens) - lens  # where each chain starts in the output
+        idx = np.repeat(starts - first, lens) + np.arange(int(lens.sum()))
+        return self._anc[idx]
 
     def under(self, path: str, offset: int = 0, limit: int = 50, match=None) -> dict:
         """The tags at or below `path` in depth-first order (those `match` accepts, if given),

@@ -112,9 +112,13 @@ def _classify_meta(meta_bytes: bytes, kind: int):
     if kind in _LEGACY_PLUGIN:  # data_compat replaces the metadata of legacy values
         plugin = _LEGACY_PLUGIN[kind]
         return [plugin, _PLUGIN_CLASS[plugin], "", 0]
+    from google.protobuf.message import DecodeError
     from tensorboard.compat.proto import summary_pb2
 
-    md = summary_pb2.SummaryMetadata.FromString(meta_bytes)
+    try:
+        md = summary_pb2.SummaryMetadata.FromString(meta_bytes)
+    except DecodeError:  # damaged metadata inside a record whose CRC held: the tag is unusable
+        return ["", C_OTHER, "", 0]
     plugin = md.plugin_data.plugin_name
     cls = _DATA_CLASS.get(md.data_class) or _PLUGIN_CLASS.get(plugin, C_OTHER)
     return [plugin, cls, base64.b64encode(md.plugin_data.content).decode("ascii"), md.data_class]
@@ -125,10 +129,12 @@ def _decode_scalar_slow(payload: bytes, vindex: int):
     from tensorboard.compat.proto import event_pb2
     from tensorboard.util import tensor_util
 
-    ev = event_pb2.Event.FromString(payload)
+    from google.protobuf.message import DecodeError
+
     try:
+        ev = event_pb2.Event.FromString(payload)
         return float(tensor_util.make_ndarray(ev.summary.value[vindex].tensor).item())
-    except (ValueError, TypeError, IndexError):
+    except (DecodeError, ValueError, TypeError, IndexError):  # a damaged value whose record CRC held
         return float("nan")
 
 

@@ -657,7 +657,12 @@ class Logdir:
     def tensors(self, run: str, tag: str) -> list:
         """Every value of a tensor series (histograms, pr_curves, text, hparams, ...) as
         TensorDatum(step, wall_time, numpy), read from the event files now."""
-        return [TensorDatum(ref.step, ref.wall_time, read_value(ref)[1]) for ref in self._refs(run, tag, (C_TENSOR,))]
+        out = []
+        for ref in self._refs(run, tag, (C_TENSOR,)):
+            value = _read_or_none(ref)
+            if value is not None:
+                out.append(TensorDatum(ref.step, ref.wall_time, value[1]))
+        return out
 
     def histograms(self, run: str, tag: str) -> list:
         """Histogram tensors ([k, 3]: left edge, right edge, count), legacy ones converted."""
@@ -685,7 +690,10 @@ class Logdir:
             if segs:
                 for col in ("s_wall", "r_wall"):
                     if col in segs[0] and segs[0].count(col):
-                        walls.append(float(segs[0][col].min()))
+                        w = segs[0][col]
+                        w = w[np.isfinite(w)]  # a damaged record may carry any wall time
+                        if len(w):
+                            walls.append(float(w.min()))
         stamps = [_name_timestamp(f.path) for f in r.files]
         first = min(walls) if walls else min((t for t in stamps if t is not None), default=0.0)
         last_write = max((f.m["mtime_ns"] for f in r.files), default=0) / 1e9
@@ -811,6 +819,17 @@ class Logdir:
                     }
                 )
         return out
+
+
+def _read_or_none(ref: BlobRef):
+    """read_value, or None for a value that cannot be decoded (damaged inside a record whose CRC
+    held, or a file changed under us); such values are left out, as TensorBoard drops them."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        return read_value(ref)
+    except (DecodeError, ValueError, TypeError, IndexError, OSError):
+        return None
 
 
 def read_value(ref: BlobRef):

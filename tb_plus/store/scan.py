@@ -106,9 +106,9 @@ def _scalar_from_tensor(t):
     if t.tensor_content:
         if present:
             return None
-        arr = np.frombuffer(t.tensor_content, dtype=content_dtype)
-        if arr.size != 1 or len(t.tensor_content) != arr.itemsize:
+        if len(t.tensor_content) != np.dtype(content_dtype).itemsize:
             return None
+        arr = np.frombuffer(t.tensor_content, dtype=content_dtype)
         return float(arr[0])
     if present != [field] or len(vals) != 1:
         return None
