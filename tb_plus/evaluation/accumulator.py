@@ -29,6 +29,7 @@ class BinaryAccumulator:
         self._counts = None  # [2, size]: negatives, positives
         self._neg = self._pos = None  # views of its rows
         self._dev = None  # torch counts [2, size] on a device, added in lazily
+        self._lo, self._hi = None, None  # the range of buckets that may be non-empty
         self.nan = 0  # samples with a NaN score (left out)
         self.weighted = False
         self.force_numpy = False  # True: never the C counter (tests compare both)
@@ -66,9 +67,10 @@ class BinaryAccumulator:
             if s.dtype != np.float32 and s.dtype != np.float64:
                 s = s.astype(np.float64)
             sc = self.scheme
-            nan = fast(np.ascontiguousarray(s), np.ascontiguousarray(y).view(np.uint8), w, self._counts,
-                       sc.kind == "logit", sc.bits, sc.emin, sc.emax)
+            nan, lo, hi = fast(np.ascontiguousarray(s), np.ascontiguousarray(y).view(np.uint8), w, self._counts,
+                               sc.kind == "logit", sc.bits, sc.emin, sc.emax)
             self.nan += nan if self.weighted else int(nan)
+            self._touch(lo, hi)
             return self
         for i in range(0, len(s), _CHUNK):
             self._add(s[i : i + _CHUNK], y[i : i + _CHUNK], None if w is None else w[i : i + _CHUNK])
@@ -82,11 +84,18 @@ class BinaryAccumulator:
             s, y = s[keep], y[keep]
             w = None if w is None else w[keep]
         g = self.scheme.index(s)
+        if len(g):
+            self._touch(int(g.min()), int(g.max()))
         n = self.scheme.size
         g[y] += n  # positives in the upper half
         counts = np.bincount(g, weights=w, minlength=2 * n)
         self._neg += counts[:n].astype(self._neg.dtype, copy=False)
         self._pos += counts[n:].astype(self._pos.dtype, copy=False)
+
+    def _touch(self, lo, hi):
+        if hi >= lo:
+            self._lo = lo if self._lo is None else min(self._lo, lo)
+            self._hi = hi if self._hi is None else max(self._hi, hi)
 
     def _update_torch(self, scores, labels, weights):
         import torch
@@ -123,6 +132,9 @@ class BinaryAccumulator:
             nan = self._nan_dev.item()
             self.nan += nan if self.weighted else int(nan)
             self._dev = None
+            nz = np.flatnonzero(counts[:n] + counts[n:])
+            if len(nz):
+                self._touch(int(nz[0]), int(nz[-1]))
 
     def merge(self, other: "BinaryAccumulator") -> "BinaryAccumulator":
         """Adds `other`'s counts (same scheme) to these."""
@@ -134,10 +146,13 @@ class BinaryAccumulator:
         self._neg += neg.astype(self._neg.dtype, copy=False)
         self._pos += pos.astype(self._pos.dtype, copy=False)
         self.nan += other.nan
+        if other._lo is not None:
+            self._touch(other._lo, other._hi)
         return self
 
     def reset(self) -> None:
         self._counts = self._neg = self._pos = self._dev = None
+        self._lo = self._hi = None
         self.nan = 0
         self.weighted = False
 
@@ -154,29 +169,39 @@ class BinaryAccumulator:
         neg, pos = self.counts()
         return int(neg.sum() + pos.sum())
 
+    def used(self):
+        """(neg, pos, offset): the counts of the range of buckets that holds every sample (the
+        scheme has millions of buckets; the read side only needs these)."""
+        neg, pos = self.counts()
+        if self._lo is None:
+            return neg[:0], pos[:0], 0
+        return neg[self._lo : self._hi + 1], pos[self._lo : self._hi + 1], self._lo
+
     def auc(self) -> float:
-        return curves.auc_roc(*self.counts())
+        return curves.auc_roc(*self.used()[:2])
 
     def average_precision(self) -> float:
-        return curves.average_precision(*self.counts())
+        return curves.average_precision(*self.used()[:2])
 
     def auc_error_bound(self) -> float:
-        return curves.auc_error_bound(*self.counts())
+        return curves.auc_error_bound(*self.used()[:2])
 
     def roc_curve(self):
-        return curves.roc_curve(*self.counts(), self.scheme)
+        neg, pos, off = self.used()
+        return curves.roc_curve(neg, pos, self.scheme, off)
 
     def pr_curve(self):
-        return curves.pr_curve(*self.counts(), self.scheme)
+        neg, pos, off = self.used()
+        return curves.pr_curve(neg, pos, self.scheme, off)
 
     # ------------------------------------------------------------------ summaries
 
     def to_tensor(self) -> np.ndarray:
         """[3, k]: bucket index, negatives, positives of the k non-empty buckets."""
-        neg, pos = self.counts()
+        neg, pos, off = self.used()
         nz = np.flatnonzero((neg != 0) | (pos != 0))
         dtype = np.float64 if self.weighted else np.int64
-        return np.stack([nz.astype(dtype), neg[nz].astype(dtype), pos[nz].astype(dtype)])
+        return np.stack([(nz + off).astype(dtype), neg[nz].astype(dtype), pos[nz].astype(dtype)])
 
     @classmethod
     def from_tensor(cls, tensor, fields: dict) -> "BinaryAccumulator":
@@ -191,6 +216,8 @@ class BinaryAccumulator:
         acc._ensure(t.dtype.kind == "f")
         acc._neg[idx] = t[1]
         acc._pos[idx] = t[2]
+        if len(idx):
+            acc._touch(int(idx.min()), int(idx.max()))
         acc.nan = fields.get("nan", 0)
         return acc
 

@@ -105,6 +105,29 @@ class Scheme:
         up[-1] = np.inf
         return np.concatenate([-up[::-1], up[1:]])
 
+    def lower_edges(self, ids) -> np.ndarray:
+        """edges()[ids] without building every edge: the lower score boundary of buckets `ids`."""
+        g = np.asarray(ids, dtype=np.int64)
+        n = self.nside
+
+        def side_low(j):  # lower coordinate of side bucket j (0 for the first)
+            e = self.emin + (j >> self.bits)
+            m = j & ((1 << self.bits) - 1)
+            out = np.ldexp(1.0 + m / float(1 << self.bits), e)
+            return np.where(j == 0, 0.0, out)
+
+        if self.kind == "probability":
+            upper = g >= n
+            j = np.where(upper, 2 * n - g, g)  # side 1: bucket g starts where side bucket 2n-1-g ends
+            low = side_low(np.minimum(j, n))
+            low = np.where(j >= n, 0.5, low)
+            return np.where(upper, 1 - low, low)
+        upper = g >= n
+        j = np.where(upper, g - n, n - g)  # side 0: bucket g starts at -(end of side bucket n-1-g)
+        low = side_low(np.minimum(j, n))
+        low = np.where((~upper) & (j >= n), np.inf, low)
+        return np.where(upper, low, -low)
+
     def centres(self) -> np.ndarray:
         """A representative score per bucket (the middle of its edges; the clamps use the inner edge)."""
         e = self.edges()

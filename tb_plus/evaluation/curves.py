@@ -58,25 +58,24 @@ def average_precision(neg, pos) -> float:
     return float(np.dot(np.diff(recall, prepend=0.0), precision))
 
 
-def roc_curve(neg, pos, scheme):
+def roc_curve(neg, pos, scheme, offset=0):
     """(fpr, tpr, thresholds): one point per non-empty bucket, from the highest scores down, after a
     first point (0, 0); a point's threshold is its bucket's lower score edge (score >= threshold)."""
     N, P = float(np.asarray(neg).sum()), float(np.asarray(pos).sum())
     tp, fp, nz = _descending(neg, pos)
-    edges = scheme.edges()
     fpr = np.concatenate([[0.0], fp / N if N else fp * np.nan])
     tpr = np.concatenate([[0.0], tp / P if P else tp * np.nan])
-    thr = np.concatenate([[np.inf], edges[nz]])
+    thr = np.concatenate([[np.inf], scheme.lower_edges(nz + offset)])
     return fpr, tpr, thr
 
 
-def pr_curve(neg, pos, scheme):
+def pr_curve(neg, pos, scheme, offset=0):
     """(precision, recall, thresholds) per non-empty bucket, highest scores first."""
     P = float(np.asarray(pos).sum())
     tp, fp, nz = _descending(neg, pos)
     precision = tp / np.maximum(tp + fp, 1e-300)
     recall = tp / P if P else tp * np.nan
-    return precision, recall, scheme.edges()[nz]
+    return precision, recall, scheme.lower_edges(nz + offset)
 
 
 def distributions(neg, pos, scheme, bins=100, space="auto"):

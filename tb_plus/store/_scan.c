@@ -694,7 +694,8 @@ static PyObject *py_masked_crc(PyObject *mod, PyObject *arg) {
 }
 
 /* ------------------------------------------------------------------ evaluation buckets */
-/* bucket_counts(scores, labels, weights, counts, logit, bits, emin, emax) -> NaN count.
+/* bucket_counts(scores, labels, weights, counts, logit, bits, emin, emax)
+   -> (NaN count, lowest bucket touched, highest bucket touched; size and -1 when none).
    The float-bit bucket scheme of tb_plus.evaluation.buckets.Scheme, counted in one pass:
    scores float64 or float32, labels uint8 (0/1), weights float64 or None, counts an int64
    (unweighted) or float64 (weighted) array [2, size]: negatives, then positives. */
@@ -743,6 +744,7 @@ static PyObject *py_bucket_counts(PyObject *mod, PyObject *args) {
         int shift = 23 - bits;
         int64_t off = (int64_t)(emin + 127) << bits;
         double nan = 0;
+        int64_t lo = size, hi = -1;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < n; i++) {
             double s = is_f32 ? (double)sf[i] : sd[i];
@@ -759,12 +761,14 @@ static PyObject *py_bucket_counts(PyObject *mod, PyObject *args) {
                 int64_t b = eval_side(fabs(s), shift, off, nside);
                 g = hi ? nside + b : nside - 1 - b;
             }
+            if (g < lo) lo = g;
+            if (g > hi) hi = g;
             g += lab[i] ? size : 0;
             if (w) ((double *)cv.buf)[g] += wi;
             else ((int64_t *)cv.buf)[g] += 1;
         }
         Py_END_ALLOW_THREADS
-        result = PyFloat_FromDouble(nan);
+        result = Py_BuildValue("dLL", nan, (long long)lo, (long long)hi);
     }
 done:
     PyBuffer_Release(&sv); PyBuffer_Release(&lv); if (have_w) PyBuffer_Release(&wv);

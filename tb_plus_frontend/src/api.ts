@@ -2,7 +2,12 @@
 //
 // Every URL is relative ("runs", "series?..."): inside TensorBoard the iframe's <base href> is
 // "plugin/tb_plus/", so this works under --path_prefix too, and a standalone page served from the
-// plugin's route prefix resolves the same way.
+// plugin's route prefix resolves the same way (also inside an iframe of another site: its requests stay
+// same-origin with TensorBoard).
+//
+// The log directory: `Api.logdir` (null: TensorBoard's --logdir). Every data URL is built by `Api.url`,
+// which adds `logdir=` when one is chosen, so no request can forget it; the caches are keyed by URL (so
+// by directory too) and are also emptied by `setLogdir`.
 
 /** A hyperparameter value (number, string, bool) or null where the run lacks it. */
 export type HparamValue = number | string | boolean | null;
@@ -201,6 +206,29 @@ export interface Hparams {
   hparams: Record<string, (string | number | boolean | null)[]>;
 }
 
+/** /logdirs: the picker's data. */
+export interface LogdirsInfo {
+  /** TensorBoard's --logdir (null when it has none usable). */
+  default: string | null;
+  roots: string[];
+  open: string[];
+  upload: boolean;
+  upload_dir: string | null;
+  upload_max_bytes: number;
+  /** Directories completing the asked prefix. */
+  dirs: string[];
+}
+
+/** /upload's answer: the new run and the directory it went into. */
+export interface UploadResult {
+  run: string;
+  files: number;
+  records: number;
+  bytes: number;
+  logdir: string;
+  path: string;
+}
+
 /** An HTTP error with the server's message ({"error": ...} body when there is one). */
 export class ApiError extends Error {
   constructor(
@@ -384,6 +412,14 @@ export function runVersion(run: RunInfo): string {
   return `${run.lastWrite}|${run.size}|${run.lastStep}`;
 }
 
+export interface RunsAnswer {
+  runs: RunInfo[];
+  progress: Progress;
+  liveSeconds: number;
+  staleSeconds: number | null;
+  hparamNames: string[];
+}
+
 /**
  * The client. Series responses are cached by URL plus the run's data version (taken from the last
  * /runs answer), so an unchanged run is never fetched twice and a run that grew is refetched.
@@ -398,17 +434,38 @@ export class Api {
   /** Changes when the set of tags may have changed (runs appeared or their tag counts moved): tag answers
    * cached under an older version are not reused. */
   tagsVersion = "";
+  private dir: string | null = null;
 
-  async runs(): Promise<{
-    runs: RunInfo[];
-    progress: Progress;
-    liveSeconds: number;
-    staleSeconds: number | null;
-    hparamNames: string[];
-  }> {
-    const r = await getJson<RunsResponse>("runs");
-    const runs = runsFromColumns(r.runs, r.hparams ?? {});
+  /** The chosen log directory (null: the server's default). */
+  get logdir(): string | null {
+    return this.dir;
+  }
+
+  /** Switches the log directory every later request names; the caches of the old one are dropped. */
+  setLogdir(logdir: string | null): void {
+    if (logdir === this.dir) return;
+    this.dir = logdir;
+    this.versions.clear();
+    this.clear();
+  }
+
+  /** A data route's URL with its parameters, plus `logdir=` when one is chosen (or given). The one place
+   * URLs of the data routes are made. */
+  url(path: string, params: Record<string, string | number | boolean | string[] | undefined> = {}, logdir: string | null = this.dir): string {
+    return query(path, { ...params, logdir: logdir ?? undefined });
+  }
+
+  /** Records the data version of each run (from a /runs answer taken outside `runs()`). */
+  noteVersions(runs: RunInfo[]): void {
     for (const run of runs) this.versions.set(run.name, runVersion(run));
+  }
+
+  /** /runs of the current log directory, or of `logdir` when given (a directory about to be opened:
+   * its refusal comes back as an ApiError before anything is switched). */
+  async runs(logdir: string | null = this.dir): Promise<RunsAnswer> {
+    const r = await getJson<RunsResponse>(this.url("runs", {}, logdir));
+    const runs = runsFromColumns(r.runs, r.hparams ?? {});
+    if (logdir === this.dir) this.noteVersions(runs);
     return {
       runs,
       progress: r.progress,
@@ -428,9 +485,10 @@ export class Api {
     return this.tagGet<TagSearch>({ filter: q.filter, mode: q.mode, sep: sepParam(q.sep), limit: q.limit });
   }
 
-  /** List mode: a page of the tags under `under` ("" = every tag), optionally filtered. */
-  tagList(q: { under: string; sep: string; offset?: number; limit: number; filter?: string; mode?: SearchMode }): Promise<TagList> {
+  /** List mode: a page of the tags under `under` ("" = every tag), optionally filtered, of some runs. */
+  tagList(q: { under: string; sep: string; offset?: number; limit: number; filter?: string; mode?: SearchMode; runs?: string[] }): Promise<TagList> {
     return this.tagGet<TagList>({
+      run: q.runs,
       under: q.under,
       sep: sepParam(q.sep),
       offset: q.offset || undefined,
@@ -440,8 +498,8 @@ export class Api {
     });
   }
 
-  private tagGet<T>(params: Record<string, string | number | undefined>): Promise<T> {
-    const url = query("tags", params);
+  private tagGet<T>(params: Record<string, string | number | string[] | undefined>): Promise<T> {
+    const url = this.url("tags", params);
     const key = `${url}#${this.tagsVersion}`;
     const hit = this.tagCache.get(key) as Promise<T> | undefined;
     if (hit) return hit;
@@ -452,7 +510,7 @@ export class Api {
   }
 
   seriesUrl(q: SeriesQuery): string {
-    return query("series", { run: q.run, tag: q.tag, ...this.seriesParams(q) });
+    return this.url("series", { run: q.run, tag: q.tag, ...this.seriesParams(q) });
   }
 
   /** The /series parameters other than run and tag. */
@@ -507,7 +565,7 @@ export class Api {
   }
 
   private fetchBatch(missing: { q: SeriesQuery; resolve: (s: Series) => void; reject: (e: unknown) => void }[]): void {
-    const url = query("series_batch", {
+    const url = this.url("series_batch", {
       run: missing.map((m) => m.q.run),
       tag: missing.map((m) => m.q.tag),
       ...this.seriesParams(missing[0].q),
@@ -565,7 +623,7 @@ export class Api {
 
   /** /aggregate, cached per URL and the data versions of every run. */
   aggregate(q: AggregateQuery): Promise<{ x: string; groups: AggregateGroup[] }> {
-    const url = query("aggregate", {
+    const url = this.url("aggregate", {
       run: q.runs,
       tag: q.tags,
       group_by: q.groupBy && q.groupBy !== "none" ? q.groupBy : undefined,
@@ -590,7 +648,7 @@ export class Api {
 
   /** /compare (A - B or A / B), cached per URL and the versions of both runs. */
   compare(q: CompareQuery): Promise<CompareResult> {
-    const url = query("compare", {
+    const url = this.url("compare", {
       a_run: q.a[0],
       a_tag: q.a[1],
       b_run: q.b[0],
@@ -614,8 +672,9 @@ export class Api {
   /** /hparams; an empty table when the backend has no such route. Cached until `clear()` or a run change. */
   hparams(): Promise<Hparams> {
     const all = [...this.versions.keys()];
-    return this.cached("hparams", all, () =>
-      getJson<Hparams>("hparams").catch((e) => {
+    const url = this.url("hparams");
+    return this.cached(url, all, () =>
+      getJson<Hparams>(url).catch((e) => {
         if (e instanceof ApiError && e.status === 404) return { runs: [], hparams: {} };
         throw e;
       }),
@@ -633,7 +692,45 @@ export class Api {
   }
 
   exportUrl(run: string, tag: string, format: "csv" | "json"): string {
-    return query("export", { run, tag, format });
+    return this.url("export", { run, tag, format });
+  }
+
+  /** /logdirs: roots, default, upload settings and the directories completing `prefix`. */
+  logdirs(prefix = "", signal?: AbortSignal): Promise<LogdirsInfo> {
+    return getJson<LogdirsInfo>(query("logdirs", { prefix: prefix || undefined }), signal);
+  }
+
+  /**
+   * Uploads a file (an event file, or a .zip / .tar.gz of a run folder) as the raw request body. XHR, not
+   * fetch, for the upload progress. The custom header is what the server requires (a page of another
+   * origin cannot send it without a CORS preflight). Refusals reject with ApiError carrying the server's
+   * text ("Upload refused: ...").
+   */
+  upload(file: File, run: string, onProgress?: (sent: number, total: number) => void): Promise<UploadResult> {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", query("upload", { run: run || undefined, filename: file.name }));
+      xhr.setRequestHeader("X-TB-Plus-Upload", "1");
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.responseType = "text";
+      if (onProgress) xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size));
+      xhr.addEventListener("load", () => {
+        const text = String(xhr.responseText ?? "").trim();
+        if (xhr.status >= 200 && xhr.status < 300) {
+          try {
+            resolve(JSON.parse(text) as UploadResult);
+          } catch {
+            reject(new ApiError(xhr.status, `unreadable answer from the server: ${text.slice(0, 200)}`));
+          }
+          return;
+        }
+        const html = text.startsWith("<");
+        reject(new ApiError(xhr.status, text && !html ? text.slice(0, 1000) : `${xhr.status} ${xhr.statusText}`));
+      });
+      xhr.addEventListener("error", () => reject(new ApiError(0, "Upload failed: the connection to the server was lost")));
+      xhr.addEventListener("abort", () => reject(new ApiError(0, "Upload cancelled")));
+      xhr.send(file);
+    });
   }
 
   /** Forget every cached series (the reload button). */

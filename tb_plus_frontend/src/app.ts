@@ -4,18 +4,28 @@
 // Sized for 100,000 tags and 1,000 runs: the tag tree is fetched level by level (tag_tree_model.ts) and
 // drawn virtualised, a group's charts come a page at a time, and the run table draws only its visible rows.
 // Client timings (performance.measure): tbp:tree, tbp:search, tbp:table, tbp:table-filter.
+//
+// Log directories: the view names one (`logdir`, null: TensorBoard's --logdir) and every request carries it
+// (api.ts). Switching checks the new directory with /runs first (a refusal is shown in the picker and the
+// current view stays), then drops what belonged to the old one (run selection, tag tree, group, built
+// charts of its runs, caches) and keeps the rest of the view (open tags, axes, pins). A directory opened
+// for the first time answers /runs at once with no runs while it is indexed: the tab shows the progress and
+// polls every second, and asks for nothing else (tags, series) until the runs are there.
 
-import { Api, ApiError, runVersion, type Hparams, type Progress, type RunInfo, type SearchMode } from "./api";
+import { Api, ApiError, runVersion, type Hparams, type LogdirsInfo, type Progress, type RunInfo, type RunsAnswer, type SearchMode } from "./api";
 import { type Emphasis } from "./chart";
 import { ChartCard, cardId, type CardSpec } from "./chart_card";
 import { connectHost } from "./host";
-import { loadState, newId, saveState, type ChartOpts, type ViewState } from "./state";
+import {
+  RECENT_MAX, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type ViewState,
+} from "./state";
 import { TagTreeModel } from "./tag_tree_model";
 import { createControls, type Controls } from "./views/controls";
 import { createLayout, showProgress, type Layout } from "./views/layout";
 import { RunTable } from "./views/run_table";
 import { TagTreeView, type PinState } from "./views/tag_tree";
 import { el } from "./views/dom";
+import { LogdirPicker } from "./views/logdir_picker";
 
 export const PALETTE = [
   "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
@@ -30,7 +40,13 @@ export const PIN_LIMIT = 48;
 /** Matches at most per search answer. */
 const SEARCH_LIMIT = 1000;
 const SEARCH_DEBOUNCE_MS = 250;
-const POLL_INDEXING_MS = 2000;
+const POLL_INDEXING_MS = 1000;
+const LOGDIR_QUERY_DEBOUNCE_MS = 200;
+/** How long the tab polls fast for an uploaded run to appear in its directory. */
+const PENDING_RUN_MS = 60000;
+/** Charts opened for an uploaded run when none are open. */
+const UPLOAD_CHARTS = 6;
+const WAITING_TEXT = "Waiting for the log directory's index…";
 const FOCUS_THROTTLE_MS = 2000;
 const MAX_X_TAGS = 500;
 
@@ -110,10 +126,37 @@ export class App {
   private groupError: string | null = null;
   private groupSeq = 0;
 
+  // log directories
+  private picker!: LogdirPicker;
+  private logdirsInfo: LogdirsInfo | null = null;
+  /** False from opening a directory until its first index is in place (runs listed, or indexing done). */
+  private dirReady = true;
+  private switchSeq = 0;
+  private querySeq = 0;
+  private queryTimer = 0;
+  private queryAbort: AbortController | null = null;
+  private recent: string[] = [];
+  /** An uploaded run to select once its directory lists it. */
+  private pendingRun: { name: string; until: number } | null = null;
+  /** The last /runs failed (e.g. a refused directory in the URL): poll at the normal pace, not fast. */
+  private runsFailed = false;
+
   start(parent: HTMLElement): void {
     this.layout = createLayout(parent);
     this.s = loadState();
+    this.api.setLogdir(this.s.logdir);
+    // A directory named by the URL may be opened for the first time: nothing but /runs until it is indexed.
+    this.dirReady = this.s.logdir === null;
+    this.recent = loadRecentLogdirs();
     if (this.s.runs) for (const r of this.s.runs) this.selectedRuns.add(r);
+    this.picker = new LogdirPicker({
+      onOpen: (path) => void this.switchLogdir(path),
+      onDefault: () => void this.switchLogdir(null),
+      onQuery: (prefix) => this.queryLogdirs(prefix),
+      onUpload: (file, run) => void this.upload(file, run),
+    });
+    this.layout.logdirHost.appendChild(this.picker.root);
+    this.renderPicker();
     this.controls = createControls({
       onChange: (patch) => this.changeState(patch),
       onAddCustom: (spec) => {
@@ -142,6 +185,7 @@ export class App {
       },
     );
     this.tree.setSeparator(this.s.sep);
+    if (!this.dirReady) this.tree.waiting = WAITING_TEXT;
     this.treeView = new TagTreeView(
       {
         onToggleTag: (path) => this.toggleTag(path),
@@ -179,6 +223,7 @@ export class App {
     // Runs, the tree's first level, pins and the tag sample are asked for at once: the requests travel
     // while the chart cards are built below.
     void this.reload(false);
+    void this.loadLogdirs();
     this.renderTree();
     void this.loadTagSample();
     void this.resolvePins();
@@ -192,7 +237,7 @@ export class App {
   async reload(hard: boolean): Promise<void> {
     if (hard) {
       this.api.clear();
-      this.refreshTags();
+      if (this.dirReady) this.refreshTags();
     }
     this.layout.status.textContent = "";
     await this.refreshRuns(true);
@@ -234,6 +279,7 @@ export class App {
   }
 
   private async loadHparams(): Promise<void> {
+    if (!this.dirReady) return; // asked for again once the directory is indexed
     try {
       this.hparams = await this.api.hparams();
     } catch {
@@ -342,7 +388,8 @@ export class App {
   private schedulePoll(): void {
     window.clearTimeout(this.pollTimer);
     this.pollTimer = 0;
-    const delay = this.progress?.indexing ? POLL_INDEXING_MS : this.s.refresh * 1000;
+    const fast = !this.runsFailed && (this.progress?.indexing || !this.dirReady || this.pendingRun !== null);
+    const delay = fast ? POLL_INDEXING_MS : this.s.refresh * 1000;
     if (delay > 0) this.pollTimer = window.setTimeout(() => void this.refreshRuns(false), delay);
     this.layout.root.dataset.refresh = String(this.s.refresh);
   }
@@ -359,13 +406,24 @@ export class App {
       answer = await this.api.runs();
     } catch (e) {
       if (seq !== this.runsSeq) return;
+      this.runsFailed = true;
       this.layout.status.textContent = `runs: ${errorMessage(e)}`;
       this.layout.status.classList.add("error");
+      // A directory named by the URL that the server refuses (or that vanished): say so in the picker.
+      if (this.s.logdir !== null && e instanceof ApiError && [400, 403, 404].includes(e.status)) this.picker.setError(e.message);
       this.schedulePoll();
       return;
     }
     if (seq !== this.runsSeq) return; // out of date
+    this.applyRuns(answer, all);
+  }
+
+  /** Takes a /runs answer of the current directory: the table, the progress, and (once the directory is
+   * indexed) the tags and charts it changes. */
+  private applyRuns(answer: RunsAnswer, all: boolean): void {
     const t0 = performance.now();
+    this.runsFailed = false;
+    if (this.layout.status.classList.contains("error")) this.layout.status.textContent = "";
     this.layout.status.classList.remove("error");
     const before = this.runs.map((r) => r.name).join("\n");
     this.runs = answer.runs;
@@ -393,14 +451,215 @@ export class App {
     performance.measure("tbp:table", { start: t0, end: performance.now() });
 
     const tagsKey = this.runs.map((r) => `${r.name}\u0000${r.tags}`).join("\n");
-    if (this.tagsKey !== null && tagsKey !== this.tagsKey) this.refreshTags();
-    this.tagsKey = tagsKey;
+    if (!this.dirReady) {
+      // The first index is still being built: every other request would wait for it. Poll /runs.
+      if (answer.progress.indexing && !this.runs.length) {
+        this.schedulePoll();
+        return;
+      }
+      this.dirReady = true;
+      this.tree.waiting = null;
+      this.tagsKey = tagsKey;
+      this.refreshTags();
+      all = true;
+    } else {
+      if (this.tagsKey !== null && tagsKey !== this.tagsKey) this.refreshTags();
+      this.tagsKey = tagsKey;
+    }
+    this.takePendingRun(names);
     if (all || runsChanged || changed.size > 0) {
       if (all || this.s.dim.startsWith("hparam:")) void this.loadHparams();
     }
     const touchesSelection = [...changed].some((r) => this.selectedRuns.has(r));
     if (all || runsChanged || touchesSelection) this.updateCards(all || runsChanged ? null : changed);
     this.schedulePoll();
+  }
+
+  // ---- log directories
+
+  /** The picker's data (default directory, upload settings); its completions come with queryLogdirs. */
+  private async loadLogdirs(): Promise<void> {
+    try {
+      this.logdirsInfo = await this.api.logdirs("");
+    } catch {
+      return; // an older backend without /logdirs: the picker still opens typed paths
+    }
+    this.renderPicker();
+  }
+
+  /** Completions for the picker's input, debounced; a newer query cancels the older one. */
+  private queryLogdirs(prefix: string): void {
+    window.clearTimeout(this.queryTimer);
+    this.queryTimer = window.setTimeout(async () => {
+      const seq = ++this.querySeq;
+      this.queryAbort?.abort();
+      const abort = new AbortController();
+      this.queryAbort = abort;
+      try {
+        const info = await this.api.logdirs(prefix.trim(), abort.signal);
+        if (seq !== this.querySeq) return;
+        const first = this.logdirsInfo === null;
+        this.logdirsInfo = info;
+        if (first) this.renderPicker();
+        this.picker.setSuggestions(info.dirs);
+      } catch {
+        if (seq === this.querySeq) this.picker.setSuggestions([]);
+      }
+    }, LOGDIR_QUERY_DEBOUNCE_MS);
+  }
+
+  private defaultLogdir(): string | null {
+    return this.logdirsInfo?.default ?? null;
+  }
+
+  private renderPicker(): void {
+    const def = this.defaultLogdir();
+    const isDefault = this.s.logdir === null;
+    this.picker.setCurrent(this.s.logdir ?? def, isDefault);
+    this.picker.setDefault(def, isDefault);
+    this.picker.setRecent(this.recent, this.s.logdir ?? def);
+    this.picker.setUpload(Boolean(this.logdirsInfo?.upload), this.logdirsInfo?.upload_max_bytes ?? 0);
+  }
+
+  private remember(path: string | null): void {
+    if (!path) return;
+    const stored = rememberLogdir(path);
+    this.recent = [...new Set([path, ...stored, ...this.recent])].slice(0, RECENT_MAX);
+  }
+
+  /**
+   * Opens another log directory (null: TensorBoard's --logdir). Its /runs is fetched first: a refusal
+   * (400, 403, 404) is shown in the picker and nothing else changes. `selectRun`: the run to select (an
+   * upload's), polled for until the directory lists it. Resolves to whether the switch happened.
+   */
+  private async switchLogdir(raw: string | null, selectRun?: string): Promise<boolean> {
+    let target = raw === null ? null : normalizeLogdir(raw);
+    if (target !== null && target === this.defaultLogdir()) target = null;
+    const seq = ++this.switchSeq;
+    this.picker.setBusy(true);
+    this.picker.setError(null);
+    let answer: RunsAnswer;
+    try {
+      answer = await this.api.runs(target);
+    } catch (e) {
+      if (seq !== this.switchSeq) return false;
+      this.picker.setBusy(false);
+      this.picker.setError(errorMessage(e));
+      return false;
+    }
+    if (seq !== this.switchSeq) return false;
+    this.picker.setBusy(false);
+    this.picker.close();
+    if (target !== this.s.logdir) {
+      this.remember(this.s.logdir ?? this.defaultLogdir());
+      this.remember(target ?? this.defaultLogdir());
+      this.resetForLogdir(target);
+    } else if (selectRun === undefined) {
+      this.picker.setError(null);
+    }
+    if (selectRun !== undefined) {
+      this.selectedRuns.clear();
+      this.selectedRuns.add(selectRun);
+      this.s.runs = [selectRun];
+      this.pendingRun = { name: selectRun, until: Date.now() + PENDING_RUN_MS };
+      this.save();
+    }
+    this.renderPicker();
+    this.runsSeq++; // an answer still on its way for the old directory is dropped
+    this.api.noteVersions(answer.runs);
+    this.applyRuns(answer, true);
+    return true;
+  }
+
+  /** Forgets what belonged to the old directory and starts the new one in the waiting state. */
+  private resetForLogdir(target: string | null): void {
+    this.s.logdir = target;
+    this.api.setLogdir(target);
+    this.runs = [];
+    this.progress = null;
+    this.runHparamNames = [];
+    this.versions.clear();
+    this.colors.clear();
+    this.tagsKey = null;
+    this.selectedRuns.clear();
+    this.s.runs = null;
+    this.pendingRun = null;
+    // The group, the search and charts built from the old directory's runs mean nothing in the new one;
+    // open tags, pins, axes and smoothing stay.
+    this.s.group = null;
+    this.s.gpage = 0;
+    this.s.gfilter = "";
+    this.groupTotal = null;
+    this.groupError = null;
+    this.s.custom = [];
+    this.s.cmp = [];
+    this.s.hl = null;
+    this.hparams = { runs: [], hparams: {} };
+    this.tagSample = [];
+    this.pinned = new Map();
+    this.searchSeq++;
+    this.groupSeq++;
+    this.pinsSeq++;
+    this.sampleSeq++;
+    window.clearTimeout(this.searchTimer);
+    this.dirReady = false;
+    this.tree.reset();
+    this.tree.waiting = WAITING_TEXT;
+    this.treeView.search.value = "";
+    this.treeView.setError(null);
+    this.treeView.info.textContent = "";
+    for (const card of this.cards.values()) card.destroy(); // in-flight answers of the old directory die with them
+    this.cards.clear();
+    this.layout.status.textContent = "";
+    this.layout.status.classList.remove("error");
+    this.save();
+    showProgress(this.layout, null);
+    this.renderTree();
+    this.renderGroupBar();
+    this.renderControls();
+    this.renderRuns();
+    this.renderCards();
+  }
+
+  /** Selects an uploaded run once the directory lists it, and opens its first charts when none are open. */
+  private takePendingRun(names: Set<string>): void {
+    const pending = this.pendingRun;
+    if (!pending) return;
+    if (!names.has(pending.name)) {
+      if (Date.now() > pending.until) this.pendingRun = null;
+      return;
+    }
+    this.pendingRun = null;
+    if (this.s.tags.length || this.s.agg.length || this.s.custom.length || this.s.cmp.length) return;
+    const logdir = this.s.logdir;
+    void this.api.tagList({ under: "", sep: this.s.sep, limit: UPLOAD_CHARTS, runs: [pending.name] }).then(
+      (answer) => {
+        if (this.s.logdir !== logdir || this.s.tags.length) return;
+        this.s.tags = answer.tags.slice();
+        this.afterChartsChanged();
+      },
+      () => undefined, // the tree shows tag errors
+    );
+  }
+
+  private async upload(file: File, run: string): Promise<void> {
+    this.picker.setUploadStatus(`Uploading ${file.name}…`, "busy");
+    let result;
+    try {
+      result = await this.api.upload(file, run, (sent, total) => {
+        const pct = total > 0 ? Math.min(100, Math.round((100 * sent) / total)) : 0;
+        this.picker.setUploadStatus(`Uploading ${file.name}… ${pct}%`, "busy");
+      });
+    } catch (e) {
+      this.picker.setUploadStatus(errorMessage(e), "error"); // the server's "Upload refused: ..." as it is
+      return;
+    }
+    const records = result.records.toLocaleString();
+    this.picker.setUploadStatus(
+      `Uploaded run '${result.run}' (${result.files} event file${result.files === 1 ? "" : "s"}, ${records} records)`,
+      "ok",
+    );
+    await this.switchLogdir(result.logdir, result.run);
   }
 
   /** Tags may have changed: refetch the tree's levels as they are drawn, the search, pins, the sample
@@ -416,6 +675,7 @@ export class App {
   }
 
   private async loadTagSample(): Promise<void> {
+    if (!this.dirReady) return;
     const seq = ++this.sampleSeq;
     try {
       const answer = await this.api.tagList({ under: "", sep: this.s.sep, limit: MAX_X_TAGS });
@@ -507,7 +767,7 @@ export class App {
   /** Fetches the open group's page; with `show`, its tags become the charts. */
   private async loadGroupPage(show: boolean): Promise<void> {
     const group = this.s.group;
-    if (group === null) return;
+    if (group === null || !this.dirReady) return;
     const seq = ++this.groupSeq;
     try {
       const answer = await this.api.tagList({
@@ -612,6 +872,7 @@ export class App {
       this.pinned = new Map();
       return;
     }
+    if (!this.dirReady) return; // resolved once the directory is indexed
     const answers = await Promise.allSettled(
       pins.map((pin) => this.api.tagList({ under: "", sep: this.s.sep, limit: PIN_LIMIT, filter: pin, mode: "glob" })),
     );
@@ -654,7 +915,15 @@ export class App {
       colorOf,
       liveSeconds: this.liveSeconds,
       staleSeconds: this.staleSeconds,
+      emptyText: this.emptyRunsText(),
     });
+  }
+
+  private emptyRunsText(): string {
+    const p = this.progress;
+    if (p?.indexing) return `Indexing the log directory: ${p.files_done}/${p.files_total} files…`;
+    if (!this.dirReady) return WAITING_TEXT;
+    return this.s.logdir === null ? "No runs yet." : "No runs in this log directory yet.";
   }
 
   private selectRuns(names: string[], on: boolean): void {
@@ -789,6 +1058,7 @@ export class App {
         if (c.tag !== null) this.togglePin(c.tag);
       },
       isPinned: (c) => c.tag !== null && this.isPinnedTag(c.tag),
+      ready: () => this.dirReady,
     });
     card.opts = spec.kind === "tag" ? { ...(this.s.tagOpts[spec.tag] ?? {}) } : { ...(spec.spec.o ?? {}) };
     return card;

@@ -43,6 +43,9 @@ export interface ChartCardContext {
   onClose: (card: ChartCard) => void;
   onPin: (card: ChartCard) => void;
   isPinned: (card: ChartCard) => boolean;
+  /** False while the log directory's first index is being built: nothing is fetched then (the server
+   * would hold the request until the index is ready); the app refreshes the cards once it is. */
+  ready?: () => boolean;
 }
 
 /** The chart kind of an x axis spec, and its label. */
@@ -294,8 +297,8 @@ export class ChartCard {
 
   /** Fetches the card's data for the current width, zoom and settings; a newer call supersedes this one. */
   async load(): Promise<void> {
-    if (!this.chart || !this.visible) {
-      this.loadWanted = true; // created and fetched when scrolled into view
+    if (!this.chart || !this.visible || (this.ctx.ready && !this.ctx.ready())) {
+      this.loadWanted = true; // created and fetched when scrolled into view (and the directory is indexed)
       return;
     }
     const generation = ++this.generation;

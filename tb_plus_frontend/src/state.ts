@@ -6,6 +6,11 @@
 //   parent is reachable (same origin), else localStorage only.
 // A URL that carries any state key restores the whole view from it (missing keys take their defaults);
 // without one, the last state saved in localStorage applies.
+//
+// `logdir` (absent: TensorBoard's --logdir) is part of the view like every other key, so each browser
+// (each URL) looks at its own log directory. Inside another site's iframe the standalone page takes
+// everything from its own query string: localStorage may throw there (third-party storage blocked), so
+// every access to it is wrapped, and the URL is not rewritten (the embedding page owns the iframe's src).
 
 export type SmoothKind = "none" | "ema" | "median";
 export type Stat = "mean" | "median";
@@ -48,6 +53,8 @@ export interface CmpSpec {
 }
 
 export interface ViewState {
+  /** The log directory (a path inside the server's roots); null: TensorBoard's --logdir. */
+  logdir: string | null;
   /** Selected runs; null: not chosen yet (the first 10 runs). */
   runs: string[] | null;
   tags: string[];
@@ -87,13 +94,13 @@ const OLD_STORAGE_KEY = "tb_plus.state.v1";
 const HASH_PREFIX = "p.tb_plus.";
 /** Keys whose presence in a URL means "this URL describes a view". */
 const STATE_KEYS = [
-  "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
+  "logdir", "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
   "sep", "group",
 ];
 
 export function defaultState(): ViewState {
   return {
-    runs: null, tags: [], x: "step", xlog: false, ylog: false, smooth: "none", weight: 0.6, window: 5,
+    logdir: null, runs: null, tags: [], x: "step", xlog: false, ylog: false, smooth: "none", weight: 0.6, window: 5,
     dim: "", hl: null, pins: [], sep: "/", group: null, gpage: 0, gfilter: "", gmode: "substring", refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
   };
 }
@@ -127,6 +134,7 @@ const isOptsMap = (v: unknown): v is Record<string, ChartOpts> => isObj(v) && Ob
 /** Encodes the state as (key, value) pairs; defaults are left out. */
 export function encodeState(s: ViewState): [string, string][] {
   const out: [string, string][] = [];
+  if (s.logdir) out.push(["logdir", s.logdir]);
   if (s.runs) {
     if (s.runs.length === 0) out.push(["norun", "1"]);
     for (const r of s.runs) out.push(["run", r]);
@@ -162,6 +170,7 @@ export function encodeState(s: ViewState): [string, string][] {
 export function decodeState(params: URLSearchParams): ViewState | null {
   if (!STATE_KEYS.some((k) => params.has(k))) return null;
   const s = defaultState();
+  s.logdir = normalizeLogdir(params.get("logdir") ?? "");
   const runs = params.getAll("run");
   if (runs.length || params.has("norun")) s.runs = runs;
   s.tags = params.getAll("tag");
@@ -284,4 +293,38 @@ export function saveState(s: ViewState): void {
   } catch {
     // history blocked: localStorage still has it
   }
+}
+
+const RECENT_KEY = "tb_plus.logdirs.recent";
+/** Recently used log directories kept at most. */
+export const RECENT_MAX = 10;
+
+/** A typed log directory without trailing slashes ("/" stays); null when empty. */
+export function normalizeLogdir(raw: string): string | null {
+  const t = raw.trim();
+  if (!t) return null;
+  const stripped = t.replace(/\/+$/, "");
+  return stripped || "/";
+}
+
+/** Recently opened log directories, newest first ([] when storage is blocked or holds garbage). */
+export function loadRecentLogdirs(): string[] {
+  try {
+    const raw = window.localStorage.getItem(RECENT_KEY);
+    const v = raw ? (JSON.parse(raw) as unknown) : [];
+    return Array.isArray(v) ? v.filter((p): p is string => typeof p === "string" && p.length > 0).slice(0, RECENT_MAX) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Puts `path` first in the recent list (kept to RECENT_MAX); returns the new list. */
+export function rememberLogdir(path: string): string[] {
+  const list = [path, ...loadRecentLogdirs().filter((p) => p !== path)].slice(0, RECENT_MAX);
+  try {
+    window.localStorage.setItem(RECENT_KEY, JSON.stringify(list));
+  } catch {
+    // storage blocked (another site's iframe): the list lives for this page only
+  }
+  return list;
 }

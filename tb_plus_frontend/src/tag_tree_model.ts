@@ -130,6 +130,21 @@ export class TagTreeModel {
     this.gen++;
   }
 
+  /** Forgets everything (another log directory): levels, open groups, the search; while `waiting` is
+   * set, rows() shows it instead of fetching (the directory's first index is being built). */
+  reset(): void {
+    this.levels.clear();
+    this.expanded.clear();
+    this.searchClosed.clear();
+    this.search = null;
+    this.firstView = true;
+    this.totalTags = null;
+    this.gen++;
+  }
+
+  /** Text shown instead of the tree, and no level fetched, while not null. */
+  waiting: string | null = null;
+
   /** Marks every fetched level stale: they are refetched when next drawn. */
   invalidate(): void {
     this.gen++;
@@ -166,6 +181,10 @@ export class TagTreeModel {
   /** The rows to draw, depth first; requests the levels that are missing or stale. */
   rows(): TreeRow[] {
     const out: TreeRow[] = [];
+    if (this.waiting !== null) {
+      out.push(row({ kind: "loading", path: "", depth: 0, text: this.waiting }));
+      return out;
+    }
     if (this.search) {
       if (!this.search.root.children.length) out.push(row({ kind: "info", path: "", depth: 0, text: "No tag matches." }));
       this.searchRows(this.search.root, 0, out);

@@ -134,10 +134,11 @@ def _require_bundle():
 
 
 @contextlib.contextmanager
-def run_tensorboard(logdir, log_path, runs):
+def run_tensorboard(logdir, log_path, runs, extra_args=()):
     """Runs `tensorboard --load_fast=false` on a free port until tb_plus lists `runs`; yields its base URL.
 
-    The server runs in its own process group, which is killed on exit.
+    `extra_args` are added to the command line (e.g. tb_plus's --tb_plus_roots). The server runs in its
+    own process group, which is killed on exit.
     """
     port = _free_port()
     log = open(log_path, "wb")
@@ -150,6 +151,7 @@ def run_tensorboard(logdir, log_path, runs):
             "--port", str(port),
             "--load_fast=false",
             "--reload_interval", "1",
+            *extra_args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

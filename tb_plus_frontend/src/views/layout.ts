@@ -1,4 +1,4 @@
-// The page shell: a top bar (title, progress, reload), a left pane (the tag tree), and the main pane: the
+// The page shell: a top bar (title, log-directory picker and upload, progress, reload), a left pane (the tag tree), and the main pane: the
 // run table on top (its own resizable pane), then the scrolling chart area: controls, the "Pinned"
 // section, the group pager and the chart grid.
 
@@ -12,6 +12,8 @@ export interface Layout {
   progressText: HTMLElement;
   reload: HTMLButtonElement;
   status: HTMLElement;
+  /** Where the log-directory picker goes (in the top bar). */
+  logdirHost: HTMLElement;
   /** Where the tag pane goes. */
   tagsHost: HTMLElement;
   /** Where the run table goes. */
@@ -27,11 +29,12 @@ export interface Layout {
 
 export function createLayout(parent: HTMLElement): Layout {
   const progressBar = el("div", { class: "tbp-progress-bar" });
-  const progressText = el("span", { class: "tbp-progress-text" });
+  const progressText = el("span", { class: "tbp-progress-text", testid: "progress-text" });
   const progress = el("div", { class: "tbp-progress", testid: "progress", hidden: true, role: "progressbar" }, progressBar);
   const reload = el("button", { class: "tbp-button", testid: "reload", title: "Reload runs, tags and charts", text: "⟳ Reload" });
   const status = el("span", { class: "tbp-status", testid: "status" });
-  const top = el("header", { class: "tbp-top" }, el("span", { class: "tbp-title", text: "TB+" }), progressText, status, reload);
+  const logdirHost = el("span", { class: "tbp-logdir-host" });
+  const top = el("header", { class: "tbp-top" }, el("span", { class: "tbp-title", text: "TB+" }), logdirHost, progressText, status, reload);
 
   const tagsHost = el("div", { class: "tbp-tags-host" });
   const side = el("aside", { class: "tbp-side" }, el("h3", { text: "Tags" }), tagsHost);
@@ -54,7 +57,7 @@ export function createLayout(parent: HTMLElement): Layout {
 
   const root = el("div", { class: "tbp-root" }, progress, top, el("div", { class: "tbp-body" }, side, main));
   parent.appendChild(root);
-  return { root, progress, progressBar, progressText, reload, status, tagsHost, runsHost, mainBar, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
+  return { root, progress, progressBar, progressText, reload, status, logdirHost, tagsHost, runsHost, mainBar, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
 }
 
 export function showProgress(layout: Layout, progress: Progress | null): void {
@@ -68,5 +71,18 @@ export function showProgress(layout: Layout, progress: Progress | null): void {
   const frac = progress.bytes_total > 0 ? progress.bytes_done / progress.bytes_total : 0;
   layout.progressBar.style.width = `${(Math.min(1, frac) * 100).toFixed(1)}%`;
   layout.progress.setAttribute("aria-valuenow", (frac * 100).toFixed(0));
-  layout.progressText.textContent = `indexing ${progress.files_done}/${progress.files_total} files (${(frac * 100).toFixed(0)}%)`;
+  layout.progressText.textContent =
+    `indexing ${progress.files_done}/${progress.files_total} files, ${sizeText(progress.bytes_done)} of ${sizeText(progress.bytes_total)} (${(frac * 100).toFixed(0)}%)`;
+}
+
+function sizeText(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }

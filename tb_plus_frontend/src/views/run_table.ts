@@ -23,6 +23,8 @@ export interface RunTableModel {
   colorOf: (run: string) => string;
   liveSeconds: number;
   staleSeconds: number | null;
+  /** What the summary says when there is no run (e.g. the first index is being built). */
+  emptyText?: string;
 }
 
 export interface RunTableHandlers {
@@ -227,7 +229,7 @@ export class RunTable {
     let selected = 0;
     for (const r of m.runs) if (m.selected.has(r.name)) selected++;
     this.summary.textContent = !m.runs.length
-      ? "No runs yet."
+      ? m.emptyText ?? "No runs yet."
       : `${selected}/${m.runs.length} selected` + (rows.length !== m.runs.length ? ` · ${rows.length} shown` : "");
     this.renderHeader();
     this.list.setItems(rows);
