@@ -58,38 +58,40 @@ def sanitise_run_name(name: str) -> str:
     return name or "upload"
 
 
-def validate_event_file(path: str) -> int:
-    """Checks framing and every CRC; returns the number of records. Raises UploadError."""
+def validate_event_file(path: str, shown: str | None = None) -> int:
+    """Checks framing and every CRC; returns the number of records. Raises UploadError naming the
+    file as `shown` (default: its base name)."""
     size = os.path.getsize(path)
+    label = shown or os.path.basename(path)
     n = 0
     with open(path, "rb") as f:
         pos = 0
         while pos < size:
             head = f.read(12)
             if len(head) < 12:
-                raise UploadError(400, f"{os.path.basename(path)}: truncated record header at byte {pos}")
+                raise UploadError(400, f"{label}: truncated record header at byte {pos}")
             (length,) = struct.unpack("<Q", head[:8])
             if struct.unpack("<I", head[8:])[0] != masked_crc(head[:8]):
-                raise UploadError(400, f"{os.path.basename(path)}: not a TFRecord event file (bad length CRC at byte {pos})")
+                raise UploadError(400, f"{label}: not a TFRecord event file (bad length CRC at byte {pos})")
             if length > size - pos - 16:
-                raise UploadError(400, f"{os.path.basename(path)}: truncated record at byte {pos}")
+                raise UploadError(400, f"{label}: truncated record at byte {pos}")
             data = f.read(length)
             crc = f.read(4)
             if struct.unpack("<I", crc)[0] != masked_crc(data):
-                raise UploadError(400, f"{os.path.basename(path)}: bad data CRC in the record at byte {pos}")
+                raise UploadError(400, f"{label}: bad data CRC in the record at byte {pos}")
             if n == 0:
                 from tensorboard.compat.proto import event_pb2
 
                 try:
                     ev = event_pb2.Event.FromString(data)
                 except Exception:
-                    raise UploadError(400, f"{os.path.basename(path)}: the first record is not an Event")
+                    raise UploadError(400, f"{label}: the first record is not an Event")
                 if not ev.file_version.startswith("brain.Event"):
-                    raise UploadError(400, f"{os.path.basename(path)}: the first record is not a file-version Event")
+                    raise UploadError(400, f"{label}: the first record is not a file-version Event")
             n += 1
             pos += 16 + length
     if n == 0:
-        raise UploadError(400, f"{os.path.basename(path)}: empty file")
+        raise UploadError(400, f"{label}: empty file")
     return n
 
 
@@ -221,6 +223,7 @@ def receive(stream, *, filename: str, run: str, upload_dir: str, limits: Limits 
             magic = f.read(4)
         base = os.path.basename((filename or "").replace("\\", "/"))
         budget = _Budget(limits)
+        shown = {}  # unpacked path -> the name to show in messages
         if magic.startswith(b"PK\x03\x04") or base.endswith(".zip"):
             _unzip(raw, out, budget)
         elif magic.startswith(b"\x1f\x8b") or base.endswith((".tar.gz", ".tgz", ".tar")):
@@ -230,10 +233,11 @@ def receive(stream, *, filename: str, run: str, upload_dir: str, limits: Limits 
             if not is_event_file(name):
                 name = f"events.out.tfevents.{int(time.time())}.upload"
             os.replace(raw, os.path.join(out, name))
+            shown = {os.path.join(out, name): base or "the uploaded file"}
         files = [os.path.join(d, f) for d, _, fs in os.walk(out) for f in fs]
         if not files:
             raise UploadError(400, "no event files (names containing 'tfevents') in the archive")
-        records = sum(validate_event_file(p) for p in files)
+        records = sum(validate_event_file(p, shown.get(p)) for p in files)
         name = sanitise_run_name(run or os.path.splitext(base)[0])
         final = _publish(out, upload_dir, name)
         return {"run": final, "files": len(files), "records": records, "bytes": size}

@@ -210,3 +210,10 @@ def test_upload_needs_the_header_post_and_the_flag(setup, tmp_path):
     r = post(off, data, run="x", filename=name)
     assert r.status_code == 403 and "uploads are off" in r.get_data(as_text=True)
     assert get_json(off, "/logdirs")["upload"] is False
+
+
+def test_a_refused_file_is_named_as_the_user_sent_it(setup):
+    client, tmp, uploads = setup
+    r = post(client, b"just some notes\n" * 4, run="n", filename="notes.txt")
+    assert r.status_code == 400
+    assert r.get_data(as_text=True).startswith("Upload refused: notes.txt: not a TFRecord event file")
