@@ -153,7 +153,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         return self.registry.get(real)
 
     def get_plugin_apps(self):
-        from tb_plus.routes import aggregate, assets, compare, hparams, logdirs, runs, series, tags
+        from tb_plus.routes import aggregate, assets, compare, evaluation, hparams, logdirs, runs, series, tags
 
         return {
             "/index.js": assets.index_js,
@@ -168,6 +168,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/aggregate": aggregate.route(self),
             "/compare": compare.route(self),
             "/hparams": hparams.route(self),
+            "/evaluation": evaluation.route(self),
             "/logdirs": logdirs.route(self),
             "/upload": logdirs.upload_route(self),
         }
