@@ -333,6 +333,7 @@ def test_hparams_columns_show_and_sort(page, big_tb):
         row = page.get_by_test_id("run-row-" + run)
         assert float(row.locator('[data-col="hp:lr"]').inner_text()) == pytest.approx(hp["lr"])
         assert row.locator('[data-col="hp:optimizer"]').inner_text() == hp["optimizer"]
+        assert row.locator('[data-col="path"]').inner_text().endswith(run)  # the run's directory
     table.get_by_test_id("run-col-hp:lr").click()
     assert run_order(page) == ["exp10", "exp2", "exp1"]
     table.get_by_test_id("run-col-hp:optimizer").click()

@@ -267,6 +267,15 @@ export class RunTable {
       { key: "last_write", label: "last write", width: "88px", sortable: true, numeric: true, value: (r) => r.lastWrite || null, cell: (r) => (r.lastWrite ? ago(now() - r.lastWrite) : "—") },
       { key: "size", label: "size", width: "70px", sortable: true, numeric: true, value: (r) => r.size, cell: (r) => bytes(r.size) },
       { key: "tags", label: "tags", width: "56px", sortable: true, numeric: true, value: (r) => r.tags, cell: (r) => r.tags.toLocaleString() },
+      {
+        key: "path",
+        label: "path",
+        width: "160px",
+        sortable: true,
+        value: (r) => r.path ?? null,
+        // the end of the path is what tells runs apart: show it, ellipsis on the left
+        cell: (r) => (r.path ? (r.path.length > 28 ? `…${r.path.slice(-27)}` : r.path) : "—"),
+      },
       ...m.hparamNames.map(
         (name, i): Column => ({
           key: `hp:${name}`,
