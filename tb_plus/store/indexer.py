@@ -117,8 +117,8 @@ def _classify_meta(meta_bytes: bytes, kind: int):
 
     try:
         md = summary_pb2.SummaryMetadata.FromString(meta_bytes)
-    except DecodeError:  # damaged metadata inside a record whose CRC held: the tag is unusable
-        return ["", C_OTHER, "", 0]
+    except DecodeError:  # damaged metadata inside a record whose CRC held: see _classify
+        return None
     plugin = md.plugin_data.plugin_name
     cls = _DATA_CLASS.get(md.data_class) or _PLUGIN_CLASS.get(plugin, C_OTHER)
     return [plugin, cls, base64.b64encode(md.plugin_data.content).decode("ascii"), md.data_class]
@@ -193,7 +193,7 @@ class _FileIndexer:
             elif what == "file_version":
                 self.m["file_version"] = sp[4].decode("utf-8", "replace")
         if len(rows):
-            rows = self._classify(rows, metas)
+            rows = self._classify(rows, metas, buf, base)
             rows = self._decode_slow(buf, base, rows)
         start = 0
         for pos, step in split_at:
@@ -205,29 +205,74 @@ class _FileIndexer:
         if self.pending_n >= SEGMENT_VALUES:
             self._flush()
 
-    def _classify(self, rows, metas):
+    def _classify(self, rows, metas, buf=None, base=0):
+        """Sets the class of tags seen for the first time from their first metadata. A record whose
+        metadata does not parse (damaged inside a valid CRC) is dropped whole and counted as
+        unparsable, as a protobuf reader would, and the tag's next record in this chunk that
+        carries metadata decides (read with protobuf: the scanner reports a tag's metadata once)."""
         m_meta = self.m["meta"]
-        kind = rows["kind"]
-        new_meta = np.flatnonzero(rows["flags"] & F_NEW_META)
-        meta_of_row = dict(zip(new_meta.tolist(), metas))
-        # candidates for a tag's first metadata: values carrying new metadata, and legacy values
-        legacy = (kind == K_SIMPLE) | (kind == K_HISTO) | (kind == K_IMAGE) | (kind == K_AUDIO)
-        cand = np.flatnonzero(legacy | ((rows["flags"] & F_NEW_META) != 0))
-        if len(cand):
-            tids = rows["tag_id"][cand]
-            unknown = self.cls[tids] == C_UNKNOWN
-            cand, tids = cand[unknown], tids[unknown]
-            _, first = np.unique(tids, return_index=True)
-            for i in cand[first].tolist():
-                tid = int(rows["tag_id"][i])
-                k = int(kind[i])
-                sp = meta_of_row.get(i)
-                if sp is None and k not in _LEGACY_PLUGIN:
-                    continue
-                info = _classify_meta(sp[2] if sp else b"", k)
-                m_meta[str(tid)] = info
-                self._set_class(tid, info)
-        return rows
+        retry = set()  # tags whose first metadata was damaged
+        while True:
+            kind = rows["kind"]
+            new_meta = np.flatnonzero(rows["flags"] & F_NEW_META)
+            meta_of_row = dict(zip(new_meta.tolist(), metas))
+            # candidates for a tag's first metadata: values carrying new metadata, and legacy values
+            legacy = (kind == K_SIMPLE) | (kind == K_HISTO) | (kind == K_IMAGE) | (kind == K_AUDIO)
+            cand = np.flatnonzero(legacy | ((rows["flags"] & F_NEW_META) != 0))
+            found, bad = [], {}
+            if len(cand):
+                tids = rows["tag_id"][cand]
+                unknown = self.cls[tids] == C_UNKNOWN
+                cand, tids = cand[unknown], tids[unknown]
+                _, first = np.unique(tids, return_index=True)
+                for i in cand[first].tolist():
+                    k = int(kind[i])
+                    sp = meta_of_row.get(i)
+                    if sp is None and k not in _LEGACY_PLUGIN:
+                        continue
+                    info = _classify_meta(sp[2] if sp else b"", k)
+                    if info is None:
+                        bad[int(rows["rec_off"][i])] = int(rows["rec_len"][i])
+                    else:
+                        found.append((int(rows["tag_id"][i]), info))
+            if not bad and retry and buf is not None:
+                found_tids = {t for t, _ in found}
+                for tid in sorted(retry - found_tids):
+                    if self.cls[tid] != C_UNKNOWN:
+                        continue
+                    got = self._metadata_later(rows, tid, buf, base, bad)
+                    if got is not None:
+                        found.append((tid, got))
+                retry = set()
+            if not bad:
+                for tid, info in found:
+                    m_meta[str(tid)] = info
+                    self._set_class(tid, info)
+                return rows
+            retry.update(int(t) for t in rows["tag_id"][np.isin(rows["rec_off"], list(bad))].tolist())
+            drop = np.isin(rows["rec_off"], np.fromiter(bad, dtype=np.int64, count=len(bad)))
+            for off, length in sorted(bad.items()):
+                self._note("unparsable", off, length)
+            metas = [sp for sp, gone in zip(metas, drop[new_meta].tolist()) if not gone]
+            rows = rows[~drop]
+
+    def _metadata_later(self, rows, tid, buf, base, bad):
+        """The class of tag `tid` from the first record of this chunk (after the dropped ones) whose
+        value carries metadata that parses, read with protobuf; None when the chunk has none."""
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto import event_pb2
+
+        for i in np.flatnonzero(rows["tag_id"] == tid).tolist():
+            off, length = int(rows["rec_off"][i]), int(rows["rec_len"][i])
+            start = off - base + 12
+            try:
+                ev = event_pb2.Event.FromString(bytes(buf[start : start + length]))
+                v = ev.summary.value[int(rows["vindex"][i])]
+            except (DecodeError, IndexError):
+                continue
+            if v.HasField("metadata"):
+                return _classify_meta(v.metadata.SerializeToString(), int(rows["kind"][i]))
+        return None
 
     def _decode_slow(self, buf, base, rows):
         slow = np.flatnonzero((rows["kind"] == K_TENSOR) & (self.cls[rows["tag_id"]] == C_SCALAR))

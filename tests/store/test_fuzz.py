@@ -216,6 +216,41 @@ def scalar_points(events, scalar_tags):
     return out
 
 
+def scalar_points_by_rule(events):
+    """{tag: [(step, wall, value)]} by TensorBoard's rule, for files whose tags' kinds must be worked
+    out (a record of them left out): a tag is a scalar one when its first value that says what it is
+    (a simple_value, or a value with metadata) is a simple_value or has the scalars plugin's metadata;
+    its values from there on are its points (a tensor that is no single number gives NaN)."""
+    from tensorboard.util import tensor_util
+
+    kind_of, out = {}, {}
+    for _, ev in events:
+        if ev.WhichOneof("what") != "summary":
+            continue
+        for v in ev.summary.value:
+            kind = v.WhichOneof("value")
+            if v.tag not in kind_of:
+                if kind == "simple_value":
+                    kind_of[v.tag] = True
+                elif v.HasField("metadata"):
+                    md = v.metadata
+                    plugin = md.plugin_data.plugin_name
+                    kind_of[v.tag] = md.data_class == 1 or (md.data_class == 0 and plugin == "scalars")
+                else:
+                    continue
+            if not kind_of[v.tag] or kind not in ("simple_value", "tensor"):
+                continue
+            if kind == "simple_value":
+                x = float(v.simple_value)
+            else:
+                try:
+                    x = float(tensor_util.make_ndarray(v.tensor).item())
+                except (ValueError, TypeError):
+                    x = math.nan
+            out.setdefault(v.tag, []).append((int(ev.step), float(ev.wall_time), x))
+    return out
+
+
 def key(step, wall, value):
     return (int(step), float(wall), "nan" if value != value else float(value))
 
@@ -381,7 +416,7 @@ class Mutator:
 
     # payload damage behind recomputed CRCs
     def payload(self):
-        """-> (op, bytes, base names, offset of the first changed record)."""
+        """-> (op, bytes, base names, offset of the changed record, its index among the records)."""
         name, b = self.pick()
         op = self.rng.choice(
             ("p_bitflip", "p_overwrite", "p_cut", "p_extend", "p_random", "p_varint_bomb", "p_wire_type",
@@ -437,7 +472,7 @@ class Mutator:
                 op = "p_bitflip"
                 payload[self.rng.randrange(len(payload))] ^= 1 << self.rng.randrange(8)
                 new = bytes(payload)
-        return op, bytes(b[:s0] + frame(new) + b[s1:]), [name], s0
+        return op, bytes(b[:s0] + frame(new) + b[s1:]), [name], s0, self.spans[name].index((s0, s1))
 
     def event_mutation(self, op, payload):
         from tensorboard.compat.proto import event_pb2
@@ -570,7 +605,7 @@ def reference(bases, cache):
             tensors[t] = {tensor_key(d) for d in ld.tensors(name, t)}
         for t in ld.tags(name, "blobs"):
             blobs[t] = {(r.step, r.wall_time, tuple(ld.blob(r))) for r in ld.blobs(name, t)}
-        ref[name] = {"scalar_tags": scalar_tags, "points": pts, "tensors": tensors, "blobs": blobs}
+        ref[name] = {"scalar_tags": scalar_tags, "points": pts, "tensors": tensors, "blobs": blobs, "events": events}
     return ref
 
 
@@ -816,9 +851,9 @@ def test_fuzzed_event_files(tmp_path, alarm, monkeypatch):
         ops_seen[op.split(":")[0]] = ops_seen.get(op.split(":")[0], 0) + 1
         put(framing_dir, f"m{i:04d}", data, op=op, bases=names, ordered=ordered, payload_at=None)
     for i in range(N_PAYLOAD):
-        op, data, names, at = mut.payload()
+        op, data, names, at, k = mut.payload()
         ops_seen[op] = ops_seen.get(op, 0) + 1
-        put(payload_dir, f"p{i:04d}", data, op=op, bases=names, ordered=False, payload_at=at)
+        put(payload_dir, f"p{i:04d}", data, op=op, bases=names, ordered=False, payload_at=at, payload_rec=k)
     assert len(meta) >= 1000
     for (dname, run), m in meta.items():  # the pure-Python scanner: every payload mutant, every tenth other
         if dname == "payload" or int(run[1:]) % PYTHON_EVERY == 0:
@@ -940,6 +975,14 @@ def check_store(ld, dname, meta, ref, fails):
                 fails.add(f"{label}: points before the damage not served as written", run, f"{t!r}: {desc}")
             if state in ("clean", "tail") and m["payload_at"] is None and got.get(t) != pts:
                 fails.add(f"{label}: sound records' points differ", run, t)
+        if m["payload_at"] is not None and state == "bad" and pos == m["payload_at"]:
+            # a record protobuf rejects, between intact ones: skipped or not, it must not take them down
+            (b,) = m["bases"]
+            others = [e for i, e in enumerate(ref[b]["events"]) if i != m["payload_rec"]]
+            for t, pts in scalar_points_by_rule(others).items():
+                if not is_subsequence([key(*x) for x in pts], got.get(t, [])):
+                    fails.add(f"{label}: the points of intact records lost around a record protobuf rejects", run,
+                              f"{t!r}: {len(pts)} intact points, {len(got.get(t, []))} served; {desc}")
         if m["payload_at"] is None and m["bases"]:
             for t, pts in got.items():
                 base = [k for b in m["bases"] for k in [key(*x) for x in ref[b]["points"].get(t, [])]]
