@@ -18,11 +18,13 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 
 log = logging.getLogger("tb_plus")
 
 MAX_PATH = 4096
+RESOLVE_TTL = 2.0  # seconds a resolved (or refused) path is remembered
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -44,6 +46,7 @@ class Roots:
     def __init__(self, roots):
         self.given = [os.path.abspath(os.path.expanduser(r)) for r in roots if r]
         self.real = [os.path.realpath(r) for r in self.given]
+        self._resolved = {}  # raw path -> (monotonic time, resolved path or Refused)
 
     def __bool__(self):
         return bool(self.real)
@@ -52,7 +55,28 @@ class Roots:
         return any(inside(real, r) for r in self.real)
 
     def resolve(self, raw: str) -> str:
-        """The resolved path of `raw` if the boundary lets it through; raises Refused."""
+        """The resolved path of `raw` if the boundary lets it through; raises Refused. Answers are
+        remembered for RESOLVE_TTL seconds (a symlink changed meanwhile is seen after that)."""
+        now = time.monotonic()
+        hit = self._resolved.get(raw)
+        if hit is not None and now - hit[0] < RESOLVE_TTL:
+            if isinstance(hit[1], Refused):
+                raise hit[1]
+            return hit[1]
+        try:
+            real = self._resolve(raw)
+        except Refused as e:
+            self._remember(raw, now, e)
+            raise
+        self._remember(raw, now, real)
+        return real
+
+    def _remember(self, raw, now, answer):
+        if len(self._resolved) >= 1024:
+            self._resolved.clear()
+        self._resolved[raw] = (now, answer)
+
+    def _resolve(self, raw: str) -> str:
         if not isinstance(raw, str) or raw.strip() == "":
             raise Refused(400, "empty log directory path")
         if len(raw) > MAX_PATH:

@@ -13,7 +13,7 @@ from werkzeug import wrappers
 from tb_plus.query.downsample import downsample, select_range
 from tb_plus.query.smooth import ema, moving_median
 from tb_plus.query.xaxis import keep_positive, parse_x, x_basic, x_from_tag
-from tb_plus.routes import app, arg, column, flag, respond_json
+from tb_plus.routes import app, arg, column, data_key, flag, respond_cached, respond_json
 
 X_AXES = ("step", "wall_time", "relative")  # and tag:<TAG>
 MAX_WIDTH = 100_000
@@ -189,11 +189,10 @@ def series_route(plugin):
         run = arg(request, "run", required=True)
         tag = arg(request, "tag", required=True)
         width = width_arg(request)
-        body = series_impl(
-            plugin.logdir_for(request), run, tag, width=width, full=flag(request, "full"),
-            **x_args(request), **smooth_args(request),
-        )
-        return respond_json(request, body)
+        kw = dict(width=width, full=flag(request, "full"), **x_args(request), **smooth_args(request))
+        ld = plugin.logdir_for(request)
+        return respond_cached(request, data_key("series", request, ld, [run]),
+                              lambda: series_impl(ld, run, tag, **kw))
 
     return app(handler)
 
@@ -222,15 +221,18 @@ def series_batch_route(plugin):
         ld = plugin.logdir_for(request)
         kw = dict(width=width_arg(request), full=flag(request, "full"), **x_args(request), **smooth_args(request))
         impl = series_arrays if fmt == "binary" else series_impl
-        out = []
-        for run, tag in zip(runs, tags):
-            try:
-                out.append(impl(ld, run, tag, **kw))
-            except errors.PublicError as e:
-                out.append({"run": run, "tag": tag, "status": e.http_code, "error": str(e)})
-        if fmt == "binary":
-            return http_util.Respond(request, binary_batch(out), "application/octet-stream")
-        return respond_json(request, {"series": out})
+
+        def build():
+            out = []
+            for run, tag in zip(runs, tags):
+                try:
+                    out.append(impl(ld, run, tag, **kw))
+                except errors.PublicError as e:
+                    out.append({"run": run, "tag": tag, "status": e.http_code, "error": str(e)})
+            return binary_batch(out) if fmt == "binary" else {"series": out}
+
+        known = [r for r in dict.fromkeys(runs) if r in set(ld.runs())]  # unknown runs answer per entry
+        return respond_cached(request, data_key("series_batch", request, ld, known), build, binary=fmt == "binary")
 
     return app(handler)
 

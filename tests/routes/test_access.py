@@ -233,3 +233,26 @@ def test_indexing_one_directory_blocks_no_other_request(tmp_path, monkeypatch):
     finally:
         gate.set()
     assert poll_runs(client, slow) == ["run_s"]
+
+
+def test_cached_series_answers_follow_appended_data(tmp_path):
+    """/series answers are cached per query and run version: an append changes the version."""
+    from werkzeug import test as wtest
+
+    root = tmp_path / "root"
+    w = tbx.SummaryWriter(str(root / "live"), flush_secs=1)
+    for s in range(5):
+        w.add_scalar("loss", float(s), s)
+    w.flush()
+    app = make_app(root, tmp_path / "cache", "--reload_interval", "0")
+    client = wtest.Client(app)
+    assert get_json(client, "/series?run=live&tag=loss")["step"] == list(range(5))
+    assert get_json(client, "/series?run=live&tag=loss")["step"] == list(range(5))  # from the cache
+    for s in range(5, 9):
+        w.add_scalar("loss", float(s), s)
+    w.close()
+    (plugin,) = [p for p in app._plugins if p.plugin_name == "tb_plus"]
+    plugin.logdir.refresh()
+    assert get_json(client, "/series?run=live&tag=loss")["step"] == list(range(9))
+    batch = client.get("/data/plugin/tb_plus/series_batch?run=live&tag=loss&format=binary")
+    assert batch.status_code == 200 and len(batch.get_data()) > 0
