@@ -143,7 +143,7 @@ setup(
     extras_require={
         # torch is pinned: a CPU wheel of 2.13.0 is available locally, while an
         # unpinned torch pulls a multi-GB CUDA build.
-        "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0", "playwright==1.63.0"],
+        "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0", "playwright==1.63.0", "scikit-learn"],
         "tf": ["tensorflow-cpu"],
     },
     ext_modules=ext_modules,

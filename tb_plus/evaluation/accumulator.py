@@ -24,7 +24,14 @@ _CHUNK = 1 << 20  # samples per bincount: keeps the temporaries in cache
 
 
 class BinaryAccumulator:
-    def __init__(self, kind: str = "probability", bits: int = 13, *, scheme: Scheme | None = None):
+    def __init__(self, kind: str = "probability", bits: int = 13, *, scheme: Scheme | None = None,
+                 nan: str = "raise"):
+        """nan: "raise" (a batch with a NaN score is refused with ValueError and not counted; torch
+        tensors are checked when the counts are read, to spare a device synchronisation per batch)
+        or "skip" (NaN scores are counted in `nan` and left out)."""
+        if nan not in ("raise", "skip"):
+            raise ValueError(f"nan must be 'raise' or 'skip', not {nan!r}")
+        self.nan_policy = nan
         self.scheme = scheme or Scheme(kind, bits)
         self._counts = None  # [2, size]: negatives, positives
         self._neg = self._pos = None  # views of its rows
@@ -46,7 +53,7 @@ class BinaryAccumulator:
 
     def update(self, scores, labels, weights=None) -> "BinaryAccumulator":
         """Adds a batch. labels: bool or 0/1 (anything > 0.5 is positive); weights: optional,
-        non-negative, same shape. NaN scores are counted in `nan` and left out."""
+        non-negative, same shape. NaN scores: see the constructor's `nan`."""
         if _is_torch(scores):
             return self._update_torch(scores, labels, weights)
         s = _to_numpy(scores).reshape(-1)
@@ -67,8 +74,14 @@ class BinaryAccumulator:
             if s.dtype != np.float32 and s.dtype != np.float64:
                 s = s.astype(np.float64)
             sc = self.scheme
-            nan, lo, hi = fast(np.ascontiguousarray(s), np.ascontiguousarray(y).view(np.uint8), w, self._counts,
-                               sc.kind == "logit", sc.bits, sc.emin, sc.emax)
+            s, y8 = np.ascontiguousarray(s), np.ascontiguousarray(y).view(np.uint8)
+            nan, lo, hi = fast(s, y8, w, self._counts, sc.kind == "logit", sc.bits, sc.emin, sc.emax)
+            if nan and self.nan_policy == "raise":  # take the batch back out, then refuse it
+                keep = ~np.isnan(s)
+                g = sc.index(s[keep]) + y[keep] * sc.size
+                self._counts.reshape(-1)[:] -= np.bincount(g, weights=None if w is None else w[keep],
+                                                           minlength=2 * sc.size).astype(self._counts.dtype)
+                _refuse_nan(s)
             self.nan += nan if self.weighted else int(nan)
             self._touch(lo, hi)
             return self
@@ -78,6 +91,8 @@ class BinaryAccumulator:
 
     def _add(self, s, y, w):
         bad = np.isnan(s)
+        if bad.any() and self.nan_policy == "raise":
+            _refuse_nan(s)
         if bad.any():
             self.nan += int(bad.sum()) if w is None else float(w[bad].sum())
             keep = ~bad
@@ -132,6 +147,9 @@ class BinaryAccumulator:
             nan = self._nan_dev.item()
             self.nan += nan if self.weighted else int(nan)
             self._dev = None
+            if nan and self.nan_policy == "raise":
+                raise ValueError(f"{nan:g} NaN scores were given to update() as torch tensors: a NaN score cannot "
+                                 "be ranked (fix the model's output, or use nan='skip' to leave them out)")
             nz = np.flatnonzero(counts[:n] + counts[n:])
             if len(nz):
                 self._touch(int(nz[0]), int(nz[-1]))
@@ -257,6 +275,13 @@ class BinaryAccumulator:
             fw.add_event(ev)
         else:
             raise TypeError(f"cannot write to {type(target).__name__}: give a SummaryWriter or a directory")
+
+
+def _refuse_nan(s):
+    bad = np.flatnonzero(np.isnan(s))
+    raise ValueError(f"{len(bad)} NaN scores in this batch (the first at index {int(bad[0])}): a NaN score cannot be "
+                     "ranked, so the batch was not counted (fix the model's output, or use nan='skip' to leave "
+                     "NaN scores out)")
 
 
 def _c_counter():

@@ -14,8 +14,8 @@ first bucket of their side, coordinates of 2^emax and more the last one. The glo
 is monotone in s: buckets are ordered by score, so every ranking metric (ROC, AUC, PR, AP) only
 ever confuses two samples that share a bucket.
 
-Defaults: probability: bits=13, emin=-40 (2^-40 ~ 9.1e-13), emax=-1 (c < 0.5): 2 x 319,488 buckets;
-logit: bits=13, emin=-24, emax=7 (|s| < 128): 2 x 253,952 buckets.
+Defaults: probability: bits=13, emin=-126 (2^-126 ~ 1.2e-38, float32's smallest normal), emax=-1
+(c < 0.5): 2 x 1,024,000 buckets; logit: bits=13, emin=-126, emax=7 (|s| < 128): 2 x 1,089,536 buckets.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 
 KINDS = ("probability", "logit")
-_DEFAULTS = {"probability": (-126, -1), "logit": (-24, 7)}
+_DEFAULTS = {"probability": (-126, -1), "logit": (-126, 7)}
 
 
 @dataclasses.dataclass(frozen=True)

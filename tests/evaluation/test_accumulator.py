@@ -71,13 +71,13 @@ def test_c_counter_numpy_and_torch_give_identical_counts():
         s[5] = 0.5 if kind == "probability" else 0.0
         s[6] = 1.0 if kind == "probability" else 1e30
         s[7] = 0.0 if kind == "probability" else -1e30
-        a = BinaryAccumulator(kind).update(s, y)
-        b = BinaryAccumulator(kind)
+        a = BinaryAccumulator(kind, nan="skip").update(s, y)
+        b = BinaryAccumulator(kind, nan="skip")
         b.force_numpy = True
         b.update(s, y)
-        c = BinaryAccumulator(kind).update(torch.tensor(s), torch.tensor(y))
-        d = BinaryAccumulator(kind).update(torch.tensor(s, dtype=torch.float32), torch.tensor(y))
-        e = BinaryAccumulator(kind).update(s.astype(np.float32), y)
+        c = BinaryAccumulator(kind, nan="skip").update(torch.tensor(s), torch.tensor(y))
+        d = BinaryAccumulator(kind, nan="skip").update(torch.tensor(s, dtype=torch.float32), torch.tensor(y))
+        e = BinaryAccumulator(kind, nan="skip").update(s.astype(np.float32), y)
         for other in (b, c):
             assert np.array_equal(a.counts()[0], other.counts()[0]) and np.array_equal(a.counts()[1], other.counts()[1])
             assert other.nan == a.nan == int(np.isnan(s).sum())
@@ -121,9 +121,45 @@ def test_sample_weights():
         BinaryAccumulator().update(s, y, -w)
 
 
-def test_nan_scores_are_counted_and_left_out():
-    acc = BinaryAccumulator().update([0.1, float("nan"), 0.9, float("nan")], [0, 1, 1, 0])
-    assert acc.nan == 2 and len(acc) == 2 and acc.auc() == 1.0
+def test_nan_scores_are_refused_with_a_clear_error_or_skipped_on_request():
+    for force_numpy in (False, True):
+        acc = BinaryAccumulator()
+        acc.force_numpy = force_numpy
+        acc.update([0.2, 0.7], [0, 1])
+        with pytest.raises(ValueError, match=r"2 NaN scores in this batch \(the first at index 1\)"):
+            acc.update([0.1, float("nan"), 0.9, float("nan")], [0, 1, 1, 0])
+        assert len(acc) == 2 and acc.nan == 0  # the refused batch was not counted
+    skip = BinaryAccumulator(nan="skip").update([0.1, float("nan"), 0.9, float("nan")], [0, 1, 1, 0])
+    assert skip.nan == 2 and len(skip) == 2 and skip.auc() == 1.0
+    torch = pytest.importorskip("torch")
+    t = BinaryAccumulator().update(torch.tensor([0.1, float("nan")]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="1 NaN scores were given to update"):
+        t.auc()  # torch batches are checked when the counts are read (no device sync per batch)
+
+
+def test_adversarial_score_distributions():
+    rng = np.random.default_rng(21)
+    y = rng.random(200_000) < 0.3
+    # every score within 1e-6 of 1.0, positives slightly higher
+    s = 1.0 - 1e-6 * rng.random(len(y)) ** np.where(y, 3.0, 1.0)
+    acc = BinaryAccumulator().update(s, y)
+    assert abs(acc.auc() - exact_auc(s, y)) <= max(1e-6, 0) and acc.auc() > 0.6
+    assert abs(acc.average_precision() - exact_ap(s, y)) <= 1e-4
+    # logits within 1e-6 of 0 (an untrained model)
+    z = 1e-6 * (rng.random(len(y)) - 0.5 + 0.2 * y)
+    accz = BinaryAccumulator("logit").update(z, y)
+    assert abs(accz.auc() - exact_auc(z, y)) <= 1e-6
+    # heavy ties: 7 distinct scores only, counted exactly as tied
+    t = rng.integers(0, 7, len(y)) / 7.0
+    acct = BinaryAccumulator().update(t, y)
+    assert acct.auc() == pytest.approx(exact_auc(t, y), abs=1e-12)
+    assert acct.average_precision() == pytest.approx(exact_ap(t, y), abs=1e-12)
+    # all scores equal: AUC 1/2, the bound says so too
+    same = BinaryAccumulator().update(np.full(1000, 0.3), y[:1000])
+    assert same.auc() == 0.5 and same.auc_error_bound() == 0.5
+    # the bound holds on every case above
+    for a, sc in ((acc, s), (accz, z), (acct, t)):
+        assert abs(a.auc() - exact_auc(sc, y)) <= a.auc_error_bound() + 1e-12
 
 
 def test_curves_and_distributions():
@@ -145,6 +181,28 @@ def test_curves_and_distributions():
     in_bin = (s >= 0.5) & (s < 0.6)
     assert cal["fraction_positive"][5] == pytest.approx(y[in_bin].mean(), abs=1e-3)
     assert cal["mean_predicted"][5] == pytest.approx(s[in_bin].mean(), abs=1e-3)
+
+
+def test_roc_of_torch_add_pr_curve_matches_scikit_learn(tmp_path):
+    torch_tb = pytest.importorskip("torch.utils.tensorboard")
+    metrics = pytest.importorskip("sklearn.metrics")
+    from tb_plus.store import Logdir
+
+    s, y = gaussians(20_000, 0.4, 1.0, "probability", seed=19)
+    w = torch_tb.SummaryWriter(str(tmp_path / "logs"))
+    w.add_pr_curve("pr", y, s, 0, num_thresholds=51)
+    w.close()
+    (d,) = Logdir(tmp_path / "logs", tmp_path / "cache").tensors(".", "pr")
+    fpr, tpr, auc = curves.from_pr_curve_tensor(d.numpy)
+    thresholds = np.linspace(0, 1, 51)  # torch's: i / (num_thresholds - 1), a score counts when >= threshold
+    for t, f, r in zip(thresholds, fpr, tpr):
+        pred = s >= t
+        tn, fp, fn, tp = metrics.confusion_matrix(y, pred, labels=[False, True]).ravel()
+        assert r == pytest.approx(tp / (tp + fn), abs=2e-4) and f == pytest.approx(fp / (fp + tn), abs=2e-4)
+    order = np.argsort(fpr)
+    ref = metrics.auc(np.concatenate([[0], fpr[order], [1]]), np.concatenate([[0], tpr[order], [1]]))
+    assert auc == pytest.approx(ref, abs=1e-6)
+    assert abs(auc - metrics.roc_auc_score(y, s)) < 5e-3  # 51 thresholds: coarse, as TensorBoard's own
 
 
 def test_roc_from_tensorboard_pr_curve_counts():
