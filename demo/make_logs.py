@@ -11,7 +11,8 @@
                      (bench/gen_logdir.py), to feel the store's speed
 
 Every training logs train/loss, train/acc, eval/loss, eval/acc, per-layer gradient and weight norms
-(layers/<name>/grad_norm, layers/<name>/weight_norm), the learning rate, and weight histograms.
+(layers/<name>/grad_norm, layers/<name>/weight_norm), the learning rate, weight histograms, and every 250
+steps an evaluation of the class-1 probability (eval/spirals, tb_plus.evaluation) for the Evaluation panel.
 """
 
 import argparse
@@ -37,6 +38,8 @@ def spirals(n, rng, noise=0.25):
 def train(writer, *, depth, width, act, lr, opt, init_scale, steps, seed, lr_growth=1.0):
     import torch
     from torch import nn
+
+    from tb_plus.evaluation import log_evaluation
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -77,6 +80,11 @@ def train(writer, *, depth, width, act, lr, opt, init_scale, steps, seed, lr_gro
                 ev = model(xev)
                 writer.add_scalar("eval/loss", loss_fn(ev, yev).item(), step)
                 writer.add_scalar("eval/acc", (ev.argmax(1) == yev).float().mean().item(), step)
+                if step % 250 == 0 or step == steps - 1:
+                    # class-1 probability vs the labels: ROC, PR, score distributions in the Evaluation panel
+                    p1 = torch.softmax(ev, 1)[:, 1]
+                    if torch.isfinite(p1).all():
+                        log_evaluation(writer, "eval/spirals", step, p1, yev)
         if step % 250 == 0:
             for name, lin in named[:3]:
                 w = lin.weight.detach().numpy()

@@ -271,6 +271,10 @@ class BinaryAccumulator:
         fw = getattr(target, "file_writer", None) or getattr(target, "_get_file_writer", lambda: None)()
         if fw is None:
             fw = target
+        if type(fw).__module__.startswith("tensorboardX"):  # tensorboardX has its own copy of the protos
+            from tensorboardX.proto import event_pb2 as tbx_event_pb2
+
+            ev = tbx_event_pb2.Event.FromString(ev.SerializeToString())
         if hasattr(fw, "add_event"):
             fw.add_event(ev)
         else:

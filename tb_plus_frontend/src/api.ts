@@ -229,6 +229,89 @@ export interface UploadResult {
   path: string;
 }
 
+/** The evaluation tags of the log directory (GET evaluation without run and tag), columns aligned by index.
+ * kind: "tb_plus_eval" (tb_plus.evaluation bucket counts) or "pr_curves" (TensorBoard's own summaries). */
+export interface EvaluationList {
+  run: string[];
+  tag: string[];
+  kind: string[];
+}
+
+/** One evaluation's curves at one step (GET evaluation?run&tag&step), numbers as JS numbers (NaN kept). */
+export interface Evaluation {
+  run: string;
+  tag: string;
+  kind: string;
+  step: number;
+  wallTime: number;
+  steps: number[];
+  /** null when not finite (no positives or no negatives). */
+  auc: number | null;
+  /** null for pr_curves tags. */
+  ap: number | null;
+  aucErrorBound: number | null;
+  count: { positives: number; negatives: number; nan: number };
+  roc: { fpr: Float64Array; tpr: Float64Array; threshold: Float64Array };
+  pr: { recall: Float64Array; precision: Float64Array; threshold: Float64Array };
+  /** Counts of negatives and positives over equal bins (edges has one more entry); null for pr_curves. */
+  distribution: { edges: Float64Array; negatives: Float64Array; positives: Float64Array; space: string } | null;
+  /** Reliability per tenth of predicted probability; null for logit scores and pr_curves. */
+  calibration: { meanPredicted: Float64Array; fractionPositive: Float64Array; count: Float64Array; ece: number } | null;
+}
+
+interface EvaluationResponse {
+  run: string;
+  tag: string;
+  kind: string;
+  step: number;
+  wall_time: number;
+  steps: number[];
+  auc: WireNumber | null;
+  ap: WireNumber | null;
+  auc_error_bound: WireNumber | null;
+  count: { positives: number; negatives: number; nan: number };
+  roc: { fpr: WireNumber[]; tpr: WireNumber[]; threshold: WireNumber[] };
+  pr: { recall: WireNumber[]; precision: WireNumber[]; threshold: WireNumber[] };
+  distribution: { edges: WireNumber[]; negatives: WireNumber[]; positives: WireNumber[]; space: string } | null;
+  calibration: { mean_predicted: WireNumber[]; fraction_positive: WireNumber[]; count: WireNumber[]; ece: WireNumber } | null;
+}
+
+function finiteOrNull(v: WireNumber | null | undefined): number | null {
+  if (v === null || v === undefined) return null;
+  const n = toNumber(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+function parseEvaluation(r: EvaluationResponse): Evaluation {
+  const d = r.distribution;
+  const c = r.calibration;
+  return {
+    run: r.run,
+    tag: r.tag,
+    kind: r.kind,
+    step: r.step,
+    wallTime: r.wall_time,
+    steps: r.steps,
+    auc: finiteOrNull(r.auc),
+    ap: finiteOrNull(r.ap),
+    aucErrorBound: finiteOrNull(r.auc_error_bound),
+    count: r.count,
+    roc: { fpr: toFloat64(r.roc.fpr), tpr: toFloat64(r.roc.tpr), threshold: toFloat64(r.roc.threshold) },
+    pr: { recall: toFloat64(r.pr.recall), precision: toFloat64(r.pr.precision), threshold: toFloat64(r.pr.threshold) },
+    distribution: d
+      ? { edges: toFloat64(d.edges), negatives: toFloat64(d.negatives), positives: toFloat64(d.positives), space: d.space }
+      : null,
+    calibration: c
+      ? {
+          meanPredicted: toFloat64(c.mean_predicted),
+          fractionPositive: toFloat64(c.fraction_positive),
+          count: toFloat64(c.count),
+          ece: toNumber(c.ece),
+        }
+      : null,
+  };
+}
+
 /** An HTTP error with the server's message ({"error": ...} body when there is one). */
 export class ApiError extends Error {
   constructor(
@@ -679,6 +762,27 @@ export class Api {
         throw e;
       }),
     );
+  }
+
+  /** The evaluation tags (an empty list when the backend has no /evaluation route). Cached until a run
+   * changes or `clear()`. */
+  evaluations(): Promise<EvaluationList> {
+    const url = this.url("evaluation");
+    return this.cached(url, [...this.versions.keys()], () =>
+      getJson<{ tags: EvaluationList }>(url).then(
+        (r) => r.tags,
+        (e) => {
+          if (e instanceof ApiError && e.status === 404) return { run: [], tag: [], kind: [] };
+          throw e;
+        },
+      ),
+    );
+  }
+
+  /** One evaluation's curves at `step` (null: the last), cached per URL and the run's data version. */
+  evaluation(run: string, tag: string, step: number | null, bins?: number): Promise<Evaluation> {
+    const url = this.url("evaluation", { run, tag, step: step ?? undefined, bins });
+    return this.cached(url, [run], () => getJson<EvaluationResponse>(url).then(parseEvaluation));
   }
 
   private cached<T>(url: string, runs: string[], fetcher: () => Promise<T>): Promise<T> {

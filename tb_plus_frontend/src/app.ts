@@ -15,6 +15,7 @@
 import { Api, ApiError, runVersion, type Hparams, type LogdirsInfo, type Progress, type RunInfo, type RunsAnswer, type SearchMode } from "./api";
 import { type Emphasis } from "./chart";
 import { ChartCard, cardId, type CardSpec } from "./chart_card";
+import { EvalController } from "./eval_controller";
 import { connectHost } from "./host";
 import {
   RECENT_MAX, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type ViewState,
@@ -100,6 +101,7 @@ export class App {
   private readonly colors = new Map<string, string>();
   private readonly versions = new Map<string, string>();
   private readonly cards = new Map<string, ChartCard>();
+  private evalCtl!: EvalController;
   private hparams: Hparams = { runs: [], hparams: {} };
   private pollTimer = 0;
   private runsSeq = 0;
@@ -173,6 +175,16 @@ export class App {
       },
     });
     this.layout.controlsHost.appendChild(this.controls.root);
+    this.evalCtl = new EvalController({
+      api: this.api,
+      state: () => this.s,
+      patch: (p) => {
+        Object.assign(this.s, p);
+        this.save();
+      },
+      ready: () => this.dirReady,
+    });
+    this.layout.evalHost.appendChild(this.evalCtl.panel.root);
 
     this.tree = new TagTreeModel(
       this.api,
@@ -227,6 +239,7 @@ export class App {
     this.renderTree();
     void this.loadTagSample();
     void this.resolvePins();
+    void this.evalCtl.loadList();
     if (this.s.group !== null) void this.loadGroupPage(false);
     this.renderGroupBar();
     this.renderControls();
@@ -470,6 +483,7 @@ export class App {
     if (all || runsChanged || changed.size > 0) {
       if (all || this.s.dim.startsWith("hparam:")) void this.loadHparams();
     }
+    if (all || runsChanged || changed.size > 0) this.evalCtl.refresh(all || runsChanged ? null : changed);
     const touchesSelection = [...changed].some((r) => this.selectedRuns.has(r));
     if (all || runsChanged || touchesSelection) this.updateCards(all || runsChanged ? null : changed);
     this.schedulePoll();
@@ -594,6 +608,11 @@ export class App {
     this.s.custom = [];
     this.s.cmp = [];
     this.s.hl = null;
+    // The evaluation chosen belonged to the old directory (the panel stays open or closed).
+    this.s.erun = null;
+    this.s.etag = null;
+    this.s.estep = null;
+    this.evalCtl.reset();
     this.hparams = { runs: [], hparams: {} };
     this.tagSample = [];
     this.pinned = new Map();
@@ -671,6 +690,7 @@ export class App {
     if (this.treeView.search.value.trim()) void this.runSearch();
     void this.loadTagSample();
     void this.resolvePins();
+    void this.evalCtl.loadList();
     if (this.s.group !== null) void this.loadGroupPage(false);
   }
 

@@ -83,6 +83,13 @@ export interface ViewState {
   custom: CustomSpec[];
   agg: AggSpec[];
   cmp: CmpSpec[];
+  /** The Evaluation panel: whether it is open, the evaluation shown (run and tag; null: the first listed),
+   * its step (null: the last, following new evaluations) and whether the score distributions use a log y. */
+  eval: boolean;
+  erun: string | null;
+  etag: string | null;
+  estep: number | null;
+  elogy: boolean;
 }
 
 export const REFRESH_CHOICES: [number, string][] = [
@@ -95,13 +102,14 @@ const HASH_PREFIX = "p.tb_plus.";
 /** Keys whose presence in a URL means "this URL describes a view". */
 const STATE_KEYS = [
   "logdir", "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
-  "sep", "group",
+  "sep", "group", "eval", "erun", "etag",
 ];
 
 export function defaultState(): ViewState {
   return {
     logdir: null, runs: null, tags: [], x: "step", xlog: false, ylog: false, smooth: "none", weight: 0.6, window: 5,
     dim: "", hl: null, pins: [], sep: "/", group: null, gpage: 0, gfilter: "", gmode: "substring", refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
+    eval: false, erun: null, etag: null, estep: null, elogy: false,
   };
 }
 
@@ -163,6 +171,12 @@ export function encodeState(s: ViewState): [string, string][] {
   for (const c of s.custom) out.push(["custom", JSON.stringify(c)]);
   for (const a of s.agg) out.push(["agg", JSON.stringify(a)]);
   for (const c of s.cmp) out.push(["cmp", JSON.stringify(c)]);
+  if (s.eval) out.push(["eval", "1"]);
+  if (s.erun !== null && s.etag !== null) {
+    out.push(["erun", s.erun], ["etag", s.etag]);
+    if (s.estep !== null) out.push(["estep", String(s.estep)]);
+  }
+  if (s.elogy) out.push(["elogy", "1"]);
   return out;
 }
 
@@ -209,6 +223,16 @@ export function decodeState(params: URLSearchParams): ViewState | null {
   s.custom = params.getAll("custom").map((v) => parseJson(v, isCustom)).filter((v): v is CustomSpec => v !== null);
   s.agg = params.getAll("agg").map((v) => parseJson(v, isAgg)).filter((v): v is AggSpec => v !== null);
   s.cmp = params.getAll("cmp").map((v) => parseJson(v, isCmp)).filter((v): v is CmpSpec => v !== null);
+  s.eval = params.get("eval") === "1";
+  const erun = params.get("erun");
+  const etag = params.get("etag");
+  if (erun !== null && etag !== null) {
+    s.erun = erun;
+    s.etag = etag;
+    const estep = Number(params.get("estep") ?? "");
+    if (params.get("estep") && Number.isInteger(estep)) s.estep = estep;
+  }
+  s.elogy = params.get("elogy") === "1";
   return s;
 }
 

@@ -68,3 +68,15 @@ def test_keras_metric_and_callback(tmp_path):
     same = BinaryAccumulator().update(scores, labels[:500])
     assert auc.value[-1] == pytest.approx(same.auc(), abs=1e-12) and cb.last.auc() == auc.value[-1]
     assert abs(auc.value[-1] - exact_auc(scores, labels[:500] > 0.5)) <= same.auc_error_bound()
+
+
+def test_write_through_tensorboardx(tmp_path):
+    tbx = pytest.importorskip("tensorboardX")
+    from tb_plus.store import Logdir
+
+    s, y = gaussians(10_000, 0.3, 1.0, "probability", seed=8)
+    w = tbx.SummaryWriter(str(tmp_path / "logs"))
+    acc = log_evaluation(w, "eval/x", 5, s, y)
+    w.close()
+    auc = Logdir(tmp_path / "logs", tmp_path / "cache").scalars(".", "eval/x/auc_roc")
+    assert auc.step.tolist() == [5] and auc.value[0] == acc.auc()
