@@ -60,14 +60,14 @@ def test_keras_metric_and_callback(tmp_path):
     pred = model.predict(x, verbose=0).reshape(-1)
     same = BinaryAccumulator().update(pred, labels)  # the same buckets, counted by numpy/C
     assert evaluated == pytest.approx(same.auc(), abs=1e-9)
-    assert abs(evaluated - exact_auc(pred, labels > 0.5)) <= same.auc_error_bound()
+    assert abs(evaluated - exact_auc(pred, labels > 0.5)) <= same.auc_error_bound() + 1e-12  # equal when every shared bucket holds one pair
     ld = Logdir(tmp_path / "logs", tmp_path / "cache")
     auc = ld.scalars(".", "eval/val/auc_roc")
     assert auc.step.tolist() == [0, 1]
     scores = model.predict(x[:500], verbose=0).reshape(-1)
     same = BinaryAccumulator().update(scores, labels[:500])
     assert auc.value[-1] == pytest.approx(same.auc(), abs=1e-12) and cb.last.auc() == auc.value[-1]
-    assert abs(auc.value[-1] - exact_auc(scores, labels[:500] > 0.5)) <= same.auc_error_bound()
+    assert abs(auc.value[-1] - exact_auc(scores, labels[:500] > 0.5)) <= same.auc_error_bound() + 1e-12  # equal when every shared bucket holds one pair
 
 
 def test_write_through_tensorboardx(tmp_path):
