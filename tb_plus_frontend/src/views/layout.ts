@@ -2,7 +2,7 @@
 // run table on top (its own resizable pane), then the scrolling chart area: the Evaluation panel (shown when
 // the log directory has evaluation tags), controls, the "Pinned" section, the group pager and the chart grid.
 
-import { el } from "./dom";
+import { el, formatBytes } from "./dom";
 import type { Progress } from "../api";
 
 export interface Layout {
@@ -75,17 +75,6 @@ export function showProgress(layout: Layout, progress: Progress | null): void {
   layout.progressBar.style.width = `${(Math.min(1, frac) * 100).toFixed(1)}%`;
   layout.progress.setAttribute("aria-valuenow", (frac * 100).toFixed(0));
   layout.progressText.textContent =
-    `indexing ${progress.files_done}/${progress.files_total} files, ${sizeText(progress.bytes_done)} of ${sizeText(progress.bytes_total)} (${(frac * 100).toFixed(0)}%)`;
+    `indexing ${progress.files_done}/${progress.files_total} files, ${formatBytes(progress.bytes_done)} of ${formatBytes(progress.bytes_total)} (${(frac * 100).toFixed(0)}%)`;
 }
 
-function sizeText(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KB", "MB", "GB", "TB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}

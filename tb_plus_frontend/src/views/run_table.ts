@@ -8,7 +8,7 @@
 // runs-none, runs-collapse, runs-resize, run-col-<key> (headers), run-row-<name>, run-<name> (checkbox),
 // run-badge-<name>; cells carry data-col=<key> (hyperparameter columns: "hp:<name>").
 
-import { el } from "./dom";
+import { el, formatBytes } from "./dom";
 import { VirtualList } from "./virtual_list";
 import type { HparamValue, RunInfo, RunStatus } from "../api";
 
@@ -64,17 +64,6 @@ function dateTime(seconds: number | null): string {
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
 }
 
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KB", "MB", "GB", "TB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
 
 function hparamText(v: HparamValue | undefined): string {
   if (v === null || v === undefined) return "—";
@@ -265,7 +254,7 @@ export class RunTable {
       { key: "last_step", label: "last step", width: "82px", sortable: true, numeric: true, value: (r) => r.lastStep, cell: (r) => (r.lastStep === null ? "—" : String(r.lastStep)) },
       { key: "first_write", label: "first write", width: "124px", sortable: true, numeric: true, value: (r) => r.firstWrite, cell: (r) => dateTime(r.firstWrite) },
       { key: "last_write", label: "last write", width: "88px", sortable: true, numeric: true, value: (r) => r.lastWrite || null, cell: (r) => (r.lastWrite ? ago(now() - r.lastWrite) : "—") },
-      { key: "size", label: "size", width: "70px", sortable: true, numeric: true, value: (r) => r.size, cell: (r) => bytes(r.size) },
+      { key: "size", label: "size", width: "70px", sortable: true, numeric: true, value: (r) => r.size, cell: (r) => formatBytes(r.size) },
       { key: "tags", label: "tags", width: "56px", sortable: true, numeric: true, value: (r) => r.tags, cell: (r) => r.tags.toLocaleString() },
       {
         key: "path",
