@@ -37,6 +37,7 @@ class BinaryAccumulator:
         self._neg = self._pos = None  # views of its rows
         self._dev = None  # torch counts [2, size] on a device, added in lazily
         self._lo, self._hi = None, None  # the range of buckets that may be non-empty
+        self._compact_cache = None
         self.nan = 0  # samples with a NaN score (left out)
         self.weighted = False
         self.force_numpy = False  # True: never the C counter (tests compare both)
@@ -54,6 +55,7 @@ class BinaryAccumulator:
     def update(self, scores, labels, weights=None) -> "BinaryAccumulator":
         """Adds a batch. labels: bool or 0/1 (anything > 0.5 is positive); weights: optional,
         non-negative, same shape. NaN scores: see the constructor's `nan`."""
+        self._compact_cache = None
         if _is_torch(scores):
             return self._update_torch(scores, labels, weights)
         s = _to_numpy(scores).reshape(-1)
@@ -140,6 +142,7 @@ class BinaryAccumulator:
 
     def _flush_device(self):
         if self._dev is not None:
+            self._compact_cache = None
             counts = self._dev.cpu().numpy()
             n = self.scheme.size
             self._neg += counts[:n].astype(self._neg.dtype, copy=False)
@@ -160,6 +163,7 @@ class BinaryAccumulator:
             raise ValueError(f"cannot merge {other.scheme} into {self.scheme}")
         neg, pos = other.counts()
         self._flush_device()
+        self._compact_cache = None
         self._ensure(other.weighted)
         self._neg += neg.astype(self._neg.dtype, copy=False)
         self._pos += pos.astype(self._pos.dtype, copy=False)
@@ -169,6 +173,7 @@ class BinaryAccumulator:
         return self
 
     def reset(self) -> None:
+        self._compact_cache = None
         self._counts = self._neg = self._pos = self._dev = None
         self._lo = self._hi = None
         self.nan = 0
@@ -195,14 +200,22 @@ class BinaryAccumulator:
             return neg[:0], pos[:0], 0
         return neg[self._lo : self._hi + 1], pos[self._lo : self._hi + 1], self._lo
 
+    def _compact(self):
+        """(neg, pos) of the non-empty buckets only, in order, as float64; kept until the counts change."""
+        neg, pos, _ = self.used()
+        if self._compact_cache is None:
+            n, p, _ = curves._nonzero(neg, pos)
+            self._compact_cache = (n, p)
+        return self._compact_cache
+
     def auc(self) -> float:
-        return curves.auc_roc(*self.used()[:2])
+        return curves.auc_roc(*self._compact(), compact=True)
 
     def average_precision(self) -> float:
-        return curves.average_precision(*self.used()[:2])
+        return curves.average_precision(*self._compact(), compact=True)
 
     def auc_error_bound(self) -> float:
-        return curves.auc_error_bound(*self.used()[:2])
+        return curves.auc_error_bound(*self._compact(), compact=True)
 
     def roc_curve(self):
         neg, pos, off = self.used()

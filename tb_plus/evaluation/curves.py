@@ -21,21 +21,22 @@ def _nonzero(neg, pos):
     """(neg, pos, ids) of the non-empty buckets only, as float64: every ranking metric needs just
     those (a scheme has millions of buckets, a sample set touches far fewer)."""
     neg, pos = np.asarray(neg), np.asarray(pos)
-    ids = np.flatnonzero((neg != 0) | (pos != 0))
+    ids = np.flatnonzero(neg + pos)  # counts and weights are >= 0
     return neg[ids].astype(np.float64), pos[ids].astype(np.float64), ids
 
 
-def auc_roc(neg, pos) -> float:
-    """P(score of a positive > score of a negative), ties 1/2; NaN without both classes."""
-    neg, pos, N, P = _totals(*_nonzero(neg, pos)[:2])
+def auc_roc(neg, pos, compact=False) -> float:
+    """P(score of a positive > score of a negative), ties 1/2; NaN without both classes.
+    compact=True: neg and pos already hold only the non-empty buckets, as float64."""
+    neg, pos, N, P = _totals(neg, pos) if compact else _totals(*_nonzero(neg, pos)[:2])
     if N == 0 or P == 0:
         return float("nan")
     below = np.cumsum(neg) - neg  # negatives in lower buckets
     return float(np.dot(pos, below + 0.5 * neg) / (P * N))
 
 
-def auc_error_bound(neg, pos) -> float:
-    neg, pos, N, P = _totals(*_nonzero(neg, pos)[:2])
+def auc_error_bound(neg, pos, compact=False) -> float:
+    neg, pos, N, P = _totals(neg, pos) if compact else _totals(*_nonzero(neg, pos)[:2])
     if N == 0 or P == 0:
         return float("nan")
     return float(0.5 * np.dot(pos, neg) / (P * N))
@@ -47,12 +48,15 @@ def _descending(neg, pos):
     return np.cumsum(pos[::-1]), np.cumsum(neg[::-1]), ids[::-1]
 
 
-def average_precision(neg, pos) -> float:
+def average_precision(neg, pos, compact=False) -> float:
     """Average precision (scikit-learn's definition): sum over thresholds of (R_k - R_k-1) P_k."""
     P = float(np.asarray(pos).sum())
     if P == 0:
         return float("nan")
-    tp, fp, _ = _descending(neg, pos)
+    if compact:
+        tp, fp = np.cumsum(pos[::-1]), np.cumsum(neg[::-1])
+    else:
+        tp, fp, _ = _descending(neg, pos)
     precision = tp / (tp + fp)
     recall = tp / P
     return float(np.dot(np.diff(recall, prepend=0.0), precision))

@@ -750,20 +750,22 @@ static PyObject *py_bucket_counts(PyObject *mod, PyObject *args) {
             double s = is_f32 ? (double)sf[i] : sd[i];
             double wi = w ? w[i] : 1.0;
             if (s != s) { nan += wi; continue; }
-            int64_t g;
+            /* arithmetic instead of branches: scores and labels are random, branches mispredict */
+            int64_t g, up;
             if (!logit) {
-                int hi = s > 0.5;
-                double c = hi ? 1.0 - s : s;
+                up = s > 0.5;
+                double t = 1.0 - s; /* exact for s in [0.5, 1] */
+                double c = up ? t : s; /* both computed: a select, not a branch */
                 int64_t b = eval_side(c, shift, off, nside);
-                g = hi ? size - 1 - b : b;
+                g = b + up * (size - 1 - 2 * b);
             } else {
-                int hi = s >= 0;
+                up = s >= 0;
                 int64_t b = eval_side(fabs(s), shift, off, nside);
-                g = hi ? nside + b : nside - 1 - b;
+                g = nside - 1 - b + up * (2 * b + 1);
             }
-            if (g < lo) lo = g;
-            if (g > hi) hi = g;
-            g += lab[i] ? size : 0;
+            lo = g < lo ? g : lo;
+            hi = g > hi ? g : hi;
+            g += (int64_t)(lab[i] != 0) * size;
             if (w) ((double *)cv.buf)[g] += wi;
             else ((int64_t *)cv.buf)[g] += 1;
         }
