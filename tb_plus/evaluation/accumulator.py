@@ -173,11 +173,17 @@ class BinaryAccumulator:
         return self
 
     def reset(self) -> None:
+        """Empties the counts, keeping their memory (zeroing only the range used): an accumulator
+        reused from one evaluation to the next pays no first-touch page faults again."""
         self._compact_cache = None
-        self._counts = self._neg = self._pos = self._dev = None
+        self._dev = None
+        if self._counts is not None and self._lo is not None:
+            self._counts[:, self._lo : self._hi + 1] = 0
+        if self.weighted:  # back to integer counts on the next update
+            self._counts = self._neg = self._pos = None
+        self.weighted = False
         self._lo = self._hi = None
         self.nan = 0
-        self.weighted = False
 
     # ------------------------------------------------------------------ reading
 

@@ -244,3 +244,17 @@ def test_round_trip_through_an_event_file(tmp_path):
     (z,) = ld.tensors("dir", "eval/z")
     assert z.step == 7 and BinaryAccumulator.from_tensor(z.numpy, metadata.parse_content(
         ld.tag_info("dir", "eval/z").plugin_content)).auc() == 1.0
+
+
+def test_reset_keeps_memory_and_forgets_counts():
+    s, y = gaussians(50_000, 0.3, 3.0, "probability", seed=23)
+    acc = BinaryAccumulator().update(s, y)
+    counts = acc._counts
+    acc.reset()
+    assert len(acc) == 0 and acc._counts is counts  # same memory, zeroed
+    acc.update(s[:20_000], y[:20_000])
+    fresh = BinaryAccumulator().update(s[:20_000], y[:20_000])
+    assert np.array_equal(acc.counts()[0], fresh.counts()[0]) and acc.auc() == fresh.auc()
+    w = BinaryAccumulator().update(s, y, np.ones(len(s)))
+    w.reset()
+    assert not w.weighted and w.update(s[:10], y[:10]).counts()[0].dtype == np.int64
