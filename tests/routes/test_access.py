@@ -240,14 +240,12 @@ def test_cached_series_answers_follow_appended_data(tmp_path):
     from werkzeug import test as wtest
 
     root = tmp_path / "root"
-    w = tbx.SummaryWriter(str(root / "live"), flush_secs=1)
-    for s in range(5):
-        w.add_scalar("loss", float(s), s)
-    w.flush()
+    write_run(root / "live", steps=5, value=0.0)  # closed: every record is on disk
     app = make_app(root, tmp_path / "cache", "--reload_interval", "0")
     client = wtest.Client(app)
     assert get_json(client, "/series?run=live&tag=loss")["step"] == list(range(5))
     assert get_json(client, "/series?run=live&tag=loss")["step"] == list(range(5))  # from the cache
+    w = tbx.SummaryWriter(str(root / "live"), filename_suffix=".more")  # the run grows: a second file
     for s in range(5, 9):
         w.add_scalar("loss", float(s), s)
     w.close()
