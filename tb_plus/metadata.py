@@ -41,3 +41,30 @@ def summary_metadata(plugin: str, fields: dict, display_name: str = "", descript
     md.plugin_data.content = content(**fields)
     md.data_class = summary_pb2.DATA_CLASS_TENSOR
     return md
+
+# Tracer (`tb_plus.trace`): plugin `tb_plus_trace`; one tensor summary per family per traced step,
+# a float32 [layers, statistics] matrix; the content names both, e.g.
+# {"version": 1, "family": "params", "layers": ["fc1.weight", ...], "stats": ["weight_norm", ...]}.
+# The store expands it into scalar series trace/<statistic>/<layer> (tb_plus/trace/series.py).
+TRACE_PLUGIN = "tb_plus_trace"
+TRACE_VERSION = 1
+PARAM_STATS = (
+    "weight_norm",  # ||W||_2
+    "grad_norm",  # ||g||_2
+    "update_norm",  # ||W_t - W_t-1||_2 over the optimizer step
+    "update_ratio",  # ||dW||_2 / ||W||_2
+    "update_ratio_mean",  # mean|dW| / mean|W|
+    "weight_max",  # max |W|
+    "grad_max",  # max |g|
+    "grad_nan",  # NaN entries of g
+    "grad_inf",  # +/-Inf entries of g
+    "weight_nan",
+    "weight_inf",
+)
+ACT_STATS = (
+    "mean",  # of the module's output
+    "std",
+    "zero_fraction",  # output entries exactly 0 (ReLU: inactive)
+    "saturated_fraction",  # tanh / sigmoid: pre-activations in the flat tails (see tb_plus.trace.torch)
+    "dead_fraction",  # ReLU-like: units never positive over the last complete window
+)

@@ -22,6 +22,10 @@ NAMES = {
 }
 
 
+def names(plugin, tag, content) -> dict:
+    return {f"{tag}/{n}": n for n in NAMES[plugin]}
+
+
 def rolling_std(values, window=VOLATILITY_WINDOW) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     out = np.full(len(v), np.nan)

@@ -562,10 +562,12 @@ class Logdir:
         tensor summaries (evaluation counts -> AUC, ...; see tb_plus/store/derived.py)."""
         if r.derived is None:
             out = {}
-            for tag, (plugin, cls, *_) in r.tag_info.items():
+            import base64
+
+            for tag, (plugin, cls, content, *_) in r.tag_info.items():
                 if cls == C_TENSOR and plugin in derived.PROVIDERS:
-                    for name in derived.names(plugin):
-                        out[f"{tag}/{name}"] = (tag, name)
+                    for full, name in derived.names(plugin, tag, base64.b64decode(content)).items():
+                        out[full] = (tag, name)
             r.derived = out
         return r.derived
 

@@ -1,0 +1,349 @@
+"""The PyTorch tracer.
+
+    tracer = Tracer(model, optimizer, logdir="runs/exp1", every=1, histograms_every=100)
+    ...                      # train as usual: the optimizer's step hooks drive the tracer
+    tracer.close()           # flushes and stops the writer thread
+
+Without an optimizer, call `tracer.step(step)` after each optimizer step yourself (update
+statistics then need `snapshot()` before the step).
+
+Per parameter tensor (family "params", metadata.PARAM_STATS): weight and gradient L2 norms, the
+update norm over the optimizer step and the update ratios ||dW||/||W|| and mean|dW|/mean|W|, max |W|
+and max |g|, NaN and Inf counts. Norms come from torch._foreach_norm (one batched kernel per
+statistic, not one per tensor); the matrix [parameters, statistics] is copied to pinned host memory
+with non_blocking=True and a background thread waits for it and writes it.
+
+Per module (family "activations", metadata.ACT_STATS), for the leaf modules that are activations
+(ReLU, LeakyReLU, GELU, SiLU, ELU, Tanh, Sigmoid, ...) or all leaf modules with activations="all":
+output mean and std, fraction of exact zeros, fraction of saturated pre-activations (tanh: |x| >
+TANH_SATURATED, sigmoid: |x| > SIGMOID_SATURATED, where the derivative is below about 2%), and for
+ReLU-like modules the fraction of dead units: units (channels of a conv output, features of a
+linear one) that were never positive over the last complete window of `dead_window` traced steps.
+Statistics are taken on the first forward call of the module in each traced step.
+
+Histograms of weights, gradients and activations are computed on the device (torch.histc) every
+`histograms_every` steps and written as ordinary TensorBoard histograms under trace/hist/.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import numpy as np
+import torch
+
+from tb_plus import metadata
+
+TANH_SATURATED = 2.5  # |tanh'(x)| = 1 - tanh(x)^2 < 0.027 beyond
+SIGMOID_SATURATED = 4.6  # sigmoid'(x) < 0.0099 beyond
+RELU_LIKE = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.PReLU, torch.nn.ELU, torch.nn.GELU,
+             torch.nn.SiLU, torch.nn.Mish, torch.nn.Hardswish, torch.nn.RReLU, torch.nn.CELU, torch.nn.SELU)
+SATURATING = {torch.nn.Tanh: TANH_SATURATED, torch.nn.Sigmoid: SIGMOID_SATURATED, torch.nn.Hardtanh: 1.0,
+              torch.nn.Softsign: 4.0}
+HIST_BINS = 30
+
+
+class _Writer(threading.Thread):
+    """Writes events handed over as (ready, build) pairs: waits for `ready` (a CUDA event, or None),
+    then writes build() -> [Event]. Runs in the background so the training loop never waits."""
+
+    def __init__(self, target):
+        super().__init__(name="tb_plus-tracer", daemon=True)
+        self.q = queue.Queue(maxsize=256)
+        self.errors = []
+        if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__"):
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+            self._efw = EventFileWriter(str(target), filename_suffix=".tb_plus_trace")
+            self._add = self._efw.add_event
+            self._owned = True
+        else:
+            fw = getattr(target, "file_writer", None) or target._get_file_writer()
+            if type(fw).__module__.startswith("tensorboardX"):
+                from tensorboardX.proto import event_pb2 as tbx_event_pb2
+
+                self._add = lambda ev: fw.add_event(tbx_event_pb2.Event.FromString(ev.SerializeToString()))
+            else:
+                self._add = fw.add_event
+            self._efw, self._owned = fw, False
+        self.start()
+
+    def run(self):
+        while True:
+            item = self.q.get()
+            if item is None:
+                self.q.task_done()
+                return
+            ready, build = item
+            try:
+                if ready is not None:
+                    ready.synchronize()
+                for ev in build():
+                    self._add(ev)
+            except Exception as e:  # never kill training for a statistic
+                self.errors.append(repr(e))
+            finally:
+                self.q.task_done()
+
+    def put(self, ready, build):
+        self.q.put((ready, build))
+
+    def flush(self):
+        self.q.join()
+        if hasattr(self._efw, "flush"):
+            self._efw.flush()
+
+    def close(self):
+        self.q.put(None)
+        self.join()
+        if self._owned:
+            self._efw.close()
+        elif hasattr(self._efw, "flush"):
+            self._efw.flush()
+
+
+def _tensor_event(tag, step, matrix, md=None, wall=None):
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.util import tensor_util
+
+    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(matrix))
+    if md is not None:
+        value.metadata.CopyFrom(md)
+    return event_pb2.Event(wall_time=wall or time.time(), step=int(step), summary=summary_pb2.Summary(value=[value]))
+
+
+def _histogram_event(tag, step, edges, counts, wall):
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.util import tensor_util
+
+    data = np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float64)
+    md = summary_pb2.SummaryMetadata()
+    md.plugin_data.plugin_name = "histograms"
+    md.data_class = summary_pb2.DATA_CLASS_TENSOR
+    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(data), metadata=md)
+    return event_pb2.Event(wall_time=wall, step=int(step), summary=summary_pb2.Summary(value=[value]))
+
+
+class Tracer:
+    def __init__(self, model, optimizer=None, logdir=None, *, writer=None, every=1, histograms_every=100,
+                 activations=True, dead_window=100, prefix="trace"):
+        if (logdir is None) == (writer is None):
+            raise ValueError("give a logdir or a writer (one of them)")
+        if every < 1 or (histograms_every is not None and histograms_every < 0):
+            raise ValueError("every must be >= 1 and histograms_every >= 0 (0 or None: no histograms)")
+        self.model = model
+        self.every = int(every)
+        self.histograms_every = int(histograms_every or 0)
+        self.prefix = prefix
+        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for n, p in model.named_parameters() if p.requires_grad]
+        self.global_step = 0
+        self._before = None
+        self._writer = _Writer(target=logdir if logdir is not None else writer)
+        self._sent_meta = set()
+        self._hooks = []
+        self._act = {}  # module name -> stats tensor of this step
+        self._act_modules = []
+        self._dead_window = int(dead_window)
+        self._alive = {}  # module name -> bool tensor of units seen positive in the current window
+        self._dead = {}  # module name -> dead fraction (tensor) of the last complete window
+        self._window_steps = 0
+        self._hist_acts = {}
+        if activations:
+            self._hook_activations(all_leaves=activations == "all")
+        if optimizer is not None:
+            self._hooks.append(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self.snapshot()))
+            self._hooks.append(optimizer.register_step_post_hook(lambda opt, args, kwargs: self.step()))
+
+    # ------------------------------------------------------------------ hooks
+
+    def _traced(self, step=None) -> bool:
+        s = self.global_step if step is None else step
+        return s % self.every == 0
+
+    def _hook_activations(self, all_leaves):
+        for name, module in self.model.named_modules():
+            if any(True for _ in module.children()):
+                continue
+            kind = None
+            if isinstance(module, RELU_LIKE):
+                kind = "relu"
+            elif type(module) in SATURATING:
+                kind = "saturating"
+            elif not all_leaves:
+                continue
+            self._act_modules.append(name)
+            self._hooks.append(module.register_forward_hook(self._make_hook(name, module, kind)))
+
+    def _make_hook(self, name, module, kind):
+        threshold = SATURATING.get(type(module))
+
+        def hook(mod, inputs, output):
+            if not self._traced() or name in self._act or not torch.is_tensor(output):
+                return
+            with torch.no_grad():
+                out = output.detach()
+                x = out.float()
+                n = max(x.numel(), 1)
+                mean = x.mean() if x.numel() else x.new_tensor(float("nan"))
+                std = x.std(unbiased=False) if x.numel() else x.new_tensor(float("nan"))
+                zeros = (x == 0).sum() / n
+                if threshold is not None and inputs and torch.is_tensor(inputs[0]):
+                    pre = inputs[0].detach().float()
+                    saturated = (pre.abs() > threshold).sum() / max(pre.numel(), 1)
+                else:
+                    saturated = x.new_tensor(float("nan"))
+                if kind == "relu" and x.dim() >= 2:
+                    dims = [d for d in range(x.dim()) if d != 1]
+                    positive = (x > 0).amax(dim=dims) if dims else (x > 0)
+                    prev = self._alive.get(name)
+                    self._alive[name] = positive if prev is None or prev.shape != positive.shape else prev | positive
+                dead = self._dead.get(name, x.new_tensor(float("nan")))
+                self._act[name] = torch.stack([mean, std, zeros.float(), saturated.float(), dead.float()])
+                if self.histograms_every and self.global_step % self.histograms_every == 0:
+                    self._hist_acts[name] = out
+
+        return hook
+
+    # ------------------------------------------------------------------ stepping
+
+    def snapshot(self) -> None:
+        """Keeps a copy of the weights before the optimizer step (for the update statistics)."""
+        if self._traced():
+            with torch.no_grad():
+                self._before = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def step(self, step=None) -> None:
+        """Records the statistics of this step (after the optimizer step) and moves to the next."""
+        if step is not None:
+            self.global_step = int(step)
+        s = self.global_step
+        if self._traced(s):
+            self._record(s)
+        self.global_step = s + 1
+
+    def _record(self, s):
+        params = self.params
+        if not params:
+            return
+        weights = [p.detach() for p in params]
+        grads = [p.grad.detach() if p.grad is not None else torch.zeros_like(p) for p in params]
+        wn = torch.stack(torch._foreach_norm(weights, 2))
+        gn = torch.stack(torch._foreach_norm(grads, 2))
+        wmax = torch.stack(torch._foreach_norm(weights, float("inf")))
+        gmax = torch.stack(torch._foreach_norm(grads, float("inf")))
+        w1 = torch.stack(torch._foreach_norm(weights, 1))
+        counts = torch.tensor([max(w.numel(), 1) for w in weights], device=wn.device, dtype=torch.float32)
+        if self._before is not None and len(self._before) == len(weights):
+            deltas = torch._foreach_sub(weights, self._before)
+            un = torch.stack(torch._foreach_norm(deltas, 2))
+            u1 = torch.stack(torch._foreach_norm(deltas, 1))
+            ratio = un / wn
+            ratio_mean = (u1 / counts) / (w1 / counts)
+        else:
+            un = ratio = ratio_mean = torch.full_like(wn, float("nan"))
+        self._before = None
+        gnan = torch.stack([torch.isnan(g).sum() for g in grads]).float()
+        ginf = torch.stack([torch.isinf(g).sum() for g in grads]).float()
+        wnan = torch.stack([torch.isnan(w).sum() for w in weights]).float()
+        winf = torch.stack([torch.isinf(w).sum() for w in weights]).float()
+        matrix = torch.stack([wn, gn, un, ratio, ratio_mean, wmax, gmax, gnan, ginf, wnan, winf], dim=1).float()
+        self._send("params", s, self.names, metadata.PARAM_STATS, matrix)
+        if self._act_modules:
+            self._window_steps += 1
+            if self._window_steps >= self._dead_window:
+                for name, alive in self._alive.items():
+                    self._dead[name] = 1 - alive.float().mean()
+                self._alive = {}
+                self._window_steps = 0
+            names = [n for n in self._act_modules if n in self._act]
+            if names:
+                act = torch.stack([self._act[n] for n in names])
+                self._send("activations", s, names, metadata.ACT_STATS, act)
+            self._act = {}
+        if self.histograms_every and s % self.histograms_every == 0:
+            self._histograms(s, weights, grads)
+
+    def _send(self, family, s, names, stats, matrix):
+        host = torch.empty(matrix.shape, dtype=matrix.dtype, pin_memory=matrix.is_cuda)
+        host.copy_(matrix, non_blocking=matrix.is_cuda)
+        ready = None
+        if matrix.is_cuda:
+            ready = torch.cuda.Event()
+            ready.record()
+        tag = f"{self.prefix}/{family}"
+        md = None
+        if tag not in self._sent_meta:  # the first event of a tag carries its metadata (layers, stats)
+            md = metadata.summary_metadata(metadata.TRACE_PLUGIN, {
+                "version": metadata.TRACE_VERSION, "family": family, "layers": list(names), "stats": list(stats),
+            })
+            self._sent_meta.add(tag)
+        wall = time.time()
+        self._writer.put(ready, lambda: [_tensor_event(tag, s, host.numpy().copy(), md, wall)])
+
+    def _histograms(self, s, weights, grads):
+        sets = [("weights", self.names, weights), ("grads", self.names, grads),
+                ("activations", list(self._hist_acts), list(self._hist_acts.values()))]
+        hists = []
+        for family, names, tensors in sets:
+            for name, t in zip(names, tensors):
+                x = t.detach().float().reshape(-1)
+                x = x[torch.isfinite(x)]
+                if not x.numel():
+                    continue
+                lo, hi = x.min(), x.max()
+                hi = torch.where(hi > lo, hi, lo + 1)
+                counts = _histc(x, lo, hi)
+                hists.append((f"{self.prefix}/hist/{family}/{name}", lo, hi, counts))
+        self._hist_acts = {}
+        if not hists:
+            return
+        packed = torch.stack([torch.cat([h[1].reshape(1), h[2].reshape(1), h[3]]) for h in hists]).float()
+        host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=packed.is_cuda)
+        host.copy_(packed, non_blocking=packed.is_cuda)
+        ready = None
+        if packed.is_cuda:
+            ready = torch.cuda.Event()
+            ready.record()
+        tags = [h[0] for h in hists]
+        wall = time.time()
+
+        def build():
+            out = []
+            rows = host.numpy()
+            for tag, row in zip(tags, rows):
+                edges = np.linspace(row[0], row[1], HIST_BINS + 1)
+                out.append(_histogram_event(tag, s, edges, row[2:], wall))
+            return out
+
+        self._writer.put(ready, build)
+
+    # ------------------------------------------------------------------ end
+
+    def flush(self) -> None:
+        """Waits until everything recorded so far is written."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+        self._writer.close()
+
+    @property
+    def errors(self) -> list:
+        """Errors the writer thread met (it never raises into the training loop)."""
+        return list(self._writer.errors)
+
+
+def _histc(x, lo, hi):
+    """Counts of x over HIST_BINS equal bins of [lo, hi], on the device, without a host sync
+    (index_add_, not bincount, which synchronises on CUDA)."""
+    scaled = ((x - lo) / (hi - lo) * HIST_BINS).floor().clamp_(0, HIST_BINS - 1).long()
+    return torch.zeros(HIST_BINS, device=x.device).index_add_(0, scaled, torch.ones_like(x))
+
+
+__all__ = ["Tracer", "TANH_SATURATED", "SIGMOID_SATURATED"]
