@@ -153,7 +153,8 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         return self.registry.get(real)
 
     def get_plugin_apps(self):
-        from tb_plus.routes import aggregate, assets, compare, evaluation, hparams, logdirs, runs, series, tags
+        from tb_plus.routes import (aggregate, assets, compare, evaluation, hparams, logdirs, runs, series, tags,
+                                    trace)
 
         return {
             "/index.js": assets.index_js,
@@ -169,6 +170,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/compare": compare.route(self),
             "/hparams": hparams.route(self),
             "/evaluation": evaluation.route(self),
+            "/trace": trace.route(self),
             "/logdirs": logdirs.route(self),
             "/upload": logdirs.upload_route(self),
         }
