@@ -27,14 +27,15 @@ Histograms of weights, gradients and activations are computed on the device (tor
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 
 import numpy as np
 import torch
 
 from tb_plus import metadata
+from tb_plus.trace.writer import EventWriter as _Writer
+from tb_plus.trace.writer import histogram_event as _histogram_event
+from tb_plus.trace.writer import tensor_event as _tensor_event
 
 TANH_SATURATED = 2.5  # |tanh'(x)| = 1 - tanh(x)^2 < 0.027 beyond
 SIGMOID_SATURATED = 4.6  # sigmoid'(x) < 0.0099 beyond
@@ -43,87 +44,6 @@ RELU_LIKE = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.PReLU, 
 SATURATING = {torch.nn.Tanh: TANH_SATURATED, torch.nn.Sigmoid: SIGMOID_SATURATED, torch.nn.Hardtanh: 1.0,
               torch.nn.Softsign: 4.0}
 HIST_BINS = 30
-
-
-class _Writer(threading.Thread):
-    """Writes events handed over as (ready, build) pairs: waits for `ready` (a CUDA event, or None),
-    then writes build() -> [Event]. Runs in the background so the training loop never waits."""
-
-    def __init__(self, target):
-        super().__init__(name="tb_plus-tracer", daemon=True)
-        self.q = queue.Queue(maxsize=256)
-        self.errors = []
-        if isinstance(target, (str, bytes)) or hasattr(target, "__fspath__"):
-            from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-            self._efw = EventFileWriter(str(target), filename_suffix=".tb_plus_trace")
-            self._add = self._efw.add_event
-            self._owned = True
-        else:
-            fw = getattr(target, "file_writer", None) or target._get_file_writer()
-            if type(fw).__module__.startswith("tensorboardX"):
-                from tensorboardX.proto import event_pb2 as tbx_event_pb2
-
-                self._add = lambda ev: fw.add_event(tbx_event_pb2.Event.FromString(ev.SerializeToString()))
-            else:
-                self._add = fw.add_event
-            self._efw, self._owned = fw, False
-        self.start()
-
-    def run(self):
-        while True:
-            item = self.q.get()
-            if item is None:
-                self.q.task_done()
-                return
-            ready, build = item
-            try:
-                if ready is not None:
-                    ready.synchronize()
-                for ev in build():
-                    self._add(ev)
-            except Exception as e:  # never kill training for a statistic
-                self.errors.append(repr(e))
-            finally:
-                self.q.task_done()
-
-    def put(self, ready, build):
-        self.q.put((ready, build))
-
-    def flush(self):
-        self.q.join()
-        if hasattr(self._efw, "flush"):
-            self._efw.flush()
-
-    def close(self):
-        self.q.put(None)
-        self.join()
-        if self._owned:
-            self._efw.close()
-        elif hasattr(self._efw, "flush"):
-            self._efw.flush()
-
-
-def _tensor_event(tag, step, matrix, md=None, wall=None):
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.util import tensor_util
-
-    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(matrix))
-    if md is not None:
-        value.metadata.CopyFrom(md)
-    return event_pb2.Event(wall_time=wall or time.time(), step=int(step), summary=summary_pb2.Summary(value=[value]))
-
-
-def _histogram_event(tag, step, edges, counts, wall):
-    from tensorboard.compat.proto import event_pb2, summary_pb2
-    from tensorboard.util import tensor_util
-
-    data = np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float64)
-    md = summary_pb2.SummaryMetadata()
-    md.plugin_data.plugin_name = "histograms"
-    md.data_class = summary_pb2.DATA_CLASS_TENSOR
-    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(data), metadata=md)
-    return event_pb2.Event(wall_time=wall, step=int(step), summary=summary_pb2.Summary(value=[value]))
 
 
 class Tracer:
