@@ -312,6 +312,40 @@ function parseEvaluation(r: EvaluationResponse): Evaluation {
   };
 }
 
+/** The traced families of one run (GET trace?run=R), columns aligned by index. */
+export interface TraceFamilies {
+  tag: string[];
+  family: string[];
+  layers: string[][];
+  stats: string[][];
+}
+
+/** One statistic of a traced family as a layers x steps matrix (GET trace?run&tag&stat&width). */
+export interface TraceMatrix {
+  run: string;
+  tag: string;
+  stat: string;
+  layers: string[];
+  totalSteps: number;
+  steps: number[];
+  /** One row per layer, NaN / Infinity kept. */
+  values: Float64Array[];
+  min: number;
+  max: number;
+}
+
+interface TraceResponse {
+  run: string;
+  tag: string;
+  stat: string;
+  layers: string[];
+  total_steps: number;
+  steps: number[];
+  values: WireNumber[][];
+  min: WireNumber | null;
+  max: WireNumber | null;
+}
+
 /** An HTTP error with the server's message ({"error": ...} body when there is one). */
 export class ApiError extends Error {
   constructor(
@@ -783,6 +817,38 @@ export class Api {
   evaluation(run: string, tag: string, step: number | null, bins?: number): Promise<Evaluation> {
     const url = this.url("evaluation", { run, tag, step: step ?? undefined, bins });
     return this.cached(url, [run], () => getJson<EvaluationResponse>(url).then(parseEvaluation));
+  }
+
+  /** The traced families of `run` (empty when the run has none or the backend has no /trace route). */
+  traceFamilies(run: string): Promise<TraceFamilies> {
+    const url = this.url("trace", { run });
+    return this.cached(url, [run], () =>
+      getJson<{ families: TraceFamilies }>(url).then(
+        (r) => r.families,
+        (e) => {
+          if (e instanceof ApiError && (e.status === 404 || e.status === 400)) return { tag: [], family: [], layers: [], stats: [] };
+          throw e;
+        },
+      ),
+    );
+  }
+
+  /** One statistic of a traced family, at most `width` columns. */
+  trace(run: string, tag: string, stat: string, width: number): Promise<TraceMatrix> {
+    const url = this.url("trace", { run, tag, stat, width });
+    return this.cached(url, [run], () =>
+      getJson<TraceResponse>(url).then((r) => ({
+        run: r.run,
+        tag: r.tag,
+        stat: r.stat,
+        layers: r.layers,
+        totalSteps: r.total_steps,
+        steps: r.steps,
+        values: r.values.map((row) => toFloat64(row)),
+        min: r.min === null ? NaN : toNumber(r.min),
+        max: r.max === null ? NaN : toNumber(r.max),
+      })),
+    );
   }
 
   private cached<T>(url: string, runs: string[], fetcher: () => Promise<T>): Promise<T> {

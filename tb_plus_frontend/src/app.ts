@@ -16,6 +16,7 @@ import { Api, ApiError, runVersion, type Hparams, type LogdirsInfo, type Progres
 import { type Emphasis } from "./chart";
 import { ChartCard, cardId, type CardSpec } from "./chart_card";
 import { EvalController } from "./eval_controller";
+import { TraceController } from "./trace_controller";
 import { connectHost } from "./host";
 import {
   RECENT_MAX, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type ViewState,
@@ -102,6 +103,7 @@ export class App {
   private readonly versions = new Map<string, string>();
   private readonly cards = new Map<string, ChartCard>();
   private evalCtl!: EvalController;
+  private traceCtl!: TraceController;
   private hparams: Hparams = { runs: [], hparams: {} };
   private pollTimer = 0;
   private runsSeq = 0;
@@ -185,6 +187,20 @@ export class App {
       ready: () => this.dirReady,
     });
     this.layout.evalHost.appendChild(this.evalCtl.panel.root);
+    this.traceCtl = new TraceController({
+      api: this.api,
+      state: () => this.s,
+      patch: (p) => {
+        Object.assign(this.s, p);
+        this.save();
+      },
+      ready: () => this.dirReady,
+      candidates: () => {
+        const selected = this.runs.filter((r) => this.selectedRuns.has(r.name)).map((r) => r.name);
+        return selected.length ? selected : this.runs.slice(0, 1).map((r) => r.name);
+      },
+    });
+    this.layout.traceHost.appendChild(this.traceCtl.panel.root);
 
     this.tree = new TagTreeModel(
       this.api,
@@ -240,6 +256,7 @@ export class App {
     void this.loadTagSample();
     void this.resolvePins();
     void this.evalCtl.loadList();
+    void this.traceCtl.loadList();
     if (this.s.group !== null) void this.loadGroupPage(false);
     this.renderGroupBar();
     this.renderControls();
@@ -484,6 +501,7 @@ export class App {
       if (all || this.s.dim.startsWith("hparam:")) void this.loadHparams();
     }
     if (all || runsChanged || changed.size > 0) this.evalCtl.refresh(all || runsChanged ? null : changed);
+    if (all || runsChanged || changed.size > 0) this.traceCtl.refresh(all || runsChanged ? null : changed);
     const touchesSelection = [...changed].some((r) => this.selectedRuns.has(r));
     if (all || runsChanged || touchesSelection) this.updateCards(all || runsChanged ? null : changed);
     this.schedulePoll();
@@ -613,6 +631,10 @@ export class App {
     this.s.etag = null;
     this.s.estep = null;
     this.evalCtl.reset();
+    this.s.trun = null;
+    this.s.ttag = null;
+    this.s.tstat = null;
+    this.traceCtl.reset();
     this.hparams = { runs: [], hparams: {} };
     this.tagSample = [];
     this.pinned = new Map();
@@ -691,6 +713,7 @@ export class App {
     void this.loadTagSample();
     void this.resolvePins();
     void this.evalCtl.loadList();
+    void this.traceCtl.loadList();
     if (this.s.group !== null) void this.loadGroupPage(false);
   }
 
@@ -960,6 +983,7 @@ export class App {
     this.renderRuns();
     this.renderControls();
     this.updateCards(null);
+    void this.traceCtl.loadList(); // the runs asked for tracer data follow the selection
   }
 
   private afterChartsChanged(): void {

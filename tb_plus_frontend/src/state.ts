@@ -90,6 +90,11 @@ export interface ViewState {
   etag: string | null;
   estep: number | null;
   elogy: boolean;
+  /** The Layers panel (tracer heatmap): open, and the run, family tag and statistic shown (null: defaults). */
+  trace: boolean;
+  trun: string | null;
+  ttag: string | null;
+  tstat: string | null;
 }
 
 export const REFRESH_CHOICES: [number, string][] = [
@@ -102,7 +107,7 @@ const HASH_PREFIX = "p.tb_plus.";
 /** Keys whose presence in a URL means "this URL describes a view". */
 const STATE_KEYS = [
   "logdir", "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
-  "sep", "group", "eval", "erun", "etag",
+  "sep", "group", "eval", "erun", "etag", "trace", "trun", "ttag", "tstat",
 ];
 
 export function defaultState(): ViewState {
@@ -110,6 +115,7 @@ export function defaultState(): ViewState {
     logdir: null, runs: null, tags: [], x: "step", xlog: false, ylog: false, smooth: "none", weight: 0.6, window: 5,
     dim: "", hl: null, pins: [], sep: "/", group: null, gpage: 0, gfilter: "", gmode: "substring", refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
     eval: false, erun: null, etag: null, estep: null, elogy: false,
+    trace: false, trun: null, ttag: null, tstat: null,
   };
 }
 
@@ -177,6 +183,10 @@ export function encodeState(s: ViewState): [string, string][] {
     if (s.estep !== null) out.push(["estep", String(s.estep)]);
   }
   if (s.elogy) out.push(["elogy", "1"]);
+  if (s.trace) out.push(["trace", "1"]);
+  if (s.trun !== null) out.push(["trun", s.trun]);
+  if (s.ttag !== null) out.push(["ttag", s.ttag]);
+  if (s.tstat !== null) out.push(["tstat", s.tstat]);
   return out;
 }
 
@@ -233,6 +243,10 @@ export function decodeState(params: URLSearchParams): ViewState | null {
     if (params.get("estep") && Number.isInteger(estep)) s.estep = estep;
   }
   s.elogy = params.get("elogy") === "1";
+  s.trace = params.get("trace") === "1";
+  s.trun = params.get("trun") || null;
+  s.ttag = params.get("ttag") || null;
+  s.tstat = params.get("tstat") || null;
   return s;
 }
 

@@ -21,6 +21,8 @@ export interface Layout {
   mainBar: HTMLElement;
   /** Where the Evaluation panel goes (top of the chart area). */
   evalHost: HTMLElement;
+  /** Where the Layers panel goes (under the Evaluation panel). */
+  traceHost: HTMLElement;
   controlsHost: HTMLElement;
   pinned: HTMLElement;
   pinnedGrid: HTMLElement;
@@ -55,12 +57,13 @@ export function createLayout(parent: HTMLElement): Layout {
   const grid = el("div", { class: "tbp-grid", testid: "chart-grid" });
   const controlsHost = el("div", { class: "tbp-controls-host" });
   const evalHost = el("div", { class: "tbp-eval-host-outer" });
-  const charts = el("div", { class: "tbp-charts" }, evalHost, controlsHost, mainBar, pinned, groupBar, empty, grid);
+  const traceHost = el("div", { class: "tbp-eval-host-outer" });
+  const charts = el("div", { class: "tbp-charts" }, evalHost, traceHost, controlsHost, mainBar, pinned, groupBar, empty, grid);
   const main = el("main", { class: "tbp-main" }, runsHost, charts);
 
   const root = el("div", { class: "tbp-root" }, progress, top, el("div", { class: "tbp-body" }, side, main));
   parent.appendChild(root);
-  return { root, progress, progressBar, progressText, reload, status, logdirHost, tagsHost, runsHost, mainBar, evalHost, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
+  return { root, progress, progressBar, progressText, reload, status, logdirHost, tagsHost, runsHost, mainBar, evalHost, traceHost, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
 }
 
 export function showProgress(layout: Layout, progress: Progress | null): void {
