@@ -92,7 +92,7 @@ def test_nan_and_inf_counts(tmp_path):
 
 
 def test_activation_statistics(tmp_path):
-    model, refs, ld = train({"histograms_every": 0, "dead_window": 2}, steps=4, tmp_path=tmp_path)
+    model, refs, ld = train({"histograms_every": 0, "dead_window": 2, "act_examples": 32}, steps=4, tmp_path=tmp_path)
     x = refs[0][3]
     with torch.no_grad():  # the forward pass of step 0, with the weights before its update
         m = small_model()
@@ -141,3 +141,10 @@ def test_the_tracer_never_writes_into_the_training_loop(tmp_path):
     tracer.step()
     tracer.close()
     assert tracer.errors and "disk full" in tracer.errors[0]
+
+
+def test_activation_statistics_use_the_first_examples(tmp_path):
+    _, refs, ld = train({"histograms_every": 0, "act_examples": 5}, steps=1, tmp_path=tmp_path)
+    with torch.no_grad():
+        r = torch.relu(small_model()[0](refs[0][3][:5]))
+    assert ld.scalars(".", "trace/mean/1").value[0] == pytest.approx(float(r.mean()), rel=1e-5)
