@@ -142,14 +142,15 @@ class _File:
     @property
     def segments(self):
         if self._segs is None:
-            try:
-                self._segs = [Segment(os.path.join(self.cache, s[0])) for s in self.m["segments"]]
-            except FileNotFoundError:  # merged away meanwhile (another indexer): re-read
-                m = indexer.load_manifest(self.cache)
-                if m is None or m["tags"][: len(self.m["tags"])] != self.m["tags"]:
-                    raise
-                self.m = m
-                self._segs = [Segment(os.path.join(self.cache, s[0])) for s in self.m["segments"]]
+            for attempt in range(20):
+                try:
+                    self._segs = [Segment(os.path.join(self.cache, s[0])) for s in self.m["segments"]]
+                    break
+                except FileNotFoundError:  # merged away meanwhile (another indexer): re-read
+                    m = indexer.load_manifest(self.cache)
+                    if attempt == 19 or m is None or m["tags"][: len(self.m["tags"])] != self.m["tags"]:
+                        raise
+                    self.m = m
         return self._segs
 
     def tag_id(self, tag: str):
@@ -240,7 +241,6 @@ class Logdir:
         self._progress = Progress(0, 0, 0, 0, False)
         self._bg = None
         self._bg_stop = None
-        self._manifests = {}  # file cache dir -> ((mtime_ns, size, ino) of its manifest, manifest)
         self._memo = {}  # key -> (version, value): see memo()
         self.generation = 0  # bumped by each refresh that changed anything
         self._ready_event = threading.Event()
@@ -277,10 +277,21 @@ class Logdir:
             return True
         return any(real == c or real.startswith(c.rstrip(os.sep) + os.sep) for c in self.confine)
 
-    def _plan(self, run, relpath, path):
-        """-> (task or None, manifest or None)."""
+    def _plan(self, run, relpath, path, known=None):
+        """-> (task or None, manifest or None). `known`: the manifest this handle holds for the file;
+        when the event file has not changed since, it is used as is and manifest.json is not read
+        (a run with 100,000 tags has a large one)."""
         cache = self._file_cache(relpath)
-        m = self._load_manifest(cache)
+        if known is not None and not known.get("error"):
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if (st is not None and stat.S_ISREG(st.st_mode) and st.st_size == known["size"] == known["offset"]
+                    and st.st_mtime_ns == known["mtime_ns"] and st.st_ino == known["ino"]
+                    and (known.get("verify", True) or not self.verify_crc)):
+                return None, known
+        m = indexer.load_manifest(cache)
         task = {
             "path": path,
             "relpath": relpath,
@@ -320,23 +331,6 @@ class Logdir:
             return None, dict(m, size=st.st_size, mtime_ns=st.st_mtime_ns)
         task["todo"] = st.st_size - m["offset"]
         return task, m
-
-    def _load_manifest(self, cache: str):
-        """The file's manifest, parsed again only when the manifest file changed (a run with
-        100,000 tags has a large one)."""
-        try:
-            st = os.stat(os.path.join(cache, indexer.MANIFEST))
-        except OSError:
-            self._manifests.pop(cache, None)
-            return None
-        key = (st.st_mtime_ns, st.st_size, st.st_ino)
-        hit = self._manifests.get(cache)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        m = indexer.load_manifest(cache)
-        if m is not None:
-            self._manifests[cache] = (key, m)
-        return m
 
     def _run_tasks(self, tasks):
         total = sum(t["todo"] for t in tasks)
@@ -430,8 +424,9 @@ class Logdir:
         with self._refresh_lock:
             found = self._discover()
             tasks, plans = [], []
+            held = {f.path: f.m for r in (self._runs or {}).values() for f in r.files}
             for run, relpath, path in found:
-                task, m = self._plan(run, relpath, path)
+                task, m = self._plan(run, relpath, path, held.get(path))
                 plans.append((run, relpath, path, task, m))
                 if task:
                     tasks.append(task)
@@ -442,7 +437,7 @@ class Logdir:
             old = self._runs or {}
             for run, relpath, path, task, m in plans:
                 if task:
-                    m = self._load_manifest(task["cache"])
+                    m = indexer.load_manifest(task["cache"])
                     if m is None:
                         continue
                     f = _File(path, task["cache"], m)

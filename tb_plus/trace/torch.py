@@ -193,12 +193,7 @@ class Tracer:
             self._histograms(s, weights, grads)
 
     def _send(self, family, s, names, stats, matrix):
-        host = torch.empty(matrix.shape, dtype=matrix.dtype, pin_memory=matrix.is_cuda)
-        host.copy_(matrix, non_blocking=matrix.is_cuda)
-        ready = None
-        if matrix.is_cuda:
-            ready = torch.cuda.Event()
-            ready.record()
+        host, ready = _to_host(matrix)
         tag = f"{self.prefix}/{family}"
         md = None
         if tag not in self._sent_meta:  # the first event of a tag carries its metadata (layers, stats)
@@ -227,12 +222,7 @@ class Tracer:
         if not hists:
             return
         packed = torch.stack([torch.cat([h[1].reshape(1), h[2].reshape(1), h[3]]) for h in hists]).float()
-        host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=packed.is_cuda)
-        host.copy_(packed, non_blocking=packed.is_cuda)
-        ready = None
-        if packed.is_cuda:
-            ready = torch.cuda.Event()
-            ready.record()
+        host, ready = _to_host(packed)
         tags = [h[0] for h in hists]
         wall = time.time()
 
@@ -262,6 +252,17 @@ class Tracer:
     def errors(self) -> list:
         """Errors the writer thread met (it never raises into the training loop)."""
         return list(self._writer.errors)
+
+
+def _to_host(matrix):
+    """(host copy, CUDA event to wait for or None): one non-blocking copy into pinned memory."""
+    host = torch.empty(matrix.shape, dtype=matrix.dtype, pin_memory=matrix.is_cuda)
+    host.copy_(matrix, non_blocking=matrix.is_cuda)
+    ready = None
+    if matrix.is_cuda:
+        ready = torch.cuda.Event()
+        ready.record()
+    return host, ready
 
 
 def _nonfinite_counts(tensors, norms):

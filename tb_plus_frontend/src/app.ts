@@ -177,24 +177,20 @@ export class App {
       },
     });
     this.layout.controlsHost.appendChild(this.controls.root);
-    this.evalCtl = new EvalController({
+    // the side panels (evaluation, layers) share how they read and change the view state
+    const panelState = {
       api: this.api,
       state: () => this.s,
-      patch: (p) => {
+      patch: (p: Partial<ViewState>) => {
         Object.assign(this.s, p);
         this.save();
       },
       ready: () => this.dirReady,
-    });
+    };
+    this.evalCtl = new EvalController(panelState);
     this.layout.evalHost.appendChild(this.evalCtl.panel.root);
     this.traceCtl = new TraceController({
-      api: this.api,
-      state: () => this.s,
-      patch: (p) => {
-        Object.assign(this.s, p);
-        this.save();
-      },
-      ready: () => this.dirReady,
+      ...panelState,
       candidates: () => {
         const selected = this.runs.filter((r) => this.selectedRuns.has(r.name)).map((r) => r.name);
         return selected.length ? selected : this.runs.slice(0, 1).map((r) => r.name);
