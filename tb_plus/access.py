@@ -125,16 +125,12 @@ class Roots:
         return out
 
 
-def index_bytes(ld) -> int:
-    return ld.memory_estimate()
-
-
 class Registry:
     """Open log directories shared by every request: one Logdir (and one indexing thread) per
     resolved path, least recently used closed first once their estimated memory exceeds
     `budget_bytes` (the pinned default directory is never closed)."""
 
-    def __init__(self, opener, budget_bytes: int, pinned=None, size_of=index_bytes):
+    def __init__(self, opener, budget_bytes: int, pinned=None, size_of=lambda ld: ld.memory_estimate()):
         self._open = opener
         self.budget = int(budget_bytes)
         self._lds: OrderedDict = OrderedDict()
