@@ -80,10 +80,11 @@ def _flag(flags, name):
 def _warm_up(ld):
     """After each background refresh: rebuild what the first screen asks for (the run table and
     the default tag tree) if the refresh changed it, so requests find it ready."""
-    from tb_plus.routes import runs, tags
+    from tb_plus.routes import diagnostics, runs, tags
 
     runs.run_columns(ld)
     tags.tag_tree(ld)
+    diagnostics.warm(ld)
 
 
 class TbPlusPlugin(base_plugin.TBPlugin):
@@ -153,8 +154,8 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         return self.registry.get(real)
 
     def get_plugin_apps(self):
-        from tb_plus.routes import (aggregate, assets, compare, evaluation, hparams, logdirs, runs, series, tags,
-                                    trace)
+        from tb_plus.routes import (aggregate, assets, compare, diagnostics, evaluation, hparams, logdirs, runs,
+                                    series, tags, trace)
 
         return {
             "/index.js": assets.index_js,
@@ -171,6 +172,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/hparams": hparams.route(self),
             "/evaluation": evaluation.route(self),
             "/trace": trace.route(self),
+            "/diagnostics": diagnostics.route(self),
             "/logdirs": logdirs.route(self),
             "/upload": logdirs.upload_route(self),
         }

@@ -25,12 +25,19 @@ def run_columns(ld) -> dict:
                 "size": [i.size for i in infos],
                 "files": [i.files for i in infos],
                 "tags": [i.scalar_tags for i in infos],
-                "diagnostics": [None] * len(runs),  # filled by the diagnostics rules once they exist
             },
             "hparams": hparams_columns(ld, runs),
         }
 
     return ld.memo(("run_columns",), ld.generation, build)
+
+
+def diagnostics_column(ld, runs) -> list:
+    """Per run, the counts of its findings by severity when its diagnosis is current, else None
+    (diagnoses run in the background after each refresh; this never computes one)."""
+    from tb_plus.diagnostics import cached_counts
+
+    return [cached_counts(ld, r, all_runs=runs) for r in runs]
 
 
 def status(now: float, last_write: float, live_seconds: float, stale_seconds: float) -> str:
@@ -55,6 +62,7 @@ def runs_impl(ld, live_seconds, stale_seconds=None, now=None, wait=None):
     table = dict(cols["runs"])
     st = [status(now, w, live_seconds, stale_seconds) for w in table["last_write"]]
     table["status"] = st
+    table["diagnostics"] = diagnostics_column(ld, table["name"]) if table["name"] else []
     table["live"] = [s == "live" for s in st]
     return {
         "runs": table,

@@ -4,9 +4,26 @@ tensor tag is <prefix>/<family>), so charts, the tag tree and the diagnostics se
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from tb_plus import metadata
+
+
+@dataclasses.dataclass(frozen=True)
+class Cube:
+    """A tracer family of one run: values[step index, layer, statistic]."""
+
+    steps: np.ndarray  # int64
+    walls: np.ndarray  # float64
+    layers: list
+    stats: list
+    values: np.ndarray  # float64 [steps, layers, stats]
+
+    def stat(self, name: str) -> np.ndarray:
+        """[steps, layers] of one statistic."""
+        return self.values[:, :, self.stats.index(name)]
 
 
 def _layout(content: bytes):
@@ -23,12 +40,22 @@ def names(plugin, tag, content) -> dict:
     return {f"{prefix}/{st}/{layer}": f"{st}/{layer}" for st in stats for layer in layers}
 
 
+def cube(ld, run, tag) -> Cube:
+    """The packed tensors of a tracer tag as one array, read once per change of the run."""
+
+    def build():
+        layers, stats = _layout(ld.tag_info(run, tag).plugin_content)
+        good = [d for d in ld.tensors(run, tag)
+                if np.ndim(d.numpy) == 2 and d.numpy.shape == (len(layers), len(stats))]
+        values = (np.stack([d.numpy for d in good]).astype(np.float64) if good
+                  else np.zeros((0, len(layers), len(stats))))
+        return Cube(np.array([d.step for d in good], np.int64), np.array([d.wall_time for d in good], np.float64),
+                    layers, stats, values)
+
+    return ld.memo(("trace_cube", run, tag), ld.run_version(run), build)
+
+
 def compute(plugin, ld, run, tag) -> dict:
-    layers, stats = _layout(ld.tag_info(run, tag).plugin_content)
-    data = ld.tensors(run, tag)
-    good = [d for d in data if np.ndim(d.numpy) == 2 and d.numpy.shape == (len(layers), len(stats))]
-    steps = [d.step for d in good]
-    walls = [d.wall_time for d in good]
-    cube = np.stack([d.numpy for d in good]).astype(np.float64) if good else np.zeros((0, len(layers), len(stats)))
-    return {f"{st}/{layer}": (steps, walls, cube[:, i, j]) for j, st in enumerate(stats)
-            for i, layer in enumerate(layers)}
+    c = cube(ld, run, tag)
+    return {f"{st}/{layer}": (c.steps, c.walls, c.values[:, i, j]) for j, st in enumerate(c.stats)
+            for i, layer in enumerate(c.layers)}

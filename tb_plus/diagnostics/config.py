@@ -1,0 +1,164 @@
+"""What the diagnostics look for, and their thresholds. Every value can be overridden with a JSON
+file (`tb-plus diagnose --config FILE`, or Config.from_json):
+
+    {"patterns": {"loss": "...regex..."}, "thresholds": {"divergence_factor": 3},
+     "severity": {"stalled": "warning"}, "disable": ["metric_volatility"], "num_classes": 10}
+
+Tag patterns are regular expressions searched (case-insensitively) in the tag; `validation` is
+also searched in the last component of the run name (Keras writes <run>/train and <run>/validation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+PATTERNS = {
+    # series that are losses (the AMP loss scale is not)
+    "loss": r"loss(?![_\-]?scal)",
+    # validation / evaluation series (in a tag, or as the last part of a run name)
+    "validation": r"(^|[/_.\-\s])(val|valid|validation|eval|evaluation|test|dev|holdout)([/_.\-\s]|$)",
+    "train_run": r"^(train|training)$",
+    "lr": r"(^|[/_.\-])(lr|learning[_\-]?rate)([/_.\-]|$)",
+    # evaluation metrics watched for volatility (on validation series)
+    "metric": r"(^|[/_.\-])(acc|accuracy|auc|f1|precision|recall|map|bleu|iou|top1|top5|top_1|top_5)([/_.\-]|$)",
+    # per-layer norms logged by hand (tracer data needs no pattern)
+    "grad_norm": r"grad[a-z_]*[/_.\-]?norm|norm[/_.\-]?grad",
+    "weight_norm": r"(weight|param)s?[/_.\-]?norm",
+    "num_classes": r"(^|/)(num_classes|n_classes|classes)$",
+    # per-epoch means (Keras' epoch_loss): no initial value to check
+    "epoch_aggregate": r"(^|[/_.\-])epoch[_\-]",
+}
+
+THRESHOLDS = {
+    # divergence: the smoothed loss rises above its best so far by this factor and by this share
+    # of the total improvement, for `patience` points
+    "divergence_factor": 1.5,
+    "divergence_share": 0.5,
+    # plateau: relative improvement of the smoothed loss from its start to its end below this
+    "plateau_improvement": 0.05,
+    "plateau_min_points": 50,
+    "chance_fraction": 0.85,  # ... or still above this share of ln(C) at the end
+    # constant loss: identical values for this many points
+    "constant_points": 30,
+    # initial loss: outside [low, high] x ln(C)
+    "initial_low": 0.5,
+    "initial_high": 2.0,
+    # oscillation: swings of the smoothed loss by at least this share of its level, this many times
+    "oscillation_swing": 0.5,
+    "oscillation_swings": 4,
+    # overfitting: validation loss above its minimum by this share, while the train loss still falls
+    "overfit_rise": 0.15,
+    "overfit_points": 3,
+    # vanishing gradients: first / last layer gradient norm below this, or any layer below the floor
+    "vanishing_ratio": 1e-2,
+    "vanishing_floor": 1e-8,
+    # exploding gradients: a point this many times its running median is a spike; this many spikes;
+    # or the gradient norm grows this many times from the start to the end
+    "spike_factor": 10.0,
+    "spike_count": 3,
+    "explode_growth": 100.0,
+    # update ratio ||dW|| / ||W||: a layer below `frozen_ratio` is not updated; the run's median
+    # outside [low, high] is off (healthy: about 1e-3)
+    "frozen_ratio": 1e-7,
+    "update_ratio_low": 1e-5,
+    "update_ratio_high": 5e-2,
+    # dead ReLU units / saturation: fraction above this, sustained
+    "dead_fraction": 0.5,
+    "saturated_fraction": 0.4,
+    # weight norms: growth by this factor and still growing
+    "weight_growth": 10.0,
+    # evaluation metric volatility: median step-to-step change above this share of the metric's
+    # level (accuracy-like metrics in [0, 1]: above this absolute change)
+    "volatility": 0.1,
+    "volatility_min_points": 6,
+    # stalled: no data for this long (seconds), in a run written within `stall_horizon` seconds
+    "stall_seconds": 1800.0,
+    "stall_horizon": 6 * 3600.0,
+    # general patience: consecutive (condensed) points a condition must hold; and the minimum
+    "patience_share": 0.03,
+    "patience_min": 3,
+}
+
+LEVELS = ("info", "warning", "error")
+
+
+def level(name: str) -> int:
+    """Rank of a severity (info 0, warning 1, error 2); 'never' ranks above every severity."""
+    if name == "never":
+        return len(LEVELS)
+    if name not in LEVELS:
+        raise ValueError(f"severity must be one of {LEVELS + ('never',)}, not {name!r}")
+    return LEVELS.index(name)
+
+
+@dataclasses.dataclass
+class Config:
+    patterns: dict = dataclasses.field(default_factory=lambda: dict(PATTERNS))
+    thresholds: dict = dataclasses.field(default_factory=lambda: dict(THRESHOLDS))
+    severity: dict = dataclasses.field(default_factory=dict)  # rule -> severity override
+    disable: frozenset = frozenset()
+    num_classes: int | None = None
+
+    def __post_init__(self):
+        self._re = {}
+        for k, v in self.patterns.items():
+            try:
+                self._re[k] = re.compile(v, re.IGNORECASE)
+            except re.error as e:
+                raise ValueError(f"pattern {k!r} is not a valid regular expression: {e}") from None
+
+    def matches(self, kind: str, text: str) -> bool:
+        return self._re[kind].search(text) is not None
+
+    def t(self, name: str) -> float:
+        return self.thresholds[name]
+
+    def key(self) -> str:
+        """Identifies the configuration in caches."""
+        return json.dumps([self.patterns, self.thresholds, self.severity, sorted(self.disable), self.num_classes],
+                          sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        if not isinstance(d, dict):
+            raise ValueError("a diagnostics configuration is a JSON object")
+        unknown = set(d) - {"patterns", "thresholds", "severity", "disable", "num_classes"}
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {sorted(unknown)}")
+        patterns = dict(PATTERNS)
+        for k, v in (d.get("patterns") or {}).items():
+            if k not in PATTERNS or not isinstance(v, str):
+                raise ValueError(f"unknown pattern {k!r} (known: {sorted(PATTERNS)}) or not a string")
+            patterns[k] = v
+        thresholds = dict(THRESHOLDS)
+        for k, v in (d.get("thresholds") or {}).items():
+            if k not in THRESHOLDS or not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise ValueError(f"unknown threshold {k!r} (known: {sorted(THRESHOLDS)}) or not a number")
+            thresholds[k] = float(v)
+        from tb_plus.diagnostics.rules import RULES
+
+        severity = {}
+        for k, v in (d.get("severity") or {}).items():
+            if k not in RULES:
+                raise ValueError(f"unknown rule {k!r} (known: {sorted(RULES)})")
+            level(v)
+            severity[k] = v
+        disable = d.get("disable") or []
+        bad = [r for r in disable if r not in RULES]
+        if bad:
+            raise ValueError(f"unknown rules to disable: {bad}")
+        nc = d.get("num_classes")
+        if nc is not None and (not isinstance(nc, int) or nc < 2):
+            raise ValueError(f"num_classes must be an integer >= 2, not {nc!r}")
+        return cls(patterns, thresholds, severity, frozenset(disable), nc)
+
+    @classmethod
+    def from_json(cls, path: str) -> "Config":
+        with open(path, encoding="utf-8") as f:
+            try:
+                d = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: not JSON: {e}") from None
+        return cls.from_dict(d)

@@ -1,0 +1,193 @@
+"""What the rules read of one run, gathered from the store: its losses (training and validation),
+learning rates, validation metrics, per-layer statistics (from the tracer's packed summaries, or
+from hand-logged per-layer norm tags) and the class count when it is known."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from tb_plus import metadata
+from tb_plus.diagnostics.signals import clean
+
+
+@dataclasses.dataclass
+class Sig:
+    """One scalar series, cleaned (sorted by step, one point per step)."""
+
+    tag: str
+    step: np.ndarray
+    value: np.ndarray
+    wall: np.ndarray
+    run: str = ""  # the run it comes from when not the diagnosed run (a Keras validation run)
+
+
+@dataclasses.dataclass
+class Layers:
+    """A per-layer statistic: one series per layer, layers in the model's order (input first)."""
+
+    stat: str
+    names: list
+    tags: list
+    step: list  # arrays, one per layer
+    value: list
+
+    def __len__(self):
+        return len(self.names)
+
+
+@dataclasses.dataclass
+class RunData:
+    run: str
+    losses: list = dataclasses.field(default_factory=list)
+    val_losses: list = dataclasses.field(default_factory=list)
+    lrs: list = dataclasses.field(default_factory=list)
+    metrics: list = dataclasses.field(default_factory=list)  # validation metrics
+    layers: dict = dataclasses.field(default_factory=dict)  # stat -> Layers (params family / hand-logged)
+    acts: dict = dataclasses.field(default_factory=dict)  # stat -> Layers (activations family)
+    traced: bool = False
+    num_classes: int | None = None
+    last_wall: float | None = None
+    walls: np.ndarray | None = None  # write times of its main series, for stall detection
+
+
+def _sig(ld, run, tag, owner=""):
+    s = ld.scalars(run, tag)
+    step, value, wall = clean(s.step, s.value, s.wall_time)
+    return Sig(tag, step, value, wall, owner)
+
+
+def _is_validation(cfg, run, tag):
+    return cfg.matches("validation", tag) or cfg.matches("validation", run.rsplit("/", 1)[-1])
+
+
+def _natural(tags):
+    from tb_plus.query.tagtree import natural_key
+
+    return sorted(tags, key=natural_key)
+
+
+def _tracer_layers(ld, run, tag, out: dict):
+    from tb_plus.trace.series import cube
+
+    c = cube(ld, run, tag)
+    if not len(c.steps):
+        return False
+    prefix = tag.rpartition("/")[0] or tag
+    for j, st in enumerate(c.stats):
+        out[st] = Layers(st, list(c.layers), [f"{prefix}/{st}/{layer}" for layer in c.layers],
+                         [c.steps] * len(c.layers), [c.values[:, i, j] for i in range(len(c.layers))])
+    return True
+
+
+def _hand_layers(ld, run, tags, stat):
+    names, steps, values = [], [], []
+    for tag in _natural(tags):
+        s = _sig(ld, run, tag)
+        names.append(tag)
+        steps.append(s.step)
+        values.append(s.value)
+    return Layers(stat, names, list(names), steps, values)
+
+
+def gather(ld, run: str, cfg, runs=None) -> RunData:
+    """The run's data for the rules. `runs`: every run of the log directory (to pair a Keras
+    <x>/train run with its <x>/validation sibling)."""
+    rd = RunData(run)
+    derived = ld.derived_tags(run)
+    scalar_tags = [t for t in ld.tags(run) if t not in derived]
+    grad_tags, weight_tags = [], []
+    for tag in scalar_tags:
+        if cfg.matches("num_classes", tag):
+            s = ld.scalars(run, tag)
+            finite = s.value[np.isfinite(s.value)]
+            if len(finite) and finite[-1] >= 2 and float(finite[-1]).is_integer():
+                rd.num_classes = int(finite[-1])
+            continue
+        if cfg.matches("loss", tag):
+            (rd.val_losses if _is_validation(cfg, run, tag) else rd.losses).append(_sig(ld, run, tag))
+        elif cfg.matches("lr", tag):
+            rd.lrs.append(_sig(ld, run, tag))
+        elif cfg.matches("metric", tag) and _is_validation(cfg, run, tag):
+            rd.metrics.append(_sig(ld, run, tag))
+        elif cfg.matches("grad_norm", tag):
+            grad_tags.append(tag)
+        elif cfg.matches("weight_norm", tag):
+            weight_tags.append(tag)
+    # a Keras-style <x>/train run: its <x>/validation sibling's losses and metrics are its validation
+    parent, _, last = run.rpartition("/")
+    if runs is not None and cfg.matches("train_run", last):
+        for other in runs:
+            op, _, olast = other.rpartition("/")
+            if other != run and op == parent and cfg.matches("validation", olast):
+                for tag in ld.tags(other):
+                    if cfg.matches("loss", tag):
+                        rd.val_losses.append(_sig(ld, other, tag, other))
+                    elif cfg.matches("metric", tag):
+                        rd.metrics.append(_sig(ld, other, tag, other))
+    # per-layer statistics: the tracer's, else hand-logged norms
+    for tag in ld.tags(run, "tensors"):
+        info = ld.tag_info(run, tag)
+        if info.plugin_name != metadata.TRACE_PLUGIN:
+            continue
+        try:
+            family = metadata.parse_content(info.plugin_content).get("family")
+        except ValueError:
+            continue
+        if family == "params" and not rd.traced:
+            rd.traced = _tracer_layers(ld, run, tag, rd.layers)
+        elif family == "activations" and not rd.acts:
+            _tracer_layers(ld, run, tag, rd.acts)
+    if not rd.traced:
+        if grad_tags:
+            rd.layers["grad_norm"] = _hand_layers(ld, run, grad_tags, "grad_norm")
+        if weight_tags:
+            rd.layers["weight_norm"] = _hand_layers(ld, run, weight_tags, "weight_norm")
+    if rd.num_classes is None:
+        rd.num_classes = _hparam_classes(ld, run)
+    _cut_at_breakage(rd)
+    main = rd.losses[0] if rd.losses else None
+    if main is None and scalar_tags:
+        main = _sig(ld, run, scalar_tags[0])
+    if main is not None and len(main.wall):
+        w = main.wall[np.isfinite(main.wall)]
+        rd.walls = np.sort(w)
+        rd.last_wall = float(rd.walls[-1]) if len(w) else None
+    return rd
+
+
+def _hparam_classes(ld, run):
+    from tb_plus.query.hparams import own_hparams
+
+    hp = own_hparams(ld, run)
+    for k in ("num_classes", "n_classes", "classes"):
+        v = hp.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 2 and float(v).is_integer():
+            return int(v)
+    return None
+
+
+NONFINITE_STATS = ("grad_nan", "grad_inf", "weight_nan", "weight_inf")
+
+
+def _cut_at_breakage(rd):
+    """Once the training loss is NaN or Inf every later statistic is garbage (NaN activations look
+    like dead units, NaN weights like frozen ones): per-layer statistics stop there, except the
+    non-finite counts that say where the breakage entered."""
+    broken = None
+    for sig in rd.losses:
+        bad = np.flatnonzero(~np.isfinite(sig.value))
+        if len(bad):
+            s = int(sig.step[bad[0]])
+            broken = s if broken is None else min(broken, s)
+    if broken is None:
+        return
+    for group in (rd.layers, rd.acts):
+        for stat, lay in group.items():
+            if stat in NONFINITE_STATS:
+                continue
+            for i in range(len(lay)):
+                keep = lay.step[i] < broken
+                lay.step[i], lay.value[i] = lay.step[i][keep], lay.value[i][keep]
