@@ -140,7 +140,7 @@ def _in(sig):
       """The smoothed training loss rises above its best value so far by at least
       (divergence_factor - 1) x |best| and by divergence_share of the improvement made until then
       (defaults 1.5 and 0.5), for `patience` points. Onset: walking back from the detection, the
-      point where the rise passed half of that margin.""")
+      point where the rise passed a tenth of that margin.""")
 def divergence(c: _Ctx):
     out = []
     f, share = c.cfg.t("divergence_factor"), c.cfg.t("divergence_share")
@@ -159,7 +159,7 @@ def divergence(c: _Ctx):
         if i is None:
             continue
         j = i
-        while j > 0 and sm[j - 1] > best[i] + margin[i] / 2:
+        while j > 0 and sm[j - 1] > best[i] + margin[i] / 10:
             j -= 1
         peak = int(i + np.argmax(sm[i:]))
         nan_note = ""
@@ -618,8 +618,9 @@ _EXPLODE_PROMPT = ("Clip gradients (torch.nn.utils.clip_grad_norm_(params, 1.0))
 
 
 @rule("weights_not_updated", "warning", "Weights not updated (dead spot)",
-      """A layer's update ratio ||dW||/||W|| (tracer) stays below frozen_ratio (1e-7) for the last
-      half of the run or longer while other layers are updated; with hand-logged weight norms, a
+      """A layer's update ratio ||dW||/||W|| (tracer; a zero update counts as 0) stays below
+      frozen_ratio (1e-7) from some step to the end, a quarter of the run or longer, while other
+      layers are updated; with hand-logged weight norms, a
       layer's norm stays exactly constant while others change. Gradients arriving (grad_norm > 0)
       point at the optimizer (the layer missing from its parameter groups, a zero learning rate
       for its group); none arriving point at the graph. Onset: the start of the frozen stretch.""")
@@ -640,12 +641,12 @@ def weights_not_updated(c: _Ctx):
                 continue
             vv, ss = v[ok], lay.step[i][ok]
             half = len(vv) // 2
-            if np.all(vv[half:] < thr):
-                below = vv < thr
-                j = len(below)
-                while j > 0 and below[j - 1]:
-                    j -= 1
-                frozen.append((i, int(ss[j]), float(np.median(vv[half:]))))  # the stretch lasting to the end
+            below = vv < thr
+            j = len(below)
+            while j > 0 and below[j - 1]:
+                j -= 1
+            if len(vv) - j >= max(len(vv) / 4, c.cfg.t("patience_min")):  # frozen to the end, a quarter or more
+                frozen.append((i, int(ss[j]), float(np.median(vv[j:]))))
             elif np.median(vv[half:]) > thr * 100:
                 moving += 1
         if not moving:
