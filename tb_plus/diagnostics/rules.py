@@ -572,8 +572,10 @@ def _total_grad(lay):
 @rule("exploding_gradients", "warning", "Exploding gradients",
       """The global gradient norm (from the tracer's per-layer norms, or each hand-logged gradient
       norm tag) has spike_count (3) or more spikes above spike_factor (10) x its running median,
-      or grows explode_growth (100) times from its start to its end (an error). Onset: the first
-      spike, or the first step above 10x the starting level.""")
+      or starts (median of its first 3 points) above spike_factor x its median over the run (a burst at
+      the start: unnormalised inputs, a bad initialisation), or grows explode_growth (100) times
+      from its start to its end (an error). Onset: the first spike, the first step, or the first
+      step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
     lay = c.rd.layers.get("grad_norm")
     if lay is None or not len(lay):
@@ -609,6 +611,15 @@ def exploding_gradients(c: _Ctx):
                 f"first at step {int(x[spikes[0]])}; the largest is {fmt(v[peak])} ({fmt(v[peak] / max(base[peak], 1e-30))}x) at step {int(x[peak])}.",
                 {"spikes": len(spikes), "first_spike_step": int(x[spikes[0]]), "largest": float(v[peak]),
                  "largest_ratio": float(v[peak] / max(base[peak], 1e-30)), "median": float(np.median(v))},
+                _EXPLODE_PROMPT))
+        elif _edge(v, True, 3) > c.cfg.t("spike_factor") * float(np.median(v)):
+            first3, med = _edge(v, True, 3), float(np.median(v))
+            j = int(np.argmax(v < c.cfg.t("spike_factor") * med))
+            out.append(c.find(
+                tags, x[0], x[j],
+                f"The {label} starts at {fmt(first3)}, {fmt(first3 / med)}x its median over the run "
+                f"({fmt(med)}), until step {int(x[j])}.",
+                {"start": first3, "median": med, "ratio": first3 / med, "spikes": len(spikes)},
                 _EXPLODE_PROMPT))
     return out
 

@@ -351,3 +351,10 @@ def test_default_patterns():
     assert cfg.matches("lr", "optim/lr") and cfg.matches("lr", "learning_rate") and not cfg.matches("lr", "layer")
     assert cfg.matches("grad_norm", "layers/fc1/grad_norm") and cfg.matches("grad_norm", "gradient_norm")
     assert cfg.matches("metric", "val/acc") and not cfg.matches("metric", "accumulate")
+
+
+def test_exploding_gradients_burst_at_the_start():
+    g = 1 + 0.1 * RNG.random(400)
+    g[:20] = 500 * np.exp(-np.arange(20) / 5) + 1
+    (f,) = run("exploding_gradients", rd_with(layers={"grad_norm": layers("grad_norm", g[:, None])}, traced=True))
+    assert f.step == 0 and f.evidence["ratio"] > 10 and 5 <= f.step_end <= 20
