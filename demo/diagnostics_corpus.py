@@ -1,0 +1,394 @@
+"""A labelled corpus of real short trainings, healthy and pathological, for the diagnostics (issue 9).
+
+    python demo/diagnostics_corpus.py OUTDIR [--runs healthy_mlp,nan_loss] [--no-keras] [--quiet]
+
+    from demo.diagnostics_corpus import make_corpus
+    labels = make_corpus("/tmp/corpus")          # {run: label} of the runs written (demo/diagnostics_labels.py)
+
+Every run is a real training of a small model on scikit-learn's digits (load_digits: 1797 8x8 images,
+10 classes, shipped with the package; nothing is downloaded), split once into 1397 training and 400
+validation examples with a fixed seed. Runs are deterministic (fixed seeds, one torch thread).
+
+PyTorch runs (torch.utils.tensorboard.SummaryWriter(OUTDIR/<run>)) log at optimizer step s = 0, 1, ...:
+train/loss, train/acc (the batch before the update of step s), lr, every step; val/loss, val/acc on the
+held-out split after the update of step s, for s % 25 == 0 and the last step; meta/num_classes (10) at
+step 0; and the tb_plus tracer (every=1, dead_window=50, no histograms) through the same writer, which
+the store expands into trace/<stat>/<parameter> (e.g. trace/grad_norm/fc1.weight) and
+trace/<stat>/<activation module> (e.g. trace/dead_fraction/act1). The tracer's step is the optimizer
+step, the same s.
+
+Keras runs (only when TensorFlow imports; keras=False leaves them out) write the Keras layout:
+OUTDIR/<run>/train and OUTDIR/<run>/validation from tf.keras.callbacks.TensorBoard(update_freq="epoch")
+(epoch_loss, epoch_accuracy, ..., step = epoch index), and OUTDIR/<run> itself holds the
+tb_plus.trace.keras.TracerCallback summaries (step = batch index; no gradient statistics in Keras)
+and meta/num_classes (also written into <run>/train).
+
+The CLI prints per run its wall time and a summary of the key series, to tune the rules' thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+if os.path.dirname(HERE) not in sys.path:
+    sys.path.insert(0, os.path.dirname(HERE))
+
+from diagnostics_labels import LABELS  # noqa: E402
+
+NUM_CLASSES = 10
+VAL_EVERY = 25
+DEAD_WINDOW = 50
+NAN_STEP = 250  # nan_loss: the step whose batch carries an inf
+LR_TOO_HIGH = 2.0  # lr_too_high: plain SGD
+UNNORM_SCALE = 100.0  # unnormalised_inputs: raw pixels (0..16) times this
+KERAS_RUNS = ("healthy_keras", "overfit_keras")
+KERAS_OVERFIT_EPOCHS = 25
+
+
+# ------------------------------------------------------------------ data
+
+_DATA = {}
+
+
+def digits(standardise=True, scale=1.0):
+    """(x_train, y_train, x_val, y_val) as float32 / int64 numpy arrays, a fixed split of load_digits."""
+    key = (standardise, scale)
+    if key not in _DATA:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x, y = d.data.astype(np.float64), d.target.astype(np.int64)
+        order = np.random.default_rng(0).permutation(len(x))
+        x, y = x[order], y[order]
+        xt, yt, xv, yv = x[:1397], y[:1397], x[1397:], y[1397:]
+        if standardise:
+            mu, sd = xt.mean(0), xt.std(0)
+            sd[sd == 0] = 1.0
+            xt, xv = (xt - mu) / sd, (xv - mu) / sd
+        _DATA[key] = (np.float32(xt * scale), yt, np.float32(xv * scale), yv)
+    return _DATA[key]
+
+
+def noisy_subset(n=300, noise=0.4, seed=1):
+    """The first n training examples with a fraction `noise` of their labels replaced by random ones."""
+    xt, yt, xv, yv = digits()
+    rng = np.random.default_rng(seed)
+    x, y = xt[:n].copy(), yt[:n].copy()
+    flip = rng.random(n) < noise
+    y[flip] = rng.integers(0, NUM_CLASSES, int(flip.sum()))
+    return x, y, xv, yv
+
+
+# ------------------------------------------------------------------ PyTorch
+
+def mlp(sizes, act="relu"):
+    """Linear layers fc1..fcN with activations act1..act(N-1) between them (named, so the tracer's
+    layers read fc1.weight, act1, ...)."""
+    from torch import nn
+
+    acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append((f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1])))
+        if i < len(sizes) - 2:
+            layers.append((f"act{i + 1}", acts[act]()))
+    return nn.Sequential(OrderedDict(layers))
+
+
+def tiny_cnn():
+    from torch import nn
+
+    return nn.Sequential(OrderedDict([
+        ("unflatten", nn.Unflatten(1, (1, 8, 8))),
+        ("conv1", nn.Conv2d(1, 8, 3, padding=1)), ("act1", nn.ReLU()),
+        ("conv2", nn.Conv2d(8, 16, 3, padding=1)), ("act2", nn.ReLU()),
+        ("pool", nn.MaxPool2d(2)), ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(16 * 4 * 4, NUM_CLASSES)),
+    ]))
+
+
+def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0, inject=None):
+    """The plain training loop every PyTorch run shares; the tracer hooks optimizer.step.
+    inject: {step: fn(xb) -> xb} alters the batch of those steps."""
+    import torch
+    from torch.nn import functional as F
+    from torch.utils.tensorboard import SummaryWriter
+
+    from tb_plus.trace import Tracer
+
+    xt, yt, xv, yv = (torch.from_numpy(a) for a in data)
+    rng = np.random.default_rng(seed)
+    writer = SummaryWriter(run_dir)
+    tracer = Tracer(model, optimizer, writer=writer, every=1, histograms_every=0, dead_window=DEAD_WINDOW)
+    writer.add_scalar("meta/num_classes", NUM_CLASSES, 0)
+    order, pos = rng.permutation(len(xt)), 0
+    try:
+        for s in range(steps):
+            if pos + batch > len(order):
+                order, pos = rng.permutation(len(xt)), 0
+            idx = torch.from_numpy(order[pos:pos + batch])
+            pos += batch
+            xb, yb = xt[idx], yt[idx]
+            if inject and s in inject:
+                xb = inject[s](xb.clone())
+            model.train()
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            model.zero_grad(set_to_none=False)  # the model's, not the optimizer's: frozen_layer
+            loss.backward()
+            optimizer.step()
+            writer.add_scalar("train/loss", loss.item(), s)
+            writer.add_scalar("train/acc", float((logits.argmax(1) == yb).float().mean()), s)
+            writer.add_scalar("lr", optimizer.param_groups[0]["lr"], s)
+            if s % VAL_EVERY == 0 or s == steps - 1:
+                model.eval()
+                with torch.no_grad():
+                    lv = model(xv)
+                    writer.add_scalar("val/loss", float(F.cross_entropy(lv, yv)), s)
+                    writer.add_scalar("val/acc", float((lv.argmax(1) == yv).float().mean()), s)
+    finally:
+        tracer.close()
+        writer.close()
+    if tracer.errors:
+        raise RuntimeError(f"tracer errors: {tracer.errors[:3]}")
+
+
+def _torch_run(name, run_dir):
+    import torch
+
+    torch.manual_seed(0)
+    sgd, adam = torch.optim.SGD, torch.optim.Adam
+    if name == "healthy_mlp":
+        m = mlp([64, 64, 64, 10])
+        return train_torch(run_dir, m, adam(m.parameters(), lr=1e-3), digits())
+    if name == "healthy_cnn":
+        m = tiny_cnn()
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=0.02, momentum=0.9), digits())
+    if name == "lr_too_high":
+        m = mlp([64, 64, 64, 10])
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=LR_TOO_HIGH), digits())
+    if name == "lr_too_low":
+        m = mlp([64, 64, 64, 10])
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=1e-5), digits())
+    if name == "zero_init":
+        m = mlp([64, 64, 64, 10])
+        with torch.no_grad():
+            for p in m.parameters():
+                p.zero_()
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=0.1, momentum=0.9), digits())
+    if name == "deep_sigmoid":
+        m = mlp([64] + [64] * 11 + [10], act="sigmoid")
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=0.1), digits())
+    if name == "dying_relu":
+        m = mlp([64, 128, 128, 10])
+        with torch.no_grad():  # 3/4 of the hidden units start far below zero: they never fire
+            for layer in (m.fc1, m.fc2):
+                n = layer.bias.numel()
+                layer.bias[: 3 * n // 4] = -4.0
+        return train_torch(run_dir, m, adam(m.parameters(), lr=1e-3), digits())
+    if name == "frozen_layer":
+        m = mlp([64, 64, 64, 64, 10])
+        params = [p for n, p in m.named_parameters() if not n.startswith("fc2.")]  # fc2 forgotten
+        return train_torch(run_dir, m, adam(params, lr=1e-3), digits())
+    if name == "unnormalised_inputs":
+        m = mlp([64, 64, 64, 10])
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=1e-3), digits(standardise=False, scale=UNNORM_SCALE))
+    if name == "label_noise_overfit":
+        m = mlp([64, 256, 256, 10])
+        return train_torch(run_dir, m, adam(m.parameters(), lr=5e-4), noisy_subset(), steps=600, batch=64)
+    if name == "nan_loss":
+        m = mlp([64, 64, 64, 10])
+
+        def poison(xb):
+            xb[0, 0] = float("inf")
+            return xb
+
+        return train_torch(run_dir, m, adam(m.parameters(), lr=1e-3), digits(), inject={NAN_STEP: poison})
+    raise KeyError(name)
+
+
+# ------------------------------------------------------------------ Keras
+
+def _keras_run(name, run_dir):
+    import tensorflow as tf
+
+    from tb_plus.trace.keras import TracerCallback
+
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(0)
+    if name == "healthy_keras":
+        xt, yt, xv, yv = digits()
+        hidden, epochs, batch = (64, 64), 20, 128
+    else:  # overfit_keras
+        xt, yt, xv, yv = noisy_subset()
+        hidden, epochs, batch = (256, 256), KERAS_OVERFIT_EPOCHS, 32
+    # explicit names: the tracer's layers read mlp/dense1/kernel whatever ran before in the process
+    layers = [tf.keras.Input((64,))] + [tf.keras.layers.Dense(h, activation="relu", name=f"dense{i + 1}")
+                                        for i, h in enumerate(hidden)]
+    model = tf.keras.Sequential(layers + [tf.keras.layers.Dense(NUM_CLASSES, name=f"dense{len(hidden) + 1}")],
+                                name="mlp")
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  jit_compile=False)  # XLA compilation costs seconds here and saves nothing
+    for d in (run_dir, os.path.join(run_dir, "train")):
+        w = tf.summary.create_file_writer(d, filename_suffix=".meta")
+        with w.as_default():
+            tf.summary.scalar("meta/num_classes", NUM_CLASSES, step=0)
+        w.close()
+    tracer = TracerCallback(run_dir, every=1, histograms_every=0)
+    tb = tf.keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch", histogram_freq=0, write_graph=False)
+    try:
+        model.fit(xt, yt, batch_size=batch, epochs=epochs, validation_data=(xv, yv), shuffle=True, verbose=0,
+                  validation_batch_size=len(xv),
+                  callbacks=[tb, tracer])
+    finally:
+        tracer.close()
+    if tracer.errors:
+        raise RuntimeError(f"tracer errors: {tracer.errors[:3]}")
+
+
+def keras_available() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ corpus
+
+def make_corpus(outdir, runs=None, keras=None, timings=None) -> dict:
+    """Writes OUTDIR/<run> for each run (None: all) and returns the labels of the runs written.
+    keras=None: the Keras runs when TensorFlow imports; False: never; True: always (fails without TF).
+    timings: an optional dict that receives {run: wall seconds, run + ":cpu": CPU seconds of the process}."""
+    names = list(LABELS) if runs is None else list(runs)
+    unknown = [n for n in names if n not in LABELS]
+    if unknown:
+        raise ValueError(f"unknown runs {unknown}; known: {list(LABELS)}")
+    if keras is None:
+        keras = keras_available() if any(n in KERAS_RUNS for n in names) else False
+    if not keras:
+        names = [n for n in names if n not in KERAS_RUNS]
+    os.makedirs(outdir, exist_ok=True)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    written = {}
+    try:
+        for name in names:
+            run_dir = os.path.join(outdir, name)
+            if os.path.exists(run_dir) and os.listdir(run_dir):
+                raise FileExistsError(f"{run_dir} exists and is not empty")
+            t0, c0 = time.perf_counter(), time.process_time()
+            (_keras_run if name in KERAS_RUNS else _torch_run)(name, run_dir)
+            if timings is not None:
+                timings[name] = time.perf_counter() - t0
+                timings[name + ":cpu"] = time.process_time() - c0
+            written[name] = LABELS[name]
+    finally:
+        torch.set_num_threads(threads)
+    return written
+
+
+# ------------------------------------------------------------------ summary
+
+def _fmt(x):
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.3g}"
+
+
+def _fml(series):
+    v = np.asarray(series.value, dtype=np.float64) if series is not None else np.zeros(0)
+    if not v.size:
+        return "-"
+    fin = v[np.isfinite(v)]
+    mn = f"{_fmt(float(fin.min()))}@{int(np.asarray(series.step)[np.isfinite(v)][fin.argmin()])}" if fin.size else "-"
+    nonfin = int((~np.isfinite(v)).sum())
+    extra = f" nonfinite={nonfin}@{int(np.asarray(series.step)[~np.isfinite(v)][0])}" if nonfin else ""
+    return f"first={_fmt(float(v[0]))} min={mn} last={_fmt(float(v[-1]))}{extra}"
+
+
+def summarise(outdir, names, headers=None, out=None):
+    """Reads the corpus back with the store and prints the key series of each run: first/min/last of
+    the train and validation losses, and per layer the median over the run of the tracer's statistics."""
+    from tb_plus.store import Logdir
+
+    out = out or sys.stdout
+    with tempfile.TemporaryDirectory() as cache:
+        ld = Logdir(outdir, cache_dir=cache)
+        ld.refresh()
+        runs = set(ld.runs())
+
+        def get(run, tag):
+            return ld.scalars(run, tag) if run in runs and tag in ld.tags(run) else None
+
+        for name in names:
+            if headers:
+                print(headers.get(name, name), file=out)
+            if name in KERAS_RUNS:
+                tr, va = get(f"{name}/train", "epoch_loss"), get(f"{name}/validation", "epoch_loss")
+                print(f"  train/epoch_loss {_fml(tr)}\n  validation/epoch_loss {_fml(va)}", file=out)
+            else:
+                print(f"  train/loss {_fml(get(name, 'train/loss'))}\n  val/loss   {_fml(get(name, 'val/loss'))}",
+                      file=out)
+            tags = ld.tags(name) if name in runs else []
+            for stat in ("grad_norm", "update_ratio", "dead_fraction", "saturated_fraction"):
+                cells = []
+                for tag in sorted(tags, key=_natural):
+                    if tag.startswith(f"trace/{stat}/"):
+                        v = np.asarray(ld.scalars(name, tag).value, dtype=np.float64)
+                        v = v[np.isfinite(v)]
+                        if v.size:
+                            cells.append(f"{tag.split('/', 2)[2]}={_fmt(float(np.median(v)))}")
+                if cells:
+                    print(f"  median {stat}: " + " ".join(cells), file=out)
+
+
+def _natural(tag):
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", tag)]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("outdir")
+    ap.add_argument("--runs", help="comma-separated run names (default: all)")
+    ap.add_argument("--no-keras", action="store_true", help="leave out the Keras runs")
+    ap.add_argument("--quiet", action="store_true", help="no summary of the series")
+    args = ap.parse_args(argv)
+    runs = [r for r in args.runs.split(",") if r] if args.runs else None
+    timings = {}
+    t0, c0 = time.perf_counter(), time.process_time()
+    labels = make_corpus(args.outdir, runs, keras=False if args.no_keras else None, timings=timings)
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    for name in labels:
+        print(f"{name}: {timings[name]:.1f}s wall, {timings[name + ':cpu']:.1f}s cpu")
+    print(f"total: {total:.1f}s wall, {cpu:.1f}s cpu for {len(labels)} runs (imports included)")
+    if not args.quiet:
+        headers = {}
+        for name, lab in labels.items():
+            exp = ", ".join(e["rule"] + (f"[{e['layer']}]" if e.get("layer") else "") +
+                            (f"@{e['onset']}" if e.get("onset") is not None else "") for e in lab["expect"])
+            headers[name] = f"{name} ({timings[name]:.1f}s) healthy={lab['healthy']} expect: {exp or '-'}"
+        summarise(args.outdir, list(labels), headers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
