@@ -47,20 +47,26 @@ def condense(step, value, max_points=MAX_POINTS):
 
 
 def rolling_median(value, window):
-    """Centred running median over `window` points (NaNs ignored; edges use what exists)."""
-    n = len(value)
+    """Centred running median over `window` points (NaNs ignored; near the ends, the points that
+    exist)."""
+    v = np.asarray(value, np.float64)
+    n = len(v)
     w = max(1, int(window) | 1)
     if w == 1 or n == 0:
-        return np.asarray(value, np.float64).copy()
+        return v.copy()
     h = w // 2
-    padded = np.concatenate([np.full(h, np.nan), np.asarray(value, np.float64), np.full(h, np.nan)])
-    view = np.lib.stride_tricks.sliding_window_view(padded, w)
-    with np.errstate(all="ignore"):
-        import warnings
+    import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(view, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window is NaN
+        med = np.nanmedian if np.isnan(v).any() else np.median
+        if n < w:
+            return np.array([med(v[max(0, i - h): i + h + 1]) for i in range(n)])
+        out = np.empty(n)
+        out[h: n - h] = med(np.lib.stride_tricks.sliding_window_view(v, w), axis=1)
+        for i in list(range(h)) + list(range(n - h, n)):
+            out[i] = med(v[max(0, i - h): i + h + 1])
+        return out
 
 
 def smooth_window(n: int) -> int:

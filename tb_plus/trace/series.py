@@ -45,12 +45,8 @@ def cube(ld, run, tag) -> Cube:
 
     def build():
         layers, stats = _layout(ld.tag_info(run, tag).plugin_content)
-        good = [d for d in ld.tensors(run, tag)
-                if np.ndim(d.numpy) == 2 and d.numpy.shape == (len(layers), len(stats))]
-        values = (np.stack([d.numpy for d in good]).astype(np.float64) if good
-                  else np.zeros((0, len(layers), len(stats))))
-        return Cube(np.array([d.step for d in good], np.int64), np.array([d.wall_time for d in good], np.float64),
-                    layers, stats, values)
+        steps, walls, values = ld.packed_tensors(run, tag, (len(layers), len(stats)))
+        return Cube(steps, walls, layers, stats, values.astype(np.float64))
 
     return ld.memo(("trace_cube", run, tag), ld.run_version(run), build)
 

@@ -358,3 +358,14 @@ def test_exploding_gradients_burst_at_the_start():
     g[:20] = 500 * np.exp(-np.arange(20) / 5) + 1
     (f,) = run("exploding_gradients", rd_with(layers={"grad_norm": layers("grad_norm", g[:, None])}, traced=True))
     assert f.step == 0 and f.evidence["ratio"] > 10 and 5 <= f.step_end <= 20
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 50, 1000])
+@pytest.mark.parametrize("w", [3, 5, 11])
+def test_rolling_median_equals_the_definition(n, w):
+    v = np.random.default_rng(n).standard_normal(n)
+    if n > 10:
+        v[3] = np.nan
+    h = w // 2
+    ref = [np.nanmedian(v[max(0, i - h): i + h + 1]) for i in range(n)]
+    np.testing.assert_allclose(rolling_median(v, w), ref)

@@ -1,0 +1,175 @@
+#!/usr/bin/env python
+"""Diagnostics: quality on the labelled corpus, and speed on a 2 GB log directory.
+
+    python bench/bench_diagnostics.py [--size-gb 2.0] [--repeat 3] [--skip-scale]
+
+1. Quality: writes the corpus of real short trainings (demo/diagnostics_corpus.py; healthy and
+   pathological PyTorch and Keras runs) and prints, per rule, how many labelled pathologies it
+   found at the documented onset (recall), how many of its warning/error findings fall outside
+   the labels (precision), and the largest onset error in steps.
+2. Speed: a generated 2 GB log directory (bench/gen_logdir.py: 8 runs x 300 scalar tags in real
+   writers' bytes, per-layer gradient and weight norms among them) plus the corpus (tracer data),
+   all its files hard-linked into one directory. Times, as child processes (what a CI pipeline
+   runs), with the files in the page cache: `tb-plus index` with an empty cache (the store's cold
+   index), `tb-plus diagnose` with an empty cache (index + every run diagnosed), and `tb-plus
+   diagnose` again (index reopened). Targets: cold diagnose <= 1.2 x cold index; warm diagnose < 2 s.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "demo"))
+
+
+def corpus_dir(data_dir):
+    import diagnostics_corpus
+
+    out = os.path.join(data_dir, "diag_corpus")
+    stamp = os.path.join(out, ".complete")
+    if not os.path.exists(stamp):
+        shutil.rmtree(out, ignore_errors=True)
+        t = {}
+        diagnostics_corpus.make_corpus(out, timings=t)
+        print("corpus written in %.1f s (%d runs)" % (sum(t.values()), len(t)))
+        open(stamp, "w").close()
+    return out
+
+
+def quality(corpus):
+    import diagnostics_labels
+    import diagnostics_score
+
+    from tb_plus.diagnostics import diagnose
+    from tb_plus.store import Logdir
+
+    cache = tempfile.mkdtemp(prefix="diag_q_")
+    try:
+        ld = Logdir(corpus, cache_dir=cache)
+        ld.refresh()
+        labels = {k: v for k, v in diagnostics_labels.LABELS.items() if any(r in ld.runs() for r in v["runs"])}
+        report = diagnose(ld)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    result = diagnostics_score.score(report.findings, labels)
+    print("\n## Quality on the corpus: %d labelled runs (%d healthy), %d expected detections\n"
+          % (len(labels), sum(v["healthy"] for v in labels.values()), len(result["expected"])))
+    print("| rule | labelled | found at onset | false positives | precision | recall | max onset error (steps) |")
+    print("|---|---|---|---|---|---|---|")
+    tot = [0, 0, 0]
+    for rule, n, tp, fp, p, r, err in diagnostics_score.table(result):
+        tot[0] += n
+        tot[1] += tp
+        tot[2] += fp
+        print("| %s | %d | %d | %d | %s | %s | %s |" % (rule, n, tp, fp, "-" if p is None else "%.2f" % p,
+                                                      "-" if r is None else "%.2f" % r,
+                                                      "-" if err is None else err))
+    print("| all | %d | %d | %d | %.2f | %.2f | |" % (tot[0], tot[1], tot[2], tot[1] / max(tot[1] + tot[2], 1),
+                                                    tot[1] / max(tot[0], 1)))
+    healthy_bad = [f for n, f in result["false_positives"] if labels[n]["healthy"]]
+    print("\nwarning/error findings on healthy runs: %d" % len(healthy_bad))
+    for n, f in result["false_positives"]:
+        print("  false positive: %s %s %s step %s: %s" % (n, f.severity, f.rule, f.step, f.message))
+    for n, e, hit, same in result["expected"]:
+        if hit is None:
+            print("  missed: %s %s (found of that rule: %s)" % (n, e, [(f.step, f.tags) for f in same]))
+
+
+def link_tree(src, dst, prefix):
+    for base, _, files in os.walk(src):
+        for name in files:
+            if name.startswith("."):
+                continue
+            rel = os.path.relpath(os.path.join(base, name), src)
+            target = os.path.join(dst, prefix, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.exists(target):
+                os.link(os.path.join(base, name), target)
+
+
+def tree_bytes(path):
+    return sum(os.path.getsize(os.path.join(b, f)) for b, _, fs in os.walk(path) for f in fs)
+
+
+def timed(cmd):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if p.returncode not in (0, 1):
+        raise SystemExit("%s failed (%d): %s" % (" ".join(cmd), p.returncode, p.stderr[-2000:]))
+    return dt, p.stdout
+
+
+def scale(data_dir, corpus, size_gb, repeat):
+    import gen_logdir
+
+    man = gen_logdir.generate(data_dir, size_gb, 8, 300)
+    big = os.path.join(data_dir, "diag_scale_%s" % os.path.basename(man["logdir"]))
+    link_tree(man["logdir"], big, "synthetic")
+    link_tree(corpus, big, "corpus")
+    size = tree_bytes(big)
+    for b, _, fs in os.walk(big):  # into the page cache, so every case below reads from memory
+        for f in fs:
+            with open(os.path.join(b, f), "rb") as fh:
+                while fh.read(16 << 20):
+                    pass
+    exe = os.path.join(os.path.dirname(sys.executable), "tb-plus")
+    rows = []
+    cold_index, cold_diag, warm_diag, warm_index = [], [], [], []
+    out = ""
+    for _ in range(repeat):
+        c1 = tempfile.mkdtemp(prefix="diag_idx_")
+        c2 = tempfile.mkdtemp(prefix="diag_dx_")
+        try:
+            cold_index.append(timed([exe, "index", big, "--cache-dir", c1])[0])
+            warm_index.append(timed([exe, "index", big, "--cache-dir", c1])[0])
+            dt, out = timed([exe, "diagnose", big, "--cache-dir", c2, "--fail-on", "never"])
+            cold_diag.append(dt)
+            warm_diag.append(timed([exe, "diagnose", big, "--cache-dir", c2, "--fail-on", "never"])[0])
+        finally:
+            shutil.rmtree(c1, ignore_errors=True)
+            shutil.rmtree(c2, ignore_errors=True)
+    ci = statistics.median(cold_index)
+    rows = [("tb-plus index, empty cache (cold index)", ci, None),
+            ("tb-plus index, reopen", statistics.median(warm_index), None),
+            ("tb-plus diagnose, empty cache", statistics.median(cold_diag), "<= %.2f s (1.2 x cold index)" % (1.2 * ci)),
+            ("tb-plus diagnose, index reopened", statistics.median(warm_diag), "< 2 s")]
+    from bench_render import machine
+
+    print("\n## Speed on a %.2f GB log directory (%s)\n" % (size / 1e9, machine()))
+    print("8 generated runs x 300 scalar tags + the %s corpus runs; child processes, files in the page cache, "
+          "median of %d.\n" % (len([r for r in os.listdir(os.path.join(big, "corpus"))]), repeat))
+    print("| case | seconds | ratio to cold index | target |")
+    print("|---|---|---|---|")
+    for name, s, target in rows:
+        print("| %s | %.2f | %.2f | %s |" % (name, s, s / ci, target or ""))
+    print("\nall timings: cold index %s, cold diagnose %s, warm diagnose %s"
+          % ([round(x, 2) for x in cold_index], [round(x, 2) for x in cold_diag], [round(x, 2) for x in warm_diag]))
+    print("\n" + "\n".join(out.splitlines()[:1]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size-gb", type=float, default=2.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--data-dir", default=os.path.join(HERE, "data"))
+    a = ap.parse_args()
+    os.makedirs(a.data_dir, exist_ok=True)
+    corpus = corpus_dir(a.data_dir)
+    quality(corpus)
+    if not a.skip_scale:
+        scale(a.data_dir, corpus, a.size_gb, a.repeat)
+
+
+if __name__ == "__main__":
+    main()
