@@ -27,7 +27,8 @@ export interface RunsColumns {
   first_write?: (number | null)[];
   files?: number[];
   status?: RunStatus[];
-  diagnostics?: unknown[];
+  /** Per run: the finding counts by severity, or null while not computed yet (issue 9). */
+  diagnostics?: (DiagCounts | null)[];
 }
 
 export interface Progress {
@@ -59,8 +60,8 @@ export interface RunInfo {
   live: boolean;
   status: RunStatus;
   tags: number;
-  /** Filled by a later issue; null for now. */
-  diagnostics: unknown;
+  /** Finding counts by severity (issue 9); null while not computed yet, or from an older backend. */
+  diagnostics: DiagCounts | null;
   hparams: Record<string, HparamValue>;
 }
 
@@ -346,6 +347,138 @@ interface TraceResponse {
   max: WireNumber | null;
 }
 
+/** The severities of diagnostics findings, worst first. */
+export const SEVERITIES = ["error", "warning", "info"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Finding counts of one run by severity. */
+export interface DiagCounts {
+  error: number;
+  warning: number;
+  info: number;
+}
+
+/** One diagnostics finding (tb_plus.diagnostics.Finding, /work contract of issue 9). */
+export interface Finding {
+  /** "<run>|<rule>|<first tag>": stable while the finding holds. */
+  id: string;
+  rule: string;
+  severity: Severity;
+  run: string;
+  /** Affected series (scalar tags, tracer tags like trace/grad_norm/fc1). */
+  tags: string[];
+  /** Onset step, or null when the finding is not tied to a step. */
+  step: number | null;
+  /** Last step of the affected range, or null. */
+  stepEnd: number | null;
+  title: string;
+  message: string;
+  /** Numbers behind the finding (NaN / Infinity kept); anything not a number as text. */
+  evidence: Record<string, number | string>;
+  prompt: string;
+}
+
+export interface DiagRule {
+  name: string;
+  severity: Severity;
+  title: string;
+  description: string;
+}
+
+/** GET diagnostics: the findings (worst first, then run, then step), counts per run asked for, the rules. */
+export interface Diagnostics {
+  findings: Finding[];
+  runs: Record<string, DiagCounts>;
+  rules: DiagRule[];
+  /** True while some run's first diagnosis is still being computed (ask again later). */
+  pending: boolean;
+  /** False when the backend has no diagnostics route (an older server). */
+  available: boolean;
+}
+
+interface FindingResponse {
+  id: string;
+  rule: string;
+  severity: string;
+  run: string;
+  tags: string[];
+  step: number | null;
+  step_end: number | null;
+  title: string;
+  message: string;
+  evidence: Record<string, unknown> | null;
+  prompt: string;
+}
+
+interface DiagnosticsResponse {
+  findings: FindingResponse[];
+  runs: Record<string, unknown>;
+  rules: DiagRule[];
+  pending: boolean;
+}
+
+function severityOf(v: unknown): Severity {
+  return v === "error" || v === "warning" ? v : "info";
+}
+
+function countOf(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
+/** A /runs `diagnostics` cell (or a `runs` entry of GET diagnostics) as counts; null when not computed. */
+export function diagCounts(v: unknown): DiagCounts | null {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  return { error: countOf(o.error), warning: countOf(o.warning), info: countOf(o.info) };
+}
+
+function intOrNull(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function parseEvidence(e: Record<string, unknown> | null | undefined): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  if (!e || typeof e !== "object") return out;
+  for (const [k, v] of Object.entries(e)) {
+    if (typeof v === "number" || v === "NaN" || v === "Infinity" || v === "-Infinity") out[k] = toNumber(v);
+    else if (typeof v === "string") out[k] = v;
+    else out[k] = JSON.stringify(v);
+  }
+  return out;
+}
+
+export function parseFinding(f: FindingResponse): Finding {
+  const tags = Array.isArray(f.tags) ? f.tags.filter((t): t is string => typeof t === "string") : [];
+  return {
+    id: typeof f.id === "string" && f.id ? f.id : `${f.run}|${f.rule}|${tags[0] ?? ""}`,
+    rule: String(f.rule),
+    severity: severityOf(f.severity),
+    run: String(f.run),
+    tags,
+    step: intOrNull(f.step),
+    stepEnd: intOrNull(f.step_end),
+    title: String(f.title ?? f.rule),
+    message: String(f.message ?? ""),
+    evidence: parseEvidence(f.evidence),
+    prompt: String(f.prompt ?? ""),
+  };
+}
+
+function parseDiagnostics(r: DiagnosticsResponse): Diagnostics {
+  const runs: Record<string, DiagCounts> = {};
+  for (const [name, v] of Object.entries(r.runs ?? {})) {
+    const c = diagCounts(v);
+    if (c) runs[name] = c;
+  }
+  return {
+    findings: (r.findings ?? []).map(parseFinding),
+    runs,
+    rules: Array.isArray(r.rules) ? r.rules : [],
+    pending: Boolean(r.pending),
+    available: true,
+  };
+}
+
 /** An HTTP error with the server's message ({"error": ...} body when there is one). */
 export class ApiError extends Error {
   constructor(
@@ -518,7 +651,7 @@ export function runsFromColumns(cols: RunsColumns, hparams: Record<string, Hpara
       live: Boolean(cols.live[i]),
       status: statusOf(cols, i),
       tags: cols.tags[i] ?? 0,
-      diagnostics: cols.diagnostics?.[i] ?? null,
+      diagnostics: diagCounts(cols.diagnostics?.[i]),
       hparams: hp,
     };
   });
@@ -849,6 +982,35 @@ export class Api {
         max: r.max === null ? NaN : toNumber(r.max),
       })),
     );
+  }
+
+  /**
+   * GET diagnostics of `runs` (none: every run), cached per URL and the data versions of those runs (of
+   * every run when none is named), so a refresh asks again only when a run changed. A `pending` answer
+   * (a first diagnosis still running) is not kept: the next call asks again. An older backend without
+   * the route answers an empty, unavailable result.
+   */
+  diagnostics(runs?: string[]): Promise<Diagnostics> {
+    const url = this.url("diagnostics", { run: runs && runs.length ? runs : undefined });
+    const names = runs && runs.length ? runs : [...this.versions.keys()];
+    const key = `${url}#${names.map((r) => this.versions.get(r) ?? "").join(",")}`;
+    const hit = this.otherCache.get(key) as Promise<Diagnostics> | undefined;
+    if (hit) return hit;
+    const p = getJson<DiagnosticsResponse>(url).then(parseDiagnostics, (e) => {
+      // Without runs named, a 404 means the route itself is missing (an unknown run is a 404 too).
+      if (e instanceof ApiError && e.status === 404 && !(runs && runs.length)) {
+        return { findings: [], runs: {}, rules: [], pending: false, available: false };
+      }
+      throw e;
+    });
+    this.otherCache.set(key, p);
+    p.then(
+      (d) => {
+        if (d.pending) this.otherCache.delete(key);
+      },
+      () => this.otherCache.delete(key),
+    );
+    return p;
   }
 
   private cached<T>(url: string, runs: string[], fetcher: () => Promise<T>): Promise<T> {

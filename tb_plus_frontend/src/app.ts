@@ -14,7 +14,8 @@
 
 import { Api, ApiError, runVersion, type Hparams, type LogdirsInfo, type Progress, type RunInfo, type RunsAnswer, type SearchMode } from "./api";
 import { type Emphasis } from "./chart";
-import { ChartCard, cardId, type CardSpec } from "./chart_card";
+import { ChartCard, cardId, type Annotation, type CardSpec, type ChartCardContext } from "./chart_card";
+import { DiagController } from "./diag_controller";
 import { EvalController } from "./eval_controller";
 import { TraceController } from "./trace_controller";
 import { connectHost } from "./host";
@@ -103,6 +104,7 @@ export class App {
   private readonly versions = new Map<string, string>();
   private readonly cards = new Map<string, ChartCard>();
   private evalCtl!: EvalController;
+  private diagCtl!: DiagController;
   private traceCtl!: TraceController;
   private hparams: Hparams = { runs: [], hparams: {} };
   private pollTimer = 0;
@@ -187,6 +189,33 @@ export class App {
       },
       ready: () => this.dirReady,
     };
+    this.diagCtl = new DiagController({
+      ...panelState,
+      runs: () => this.runs.map((r) => r.name),
+      selected: () => this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r)),
+      selectRun: (run) => this.selectRuns([run], true),
+      newCard: (spec, annotations, onClose) => {
+        const card = new ChartCard(
+          { kind: "custom", spec },
+          {
+            ...this.cardContext(),
+            annotations: () => annotations(),
+            onOpts: (c, o) => (c.opts = o),
+            onClose: () => onClose(),
+            onPin: () => undefined,
+            isPinned: () => false,
+          },
+        );
+        // Not one of the chart area's cards (its own class, so that counting .tbp-chart counts those).
+        card.panel.root.classList.replace("tbp-chart", "tbp-diag-card");
+        return card;
+      },
+      onChange: () => {
+        this.renderRuns();
+        for (const card of this.cards.values()) card.redrawAnnotations();
+      },
+    });
+    this.layout.diagHost.appendChild(this.diagCtl.panel.root);
     this.evalCtl = new EvalController(panelState);
     this.layout.evalHost.appendChild(this.evalCtl.panel.root);
     this.traceCtl = new TraceController({
@@ -237,7 +266,10 @@ export class App {
     this.treeView.sep.value = this.s.sep;
     this.layout.tagsHost.appendChild(this.treeView.root);
 
-    this.runTable = new RunTable({ onSelect: (names, on) => this.selectRuns(names, on) });
+    this.runTable = new RunTable({
+      onSelect: (names, on) => this.selectRuns(names, on),
+      onDiagnostics: (run) => this.diagCtl.showRun(run),
+    });
     this.layout.runsHost.appendChild(this.runTable.root);
 
     this.layout.reload.addEventListener("click", () => void this.reload(true));
@@ -253,6 +285,7 @@ export class App {
     void this.resolvePins();
     void this.evalCtl.loadList();
     void this.traceCtl.loadList();
+    void this.diagCtl.load();
     if (this.s.group !== null) void this.loadGroupPage(false);
     this.renderGroupBar();
     this.renderControls();
@@ -301,7 +334,10 @@ export class App {
     this.renderControls();
     this.renderRuns();
     const touchesCharts = ["x", "xlog", "ylog", "smooth", "weight", "window", "dim", "hl"].some((k) => k in patch);
-    if (touchesCharts) for (const card of this.cards.values()) card.refresh();
+    if (touchesCharts) {
+      for (const card of this.cards.values()) card.refresh();
+      this.diagCtl.refreshChart();
+    }
   }
 
   private async loadHparams(): Promise<void> {
@@ -498,6 +534,10 @@ export class App {
     }
     if (all || runsChanged || changed.size > 0) this.evalCtl.refresh(all || runsChanged ? null : changed);
     if (all || runsChanged || changed.size > 0) this.traceCtl.refresh(all || runsChanged ? null : changed);
+    if (all || runsChanged || changed.size > 0) {
+      this.diagCtl.refresh();
+      this.diagCtl.refreshChart(all || runsChanged ? null : changed);
+    }
     const touchesSelection = [...changed].some((r) => this.selectedRuns.has(r));
     if (all || runsChanged || touchesSelection) this.updateCards(all || runsChanged ? null : changed);
     this.schedulePoll();
@@ -631,6 +671,9 @@ export class App {
     this.s.ttag = null;
     this.s.tstat = null;
     this.traceCtl.reset();
+    this.s.dscope = "sel";
+    this.s.dfind = null;
+    this.diagCtl.reset();
     this.hparams = { runs: [], hparams: {} };
     this.tagSample = [];
     this.pinned = new Map();
@@ -955,6 +998,7 @@ export class App {
       liveSeconds: this.liveSeconds,
       staleSeconds: this.staleSeconds,
       emptyText: this.emptyRunsText(),
+      diagOf: (r) => r.diagnostics ?? this.diagCtl.countsOf(r.name),
     });
   }
 
@@ -980,6 +1024,7 @@ export class App {
     this.renderControls();
     this.updateCards(null);
     void this.traceCtl.loadList(); // the runs asked for tracer data follow the selection
+    this.diagCtl.render(); // "selected runs" follows the selection
   }
 
   private afterChartsChanged(): void {
@@ -1078,8 +1123,9 @@ export class App {
     for (const card of this.cards.values()) if (!fresh.includes(card) && card.tag !== null) card.panel.root.dataset.pinned = String(this.isPinnedTag(card.tag));
   }
 
-  private newCard(spec: CardSpec): ChartCard {
-    const card = new ChartCard(spec, {
+  /** What every chart card shares: the API, runs, styles, settings and the diagnostics markers. */
+  private cardContext(): Omit<ChartCardContext, "onOpts" | "onClose" | "onPin" | "isPinned"> {
+    return {
       api: this.api,
       runsFor: this.runsFor,
       selectedRuns: () => this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r)),
@@ -1092,13 +1138,20 @@ export class App {
         smooth: { kind: this.s.smooth, weight: this.s.weight, window: this.s.window },
       }),
       xTags: () => this.tagSample.slice(0, MAX_X_TAGS),
+      ready: () => this.dirReady,
+      annotations: (pairs: [string, string][]): Annotation[] => this.diagCtl.annotationsFor(pairs),
+    };
+  }
+
+  private newCard(spec: CardSpec): ChartCard {
+    const card = new ChartCard(spec, {
+      ...this.cardContext(),
       onOpts: (c, o) => this.setCardOpts(c, o),
       onClose: (c) => this.removeCard(c),
       onPin: (c) => {
         if (c.tag !== null) this.togglePin(c.tag);
       },
       isPinned: (c) => c.tag !== null && this.isPinnedTag(c.tag),
-      ready: () => this.dirReady,
     });
     card.opts = spec.kind === "tag" ? { ...(this.s.tagOpts[spec.tag] ?? {}) } : { ...(spec.spec.o ?? {}) };
     return card;

@@ -15,6 +15,9 @@
 // - The legend (data-testid="chart-legend") shows, per series, the exact x and y of the point nearest
 //   the cursor; without a cursor it shows each series' last point.
 // - Dragging selects an x range and calls `onZoom(min, max)`; double-click calls `onResetZoom()`.
+// - Markers (`setMarkers`): vertical lines at an x with an optional shaded band to a second x and a
+//   label, drawn as DOM elements over the plot (inside uPlot's `.u-over`, placed with `valToPos` on every
+//   redraw), so tests and people can find them; they take no pointer events.
 
 import uPlot from "uplot";
 
@@ -46,6 +49,17 @@ export interface ChartOptions {
   yLog: boolean;
   onZoom?: (min: number, max: number) => void;
   onResetZoom?: () => void;
+}
+
+/** A vertical marker: a line at `x` (chart x units), a band to `xEnd` when given, a label at the top.
+ * `data` becomes data-* attributes of the line element (data-testid = `testid`). */
+export interface ChartMarker {
+  x: number;
+  xEnd: number | null;
+  label: string;
+  color: string;
+  testid: string;
+  data: Record<string, string>;
 }
 
 /** Line width and alpha of a main curve per emphasis (the raw curve under a smoothed one is fainter). */
@@ -236,6 +250,9 @@ export class Chart {
   private visible = true;
   private legendStale = false;
   private readonly observer: IntersectionObserver | null = null;
+  private markers: ChartMarker[] = [];
+  private markerEls: { line: HTMLElement; band: HTMLElement | null }[] = [];
+  private readonly markerLayer: HTMLDivElement;
 
   constructor(
     parent: HTMLElement,
@@ -248,6 +265,8 @@ export class Chart {
     this.legend.className = "tbp-legend";
     this.legend.dataset.testid = "chart-legend";
     this.root.append(this.plot, this.legend);
+    this.markerLayer = document.createElement("div");
+    this.markerLayer.className = "tbp-markers";
     parent.appendChild(this.root);
     this.u = new uPlot(this.buildOptions([]), [[]], this.plot);
     this.exposeInstance();
@@ -393,6 +412,7 @@ export class Chart {
         draw: [
           (u) => {
             this.drawNonFinite(u);
+            this.placeMarkers(u);
             const ticks = (u.axes[0] as { _values?: string[] })._values;
             if (ticks) this.root.dataset.xticks = JSON.stringify(ticks);
           },
@@ -449,6 +469,65 @@ export class Chart {
 
   get instance(): uPlot {
     return this.u;
+  }
+
+  /** Replaces the markers (an empty list removes them). */
+  setMarkers(markers: ChartMarker[]): void {
+    this.markers = markers;
+    this.markerEls = markers.map((m) => {
+      const line = document.createElement("div");
+      line.className = "tbp-marker";
+      line.dataset.testid = m.testid;
+      for (const [k, v] of Object.entries(m.data)) line.dataset[k] = v;
+      line.dataset.x = String(m.x);
+      line.style.setProperty("--tbp-marker", m.color);
+      const label = document.createElement("span");
+      label.className = "tbp-marker-label";
+      label.textContent = m.label;
+      line.appendChild(label);
+      let band: HTMLElement | null = null;
+      if (m.xEnd !== null && m.xEnd !== m.x) {
+        band = document.createElement("div");
+        band.className = "tbp-marker-band";
+        band.dataset.testid = `${m.testid}-band`;
+        band.style.background = withAlpha(m.color, 0.12);
+      }
+      return { line, band };
+    });
+    this.markerLayer.replaceChildren(...this.markerEls.flatMap((e) => (e.band ? [e.band, e.line] : [e.line])));
+    this.root.dataset.markers = String(markers.length);
+    this.placeMarkers(this.u);
+  }
+
+  /** Puts the marker elements where their x values are on the current scale (hidden when off scale). */
+  private placeMarkers(u: uPlot): void {
+    if (u !== this.u) return;
+    if (this.markerLayer.parentElement !== u.over) u.over.appendChild(this.markerLayer);
+    const min = u.scales.x.min;
+    const max = u.scales.x.max;
+    const width = u.over.clientWidth || u.bbox.width / uPlot.pxRatio;
+    const on = (v: number): boolean => min != null && max != null && Number.isFinite(v) && !(this.opts.xLog && v <= 0);
+    this.markers.forEach((m, i) => {
+      const { line, band } = this.markerEls[i];
+      const inRange = on(m.x) && m.x >= (min as number) && m.x <= (max as number);
+      line.hidden = !inRange;
+      if (inRange) {
+        const left = u.valToPos(m.x, "x");
+        line.style.left = `${left}px`;
+        line.dataset.left = String(left);
+      }
+      if (band) {
+        const a = on(m.x) ? u.valToPos(Math.max(m.x, min as number), "x") : NaN;
+        const b = m.xEnd !== null && on(m.xEnd) ? u.valToPos(Math.min(m.xEnd, max as number), "x") : NaN;
+        const lo = Math.max(0, Math.min(a, b));
+        const hi = Math.min(width, Math.max(a, b));
+        band.hidden = !(Number.isFinite(lo) && Number.isFinite(hi) && hi > lo);
+        if (!band.hidden) {
+          band.style.left = `${lo}px`;
+          band.style.width = `${hi - lo}px`;
+        }
+      }
+    });
   }
 
   destroy(): void {

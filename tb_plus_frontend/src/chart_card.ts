@@ -5,9 +5,11 @@
 // - "cmp": /compare, A - B or A / B of two series.
 // Owns the fetching for its chart: width = the chart's pixel width, xmin/xmax while zoomed; answers to
 // superseded requests are dropped. The x axis and log scales are global unless the card overrides them.
+// Annotations (diagnostics findings, `ctx.annotations`) are drawn as chart markers on "tag" and "custom"
+// cards: a finding's step is put on the x axis through the (run, tag) series drawn (any x axis works).
 
 import { ApiError, type Api, type Smoothing } from "./api";
-import { Chart, type ChartSeries, type Emphasis, type XKind } from "./chart";
+import { Chart, nearestIndex, type ChartMarker, type ChartSeries, type Emphasis, type XKind } from "./chart";
 import type { AggSpec, ChartOpts, CmpSpec, CustomSpec } from "./state";
 import { el } from "./views/dom";
 import { createChartPanel, type ChartPanel } from "./views/chart_panel";
@@ -25,6 +27,20 @@ export interface GlobalSettings {
   xlog: boolean;
   ylog: boolean;
   smooth: Smoothing;
+}
+
+/** A step range to mark on the series of (run, tag) (tag null: any series of the run), e.g. a finding. */
+export interface Annotation {
+  /** Markers with the same key are drawn once per chart. */
+  key: string;
+  run: string;
+  tag: string | null;
+  step: number;
+  stepEnd: number | null;
+  label: string;
+  color: string;
+  testid: string;
+  data: Record<string, string>;
 }
 
 export interface ChartCardContext {
@@ -46,6 +62,18 @@ export interface ChartCardContext {
   /** False while the log directory's first index is being built: nothing is fetched then (the server
    * would hold the request until the index is ready); the app refreshes the cards once it is. */
   ready?: () => boolean;
+  /** Annotations for the (run, tag) series a card shows. */
+  annotations?: (pairs: [string, string][]) => Annotation[];
+}
+
+/** Annotations drawn at most per chart. */
+const MAX_MARKERS = 12;
+
+interface DrawnSeries {
+  run: string;
+  tag: string;
+  step: Float64Array;
+  xs: Float64Array;
 }
 
 /** The chart kind of an x axis spec, and its label. */
@@ -94,6 +122,8 @@ export class ChartCard {
   private readonly xSelect: HTMLSelectElement;
   private readonly logSelect: HTMLSelectElement;
   private readonly pinButton: HTMLButtonElement | null = null;
+  /** The (run, tag) series of the last draw, to place annotations without fetching. */
+  private drawn: DrawnSeries[] = [];
   opts: ChartOpts = {};
 
   constructor(
@@ -332,9 +362,11 @@ export class ChartCard {
       if (generation !== this.generation || !this.chart) return; // out of date
       let shown = 0;
       let inRange = 0;
+      this.drawn = [];
       results.forEach((r, i) => {
         const [run, tag] = pairs[i];
         if (r.status === "fulfilled") {
+          this.drawn.push({ run, tag, step: r.value.step, xs: r.value.xs });
           const st = this.ctx.style(run, tag);
           series.push({
             label: this.spec.kind === "tag" ? run : `${run}:${tag}`,
@@ -400,11 +432,39 @@ export class ChartCard {
       }
     }
     this.fetchedWidth = width;
+    if (this.spec.kind === "agg" || this.spec.kind === "cmp") this.drawn = [];
     this.chart.setData(series, zoom);
+    this.redrawAnnotations();
     this.panel.root.dataset.state = errors.length ? "error" : "ready";
     this.panel.root.dataset.width = String(width);
     if (errors.length) this.panel.setStatus(errors.join("; "), true);
     else this.panel.setStatus(status);
+  }
+
+  /** Places the context's annotations on the series drawn (no fetch): call when the findings change. */
+  redrawAnnotations(): void {
+    if (!this.chart) return;
+    const wanted = this.ctx.annotations && this.drawn.length ? this.ctx.annotations(this.drawn.map((d) => [d.run, d.tag])) : [];
+    const isStep = this.axes().x === "step";
+    const markers: ChartMarker[] = [];
+    const seen = new Set<string>();
+    for (const a of wanted) {
+      if (markers.length >= MAX_MARKERS) break;
+      if (seen.has(a.key)) continue;
+      const d = this.drawn.find((s) => s.run === a.run && (a.tag === null || s.tag === a.tag));
+      if (!d || !d.step.length) continue;
+      seen.add(a.key);
+      const toX = (step: number): number => (isStep ? step : d.xs[nearestIndex(d.step, step)]);
+      markers.push({
+        x: toX(a.step),
+        xEnd: a.stepEnd === null ? null : toX(a.stepEnd),
+        label: a.label,
+        color: a.color,
+        testid: a.testid,
+        data: { ...a.data, run: a.run, step: String(a.step), ...(a.stepEnd !== null ? { stepEnd: String(a.stepEnd) } : {}) },
+      });
+    }
+    this.chart.setMarkers(markers);
   }
 
   destroy(): void {

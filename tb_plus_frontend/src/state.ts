@@ -95,7 +95,16 @@ export interface ViewState {
   trun: string | null;
   ttag: string | null;
   tstat: string | null;
+  /** The Diagnostics panel: open, the severities listed, the runs listed ("sel": the selected runs, or
+   * every run when none is; "all"; "run:<name>": one run) and the finding whose chart is shown (its id). */
+  diag: boolean;
+  dsev: DiagSeverity[];
+  dscope: string;
+  dfind: string | null;
 }
+
+export type DiagSeverity = "error" | "warning" | "info";
+export const DIAG_SEVERITIES: DiagSeverity[] = ["error", "warning", "info"];
 
 export const REFRESH_CHOICES: [number, string][] = [
   [0, "off"], [1, "1 s"], [5, "5 s"], [15, "15 s"], [30, "30 s"], [60, "1 min"], [300, "5 min"], [600, "10 min"],
@@ -107,7 +116,7 @@ const HASH_PREFIX = "p.tb_plus.";
 /** Keys whose presence in a URL means "this URL describes a view". */
 const STATE_KEYS = [
   "logdir", "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
-  "sep", "group", "eval", "erun", "etag", "trace", "trun", "ttag", "tstat",
+  "sep", "group", "eval", "erun", "etag", "trace", "trun", "ttag", "tstat", "diag", "dsev", "dscope", "dfind",
 ];
 
 export function defaultState(): ViewState {
@@ -116,6 +125,7 @@ export function defaultState(): ViewState {
     dim: "", hl: null, pins: [], sep: "/", group: null, gpage: 0, gfilter: "", gmode: "substring", refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
     eval: false, erun: null, etag: null, estep: null, elogy: false,
     trace: false, trun: null, ttag: null, tstat: null,
+    diag: false, dsev: DIAG_SEVERITIES.slice(), dscope: "sel", dfind: null,
   };
 }
 
@@ -187,6 +197,10 @@ export function encodeState(s: ViewState): [string, string][] {
   if (s.trun !== null) out.push(["trun", s.trun]);
   if (s.ttag !== null) out.push(["ttag", s.ttag]);
   if (s.tstat !== null) out.push(["tstat", s.tstat]);
+  if (s.diag) out.push(["diag", "1"]);
+  if (DIAG_SEVERITIES.some((v) => !s.dsev.includes(v))) out.push(["dsev", DIAG_SEVERITIES.filter((v) => s.dsev.includes(v)).join(",") || "none"]);
+  if (s.dscope !== "sel") out.push(["dscope", s.dscope]);
+  if (s.dfind !== null) out.push(["dfind", s.dfind]);
   return out;
 }
 
@@ -247,6 +261,12 @@ export function decodeState(params: URLSearchParams): ViewState | null {
   s.trun = params.get("trun") || null;
   s.ttag = params.get("ttag") || null;
   s.tstat = params.get("tstat") || null;
+  s.diag = params.get("diag") === "1";
+  const dsev = params.get("dsev");
+  if (dsev !== null) s.dsev = DIAG_SEVERITIES.filter((v) => dsev.split(",").includes(v));
+  const dscope = params.get("dscope") ?? "";
+  if (dscope === "all" || (dscope.startsWith("run:") && dscope.length > 4)) s.dscope = dscope;
+  s.dfind = params.get("dfind") || null;
   return s;
 }
 

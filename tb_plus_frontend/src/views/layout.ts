@@ -1,6 +1,6 @@
 // The page shell: a top bar (title, log-directory picker and upload, progress, reload), a left pane (the tag tree), and the main pane: the
-// run table on top (its own resizable pane), then the scrolling chart area: the Evaluation panel (shown when
-// the log directory has evaluation tags), controls, the "Pinned" section, the group pager and the chart grid.
+// run table on top (its own resizable pane), then the scrolling chart area: the Diagnostics panel, the
+// Evaluation panel (shown when the log directory has evaluation tags), the Layers panel, controls, the "Pinned" section, the group pager and the chart grid.
 
 import { el, formatBytes } from "./dom";
 import type { Progress } from "../api";
@@ -19,7 +19,9 @@ export interface Layout {
   /** Where the run table goes. */
   runsHost: HTMLElement;
   mainBar: HTMLElement;
-  /** Where the Evaluation panel goes (top of the chart area). */
+  /** Where the Diagnostics panel goes (top of the chart area). */
+  diagHost: HTMLElement;
+  /** Where the Evaluation panel goes (under the Diagnostics panel). */
   evalHost: HTMLElement;
   /** Where the Layers panel goes (under the Evaluation panel). */
   traceHost: HTMLElement;
@@ -56,14 +58,15 @@ export function createLayout(parent: HTMLElement): Layout {
   const groupBar = el("div", { class: "tbp-group-bar", testid: "group-pager", hidden: true });
   const grid = el("div", { class: "tbp-grid", testid: "chart-grid" });
   const controlsHost = el("div", { class: "tbp-controls-host" });
+  const diagHost = el("div", { class: "tbp-eval-host-outer" });
   const evalHost = el("div", { class: "tbp-eval-host-outer" });
   const traceHost = el("div", { class: "tbp-eval-host-outer" });
-  const charts = el("div", { class: "tbp-charts" }, evalHost, traceHost, controlsHost, mainBar, pinned, groupBar, empty, grid);
+  const charts = el("div", { class: "tbp-charts" }, diagHost, evalHost, traceHost, controlsHost, mainBar, pinned, groupBar, empty, grid);
   const main = el("main", { class: "tbp-main" }, runsHost, charts);
 
   const root = el("div", { class: "tbp-root" }, progress, top, el("div", { class: "tbp-body" }, side, main));
   parent.appendChild(root);
-  return { root, progress, progressBar, progressText, reload, status, logdirHost, tagsHost, runsHost, mainBar, evalHost, traceHost, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
+  return { root, progress, progressBar, progressText, reload, status, logdirHost, tagsHost, runsHost, mainBar, diagHost, evalHost, traceHost, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
 }
 
 export function showProgress(layout: Layout, progress: Progress | null): void {

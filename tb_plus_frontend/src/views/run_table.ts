@@ -6,11 +6,14 @@
 // size, tags, one per hyperparameter, diagnostics.
 // Test ids: run-list (the pane), run-filter, run-filter-error, run-status-filter, run-summary, runs-all,
 // runs-none, runs-collapse, runs-resize, run-col-<key> (headers), run-row-<name>, run-<name> (checkbox),
-// run-badge-<name>; cells carry data-col=<key> (hyperparameter columns: "hp:<name>").
+// run-badge-<name>, run-diag-<name> (the diagnostics badge: data-worst "error" | "warning" | "info" | "ok" |
+// "none", data-error / data-warning / data-info: the counts); cells carry data-col=<key> (hyperparameter
+// columns: "hp:<name>").
 
 import { el, formatBytes } from "./dom";
 import { VirtualList } from "./virtual_list";
-import type { HparamValue, RunInfo, RunStatus } from "../api";
+import type { DiagCounts, HparamValue, RunInfo, RunStatus } from "../api";
+import { SEVERITY_ICON, countText, worstOf } from "./diag_panel";
 
 export const RUN_ROW_HEIGHT = 24;
 const AUTO_MAX_HEIGHT = 260;
@@ -25,11 +28,15 @@ export interface RunTableModel {
   staleSeconds: number | null;
   /** What the summary says when there is no run (e.g. the first index is being built). */
   emptyText?: string;
+  /** A run's diagnostics counts (null: not diagnosed yet); default: the /runs column. */
+  diagOf?: (r: RunInfo) => DiagCounts | null;
 }
 
 export interface RunTableHandlers {
   /** Selects (on) or deselects the named runs. */
   onSelect: (names: string[], on: boolean) => void;
+  /** Shows a run's diagnostics findings (its badge was clicked). */
+  onDiagnostics?: (run: string) => void;
 }
 
 type Value = number | string | boolean | null;
@@ -40,12 +47,22 @@ interface Column {
   width: string;
   sortable: boolean;
   numeric?: boolean;
+  /** The first click sorts descending (e.g. worst diagnostics first). */
+  descFirst?: boolean;
   title?: string;
   value?: (r: RunInfo) => Value;
   cell: (r: RunInfo) => Node | string;
 }
 
 const STATUS_ORDER: Record<RunStatus, number> = { live: 0, stale: 1, finished: 2 };
+const WORST_RANK: Record<string, number> = { error: 3, warning: 2, info: 1, ok: 0 };
+
+/** Sort key of diagnostics counts: the worst severity first, then how many findings of it. */
+export function diagRank(c: DiagCounts | null): number | null {
+  if (!c) return null;
+  const worst = worstOf(c);
+  return WORST_RANK[worst] * 1e6 + (worst === "ok" ? 0 : Math.min(999999, c[worst]));
+}
 
 function ago(seconds: number): string {
   if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s ago`;
@@ -280,9 +297,12 @@ export class RunTable {
       {
         key: "diagnostics",
         label: "diagnostics",
+        title: "diagnostics (worst severity first)",
         width: "100px",
-        sortable: false,
-        cell: (r) => (r.diagnostics === null || r.diagnostics === undefined ? "—" : typeof r.diagnostics === "string" ? r.diagnostics : JSON.stringify(r.diagnostics)),
+        sortable: true,
+        descFirst: true,
+        value: (r) => diagRank(this.diagOf(r)),
+        cell: (r) => this.diagBadge(r),
       },
     ];
     this.columns = cols;
@@ -318,7 +338,7 @@ export class RunTable {
               if (this.sortKey === c.key) this.sortDir = this.sortDir === 1 ? -1 : 1;
               else {
                 this.sortKey = c.key;
-                this.sortDir = 1;
+                this.sortDir = c.descFirst ? -1 : 1;
               }
             }),
           );
@@ -339,6 +359,37 @@ export class RunTable {
           ? `no write for over ${live} s${stale ? `, but within ${stale} s: finished, crashed or hung` : ""}`
           : `no write for ${stale ? `over ${stale} s` : "a while"}`;
     return el("span", { class: `tbp-badge ${r.status}`, testid: `run-badge-${r.name}`, text: r.status, title });
+  }
+
+  private diagOf(r: RunInfo): DiagCounts | null {
+    const m = this.model;
+    return m?.diagOf ? m.diagOf(r) : r.diagnostics;
+  }
+
+  /** The diagnostics cell: a badge of the worst severity ("2 errors", "1 warning", "info", "ok"), "—"
+   * while not diagnosed; a click shows the run's findings. */
+  private diagBadge(r: RunInfo): HTMLElement {
+    const c = this.diagOf(r);
+    const testid = `run-diag-${r.name}`;
+    if (!c) return el("span", { class: "tbp-muted", testid, "data-worst": "none", text: "—", title: "not diagnosed yet" });
+    const worst = worstOf(c);
+    const text = worst === "ok" ? "ok" : worst === "info" ? "info" : `${SEVERITY_ICON[worst]} ${countText(c[worst], worst)}`;
+    const counts = `${countText(c.error, "error")} · ${countText(c.warning, "warning")} · ${countText(c.info, "info")}`;
+    const badge = el("button", {
+      class: `tbp-diag-badge ${worst}`,
+      testid,
+      text,
+      title: `${counts}\nClick to show the findings of ${r.name}`,
+      "data-worst": worst,
+      "data-error": c.error,
+      "data-warning": c.warning,
+      "data-info": c.info,
+    });
+    badge.addEventListener("click", (e) => {
+      e.stopPropagation();
+      this.handlers.onDiagnostics?.(r.name);
+    });
+    return badge;
   }
 
   private renderRow(r: RunInfo): HTMLElement {
