@@ -29,6 +29,7 @@ The CLI prints per run its wall time and a summary of the key series, to tune th
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import sys
@@ -39,12 +40,14 @@ from collections import OrderedDict
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-if os.path.dirname(HERE) not in sys.path:
+if os.path.dirname(HERE) not in sys.path:  # tb_plus from the checkout when run as a script
     sys.path.insert(0, os.path.dirname(HERE))
-
-from diagnostics_labels import LABELS  # noqa: E402
+if __package__:  # imported as demo.diagnostics_corpus
+    from .diagnostics_labels import LABELS
+else:  # run as a script, or imported with demo/ on sys.path
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    from diagnostics_labels import LABELS  # noqa: E402
 
 NUM_CLASSES = 10
 VAL_EVERY = 25
@@ -296,7 +299,7 @@ def make_corpus(outdir, runs=None, keras=None, timings=None) -> dict:
             if timings is not None:
                 timings[name] = time.perf_counter() - t0
                 timings[name + ":cpu"] = time.process_time() - c0
-            written[name] = LABELS[name]
+            written[name] = copy.deepcopy(LABELS[name])
     finally:
         torch.set_num_threads(threads)
     return written
@@ -375,7 +378,11 @@ def main(argv=None):
     runs = [r for r in args.runs.split(",") if r] if args.runs else None
     timings = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    labels = make_corpus(args.outdir, runs, keras=False if args.no_keras else None, timings=timings)
+    try:
+        labels = make_corpus(args.outdir, runs, keras=False if args.no_keras else None, timings=timings)
+    except (ValueError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     for name in labels:
         print(f"{name}: {timings[name]:.1f}s wall, {timings[name + ':cpu']:.1f}s cpu")
