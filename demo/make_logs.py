@@ -7,6 +7,10 @@
                      it learns, then the loss blows up to inf/NaN (tensorboardX)
 - vanishing_grads/   a 16-layer sigmoid MLP with small initial weights: the first layers' gradients
                      shrink towards zero and it barely learns (torch SummaryWriter)
+- corpus/            the diagnostics corpus (demo/diagnostics_corpus.py): a dozen short trainings, healthy and
+                     pathological (learning rate too high or too low, zero init, deep sigmoid, dying ReLU, a frozen
+                     layer, unnormalised inputs, overfitting, a NaN loss), traced with tb_plus.trace, for the
+                     Diagnostics panel
 - synthetic/         a few hundred MB of 300 hierarchical scalar tags in real writers' bytes
                      (bench/gen_logdir.py), to feel the store's speed
 
@@ -98,12 +102,14 @@ def main(argv=None):
     ap.add_argument("--logdir", default=os.path.join(HERE, "logs"))
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--synthetic-mb", type=float, default=300, help="0 to skip the synthetic run")
+    ap.add_argument("--no-corpus", dest="corpus", action="store_false",
+                    help="skip the diagnostics corpus (demo/diagnostics_corpus.py) under corpus/")
     args = ap.parse_args(argv)
     from tensorboardX import SummaryWriter as TbxWriter
     from torch.utils.tensorboard import SummaryWriter as TorchWriter
 
     os.makedirs(args.logdir, exist_ok=True)
-    for name in ("healthy", "diverging_lr", "vanishing_grads", "synthetic"):
+    for name in ("healthy", "diverging_lr", "vanishing_grads", "synthetic", "corpus"):
         shutil.rmtree(os.path.join(args.logdir, name), ignore_errors=True)
     runs = [
         ("healthy", TorchWriter, dict(depth=3, width=64, act=__import__("torch").nn.ReLU, lr=1e-3, opt="adam", init_scale=None)),
@@ -122,6 +128,12 @@ def main(argv=None):
         man = gen_logdir.generate(cache, size_gb=args.synthetic_mb / 1000, runs=1, n_tags=300, n_hist=2)
         src = os.path.join(man["logdir"], next(iter(man["runs"])))
         shutil.copytree(src, os.path.join(args.logdir, "synthetic"))
+    if args.corpus:
+        print("writing the diagnostics corpus (healthy and pathological short trainings) ...", flush=True)
+        sys.path.insert(0, HERE)
+        import diagnostics_corpus
+
+        diagnostics_corpus.make_corpus(os.path.join(args.logdir, "corpus"))
     print(f"logs written to {args.logdir}")
 
 

@@ -141,7 +141,12 @@ def _build_parser():
 def main(argv=None):
     """Run the ``tb-plus`` command line; returns the process exit code."""
     args = _build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `tb-plus diagnose ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 Findings. Their formulas, defaults (tb_plus/diagnostics/config.py THRESHOLDS) and patience are in
 each rule's description, which the README and /diagnostics' `rules` list show.
 
-Conventions: a loss series is cleaned (one point per step), condensed to at most 4000 points
+Conventions: a loss series is cleaned (one point per step), condensed to at most 2000 points
 (means of equal-count bins) and smoothed with a running median over about 1/40th of its points
 (3 to 51) before a rule looks at its trend; a condition must hold for `patience` consecutive points:
 max(patience_min, patience_share x points), or from some point to the end of the series.
@@ -87,6 +87,16 @@ def _finite_prefix(sig):
     return sig.step[:k], sig.value[:k]
 
 
+def _loss_view(c, sig):
+    """(step, value) up to the first non-finite value and (x, v, smoothed) of them, once per run."""
+    cache = c.rd.cache
+    key = ("loss", sig.run, sig.tag)
+    if key not in cache:
+        step, value = _finite_prefix(sig)
+        cache[key] = (step, value) + _smoothed(step, value)
+    return cache[key]
+
+
 def _smoothed(step, value):
     x, v = condense(step, value)
     ok = np.isfinite(v)
@@ -145,8 +155,7 @@ def divergence(c: _Ctx):
     out = []
     f, share = c.cfg.t("divergence_factor"), c.cfg.t("divergence_share")
     for sig in c.rd.losses:
-        step, value = _finite_prefix(sig)
-        x, v, sm = _smoothed(step, value)
+        step, value, x, v, sm = _loss_view(c, sig)
         n = len(sm)
         if n < 10:
             continue
@@ -185,8 +194,7 @@ def divergence(c: _Ctx):
 def plateau(c: _Ctx):
     out = []
     for sig in c.rd.losses:
-        step, value = _finite_prefix(sig)
-        x, v, sm = _smoothed(step, value)
+        step, value, x, v, sm = _loss_view(c, sig)
         n = len(sm)
         if n < c.cfg.t("plateau_min_points"):
             continue
@@ -302,8 +310,7 @@ def oscillation(c: _Ctx):
     out = []
     swing = c.cfg.t("oscillation_swing")
     for sig in c.rd.losses:
-        step, value = _finite_prefix(sig)
-        x, v, sm = _smoothed(step, value)
+        step, value, x, v, sm = _loss_view(c, sig)
         if len(sm) < 20:
             continue
         pivots = _zigzag(sm, swing)
@@ -374,8 +381,7 @@ def overfitting(c: _Ctx):
         tsig = _pair(vsig, c.rd.losses)
         if tsig.tag in seen:
             continue
-        ts, tv = _finite_prefix(tsig)
-        tx, _, tsm = _smoothed(ts, tv)
+        ts, tv, tx, _, tsm = _loss_view(c, tsig)
         if len(tsm) < 5:
             continue
         t_at = float(np.interp(vs[imin], tx, tsm))
@@ -561,8 +567,18 @@ def _spearman(a, b):
 
 
 def _total_grad(lay):
-    """The global gradient norm per step from per-layer norms (tracer: same steps for all)."""
-    stack = np.stack(lay.value, axis=1)
+    """The global gradient norm per step (at the first layer's steps) from per-layer norms: the
+    tracer's share their steps; hand-logged ones are interpolated onto the first one's."""
+    base = lay.step[0]
+    cols = []
+    for s, v in zip(lay.step, lay.value):
+        if s is base or (len(s) == len(base) and np.array_equal(s, base)):
+            cols.append(v)
+        else:
+            ok = np.isfinite(v)
+            cols.append(np.interp(base, s[ok], v[ok], left=np.nan, right=np.nan) if ok.sum() >= 2
+                        else np.full(len(base), np.nan))
+    stack = np.stack(cols, axis=1)
     with np.errstate(invalid="ignore"):
         sq = np.nansum(stack ** 2, axis=1)
     allnan = np.all(np.isnan(stack), axis=1)
@@ -570,8 +586,8 @@ def _total_grad(lay):
 
 
 @rule("exploding_gradients", "warning", "Exploding gradients",
-      """The global gradient norm (from the tracer's per-layer norms, or each hand-logged gradient
-      norm tag) has spike_count (3) or more spikes above spike_factor (10) x its running median,
+      """The global gradient norm (the root of the sum of squares of the per-layer norms, from the
+      tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more spikes above spike_factor (10) x its running median,
       or starts (median of its first 3 points) above spike_factor x its median over the run (a burst at
       the start: unnormalised inputs, a bad initialisation), or grows explode_growth (100) times
       from its start to its end (an error). Onset: the first spike, the first step, or the first
@@ -580,11 +596,10 @@ def exploding_gradients(c: _Ctx):
     lay = c.rd.layers.get("grad_norm")
     if lay is None or not len(lay):
         return []
-    series = []
-    if c.rd.traced:
-        series.append(("global gradient norm", lay.tags[:1], lay.step[0], _total_grad(lay)))
+    if len(lay) == 1:
+        series = [(lay.tags[0], lay.tags[:1], lay.step[0], lay.value[0])]
     else:
-        series += [(t, [t], s, v) for t, s, v in zip(lay.tags, lay.step, lay.value)]
+        series = [("global gradient norm", lay.tags[:1], lay.step[0], _total_grad(lay))]
     out = []
     for label, tags, step, value in series:
         ok = np.isfinite(value)

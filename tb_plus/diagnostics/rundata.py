@@ -51,6 +51,7 @@ class RunData:
     num_classes: int | None = None
     last_wall: float | None = None
     walls: np.ndarray | None = None  # write times of its main series, for stall detection
+    cache: dict = dataclasses.field(default_factory=dict)  # what several rules compute (smoothed losses)
 
 
 def _sig(ld, run, tag, owner=""):

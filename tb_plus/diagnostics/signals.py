@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-MAX_POINTS = 4000  # rules look at a series condensed to at most this many points
+MAX_POINTS = 2000  # rules look at a series condensed to at most this many points
 
 
 def clean(step, value, wall=None):
