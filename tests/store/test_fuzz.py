@@ -743,6 +743,9 @@ def http_checks(client, logdir, ld, fails, label):
     r, _ = get(f"/hparams?{q}")
     if r is not None and r.get_json()["runs"] != runs:
         fails.add(f"{label}: /hparams runs", "(http)", "")
+    r, code = get(f"/diagnostics?{q}")  # the rules read every kind of damaged series without failing
+    if r is not None and (code != 200 or sorted(r.get_json()["runs"]) != sorted(runs)):
+        fails.add(f"{label}: /diagnostics", "(http)", f"status {code}")
     for i, run in enumerate(runs):
         tags = [t for t in want_tags[run] if t]  # an empty tag cannot be named in a query (tag= is 'missing')
         tag = tags[0] if tags else "train/loss"
