@@ -9,7 +9,9 @@ drive or backslash, at most 4096 characters); a relative path is taken relative 
 the path is resolved with every symlink followed (os.path.realpath) and must then lie inside a root
 (the roots resolved the same way). Anything outside gets 403, whether or not it exists, so the
 answer never tells what exists outside the roots. Inside a root, a path that is not a directory
-gets 404.
+gets 404. A URL (s3://bucket/prefix, gs://..., through fsspec) is normalised (no '..', no empty or
+'.' segments, no control characters) and must lie under a root URL: there are no symlinks to
+follow, and whether anything exists there is not asked (that would cost a request).
 """
 
 from __future__ import annotations
@@ -44,12 +46,15 @@ def inside(path: str, root: str) -> bool:
 
 class Roots:
     def __init__(self, roots):
-        self.given = [os.path.abspath(os.path.expanduser(r)) for r in roots if r]
+        from tb_plus.store.remote import is_url, normalise
+
+        self.urls = [normalise(r) for r in roots if r and is_url(r)]  # s3://bucket/prefix, ...
+        self.given = [os.path.abspath(os.path.expanduser(r)) for r in roots if r and not is_url(r)]
         self.real = [os.path.realpath(r) for r in self.given]
         self._resolved = {}  # raw path -> (monotonic time, resolved path or Refused)
 
     def __bool__(self):
-        return bool(self.real)
+        return bool(self.real or self.urls)
 
     def contains(self, real: str) -> bool:
         return any(inside(real, r) for r in self.real)
@@ -85,6 +90,16 @@ class Roots:
             raise Refused(400, f"control character in log directory path {raw[:200]!r}")
         if "\\" in raw or _DRIVE.match(raw):
             raise Refused(400, f"Windows-style log directory path {raw[:200]!r}: use / separators")
+        from tb_plus.store.remote import is_url, normalise
+
+        if is_url(raw):  # object storage: no symlinks; the normalised URL must lie under a URL root
+            try:
+                url = normalise(raw)
+            except ValueError as e:
+                raise Refused(400, f"bad log directory URL {raw[:200]!r}: {e}")
+            if not any(url == r or url.startswith(r + "/") for r in self.urls):
+                raise Refused(403, f"log directory {raw[:200]!r} is outside the allowed roots")
+            return url
         if not self.real:
             raise Refused(403, "no log directory roots are allowed on this server")
         path = raw if os.path.isabs(raw) else os.path.join(self.given[0], raw)
@@ -102,7 +117,9 @@ class Roots:
         """Directories inside the roots whose path starts with `prefix` (for a picker): the
         subdirectories of the prefix's parent directory; the roots themselves for an empty prefix."""
         if not prefix:
-            return list(self.given)
+            return list(self.given) + list(self.urls)
+        if "://" in prefix:  # listing a bucket would cost requests: the URL roots only
+            return [u for u in self.urls if u.startswith(prefix)][:limit]
         head, _, stem = prefix.rpartition("/")
         try:
             parent = self.resolve(head or "/")

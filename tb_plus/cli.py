@@ -20,10 +20,17 @@ import os
 import sys
 
 
+def _is_logdir(path):
+    """A local directory, or an fsspec URL (s3://bucket/prefix, gs://..., memory://...)."""
+    from tb_plus.store.remote import is_url
+
+    return is_url(path) or os.path.isdir(path)
+
+
 def _cmd_index(args):
     from tb_plus.store import Logdir
 
-    if not os.path.isdir(args.logdir):
+    if not _is_logdir(args.logdir):
         sys.stderr.write("tb-plus index: not a directory: %r\n" % args.logdir)
         return 2
     kwargs = {"verify_crc": args.verify_crc}
@@ -37,6 +44,8 @@ def _cmd_index(args):
     print("runs: %d" % len(runs))
     for run in runs:
         print("  %-40s %6d tags" % (run if run else ".", len(ld.tags(run))))
+    if ld.remote is not None:
+        print("requests: %s" % ", ".join("%s %d" % kv for kv in ld.remote.requests().items()))
     problems = list(ld.problems())
     print("problems: %d" % len(problems))
     for problem in problems:
@@ -51,7 +60,7 @@ def _cmd_diagnose(args):
     from tb_plus.diagnostics.config import level
     from tb_plus.store import Logdir
 
-    if not os.path.isdir(args.logdir):
+    if not _is_logdir(args.logdir):
         sys.stderr.write("tb-plus diagnose: not a directory: %r\n" % args.logdir)
         return 2
     try:

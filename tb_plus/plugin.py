@@ -22,8 +22,9 @@ FLAGS = (
     ("tb_plus_live_seconds", 60.0, float,
      "A run counts as live when one of its event files was written within this many seconds."),
     ("tb_plus_roots", "", str,
-     "Comma-separated directories whose subdirectories users may open as log directories from the tab "
-     "(default: TensorBoard's --logdir only). Paths are resolved, symlinks included, and must stay inside a root."),
+     "Comma-separated directories (or object-storage URLs such as s3://bucket/prefix) whose subdirectories users "
+     "may open as log directories from the tab (default: TensorBoard's --logdir only). Paths are resolved, "
+     "symlinks included, and must stay inside a root."),
     ("tb_plus_memory_mb", 2048, int,
      "Memory budget for the log directories users have open: beyond it the least recently used are closed."),
     ("tb_plus_upload_dir", "", str,
@@ -32,6 +33,11 @@ FLAGS = (
     ("tb_plus_stale_seconds", 1800.0, float,
      "A run that is not live counts as stale (stopped recently: finished, crashed or hung) until it has not "
      "been written for this many seconds; then it counts as finished."),
+    ("tb_plus_remote_poll_seconds", 30.0, float,
+     "Log directories on object storage (s3://, gs://, ... through fsspec): list their objects at most this "
+     "often (one listing request per poll for up to 1000 objects)."),
+    ("tb_plus_remote_budget", 0, int,
+     "Most requests per hour one object-storage log directory may make (0: no cap); beyond it polls wait."),
 )
 
 
@@ -110,14 +116,19 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             self.upload_dir = os.path.abspath(os.path.expanduser(self.upload_dir))
             os.makedirs(self.upload_dir, exist_ok=True)
         self.upload_max = int(_flag(flags, "tb_plus_upload_max_mb")) << 20
-        local = self.logdir_path if self.logdir_path and "://" not in self.logdir_path else ""
+        from tb_plus.store.remote import is_url, normalise
+
+        self.remote_poll = float(_flag(flags, "tb_plus_remote_poll_seconds"))
+        self.remote_budget = int(_flag(flags, "tb_plus_remote_budget"))
+        local = self.logdir_path if self.logdir_path and ("://" not in self.logdir_path or is_url(self.logdir_path)) \
+            else ""
         roots = [r.strip() for r in str(_flag(flags, "tb_plus_roots") or "").split(",") if r.strip()] or [local]
         self.roots = Roots(roots + ([self.upload_dir] if self.upload_dir else []))
         self.logdir = None
         pinned = None
         if local:
             self.logdir = self._open(local, confine=None)  # the operator's own --logdir: as TensorBoard reads it
-            pinned = (os.path.realpath(local), self.logdir)
+            pinned = (normalise(local) if is_url(local) else os.path.realpath(local), self.logdir)
         self.registry = Registry(
             lambda real: self._open(real, confine=self.roots.real),
             int(_flag(flags, "tb_plus_memory_mb")) << 20,
@@ -128,7 +139,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         from tb_plus.store import Logdir
 
         ld = Logdir(path, cache_dir=self._cache_dir, workers=self._workers, verify_crc=self._verify_crc,
-                    confine=confine)
+                    confine=confine, poll_seconds=self.remote_poll, budget_per_hour=self.remote_budget)
         ld.start_background(interval=self._interval, on_refresh=_warm_up)
         return ld
 

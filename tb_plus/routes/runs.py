@@ -64,7 +64,11 @@ def runs_impl(ld, live_seconds, stale_seconds=None, now=None, wait=None):
     table["status"] = st
     table["diagnostics"] = diagnostics_column(ld, table["name"]) if table["name"] else []
     table["live"] = [s == "live" for s in st]
+    rem = ld.remote
+    storage = None if rem is None else {"url": rem.url, "requests": rem.requests(), "poll_seconds": rem.poll_seconds,
+                                        "budget_per_hour": rem.budget}
     return {
+        "storage": storage,
         "runs": table,
         "hparams": cols["hparams"],
         "progress": dataclasses.asdict(ld.progress()),

@@ -62,7 +62,10 @@ _PLUGIN_CLASS = {
 _LEGACY_PLUGIN = {K_SIMPLE: "scalars", K_HISTO: "histograms", K_IMAGE: "images", K_AUDIO: "audio"}
 
 
-def file_head_crc(path: str, length: int) -> int:
+def file_head_crc(path: str, length: int, source=None) -> int:
+    """CRC of a file's first `length` bytes; `source`: the Remote a URL is read through."""
+    if source is not None:
+        return scan_mod.masked_crc(source.read(path, 0, length))
     with open(path, "rb") as f:
         return scan_mod.masked_crc(f.read(length))
 
@@ -410,8 +413,16 @@ class _FileIndexer:
     def run(self) -> None:
         task, m = self.task, self.m
         path = task["path"]
-        st = os.stat(path)
-        size = st.st_size
+        source = task.get("_source")  # a tb_plus.store.remote.Remote (in-process indexing only)
+        if source is not None:
+            from tb_plus.store.remote import RemoteReader
+
+            size, mtime_ns, ino = task["size"], task["mtime_ns"], 0
+            opened = RemoteReader(source, path, size)
+        else:
+            st = os.stat(path)
+            size, mtime_ns, ino = st.st_size, st.st_mtime_ns, st.st_ino
+            opened = open(path, "rb")
         offset = m["offset"]
         scanner = scan_mod.make_scanner(
             task["verify"],
@@ -424,7 +435,7 @@ class _FileIndexer:
         buf = bytearray(min(CHUNK, max(size - offset, 0)) or 1)
         mv = memoryview(buf)
         filled = 0
-        with open(path, "rb") as f:
+        with opened as f:
             f.seek(offset)
             pos = offset
             while True:
@@ -457,8 +468,8 @@ class _FileIndexer:
         m["tags"] = [t.decode("utf-8", "surrogateescape") for t in scanner.tags]
         m["offset"] = pos
         m["size"] = size
-        m["mtime_ns"] = st.st_mtime_ns
-        m["ino"] = st.st_ino
+        m["mtime_ns"] = mtime_ns
+        m["ino"] = ino
         m["pending_bytes"] = size - pos
 
 

@@ -129,6 +129,17 @@ def is_event_file(name: str) -> bool:
     return "tfevents" in name and not name.endswith(".profile-empty")
 
 
+@dataclasses.dataclass(frozen=True)
+class _RemoteStat:
+    """What _plan needs of a stat, for an object as listed (no inode: replacement is told by the
+    CRC of the first bytes)."""
+
+    st_size: int
+    st_mtime_ns: int
+    st_ino: int = 0
+    st_mode: int = stat.S_IFREG | 0o444
+
+
 class _File:
     """One event file's index: its manifest and lazily opened segments."""
 
@@ -221,15 +232,24 @@ class _Run:
 class Logdir:
     """A TensorBoard log directory, indexed lazily into a persistent cache."""
 
-    def __init__(self, path, cache_dir=None, *, workers=None, verify_crc=True, force_python=False, confine=None):
-        self.path = os.path.abspath(os.fspath(path))
+    def __init__(self, path, cache_dir=None, *, workers=None, verify_crc=True, force_python=False, confine=None,
+                 storage_options=None, poll_seconds=0.0, budget_per_hour=0):
+        from tb_plus.store import remote as remote_mod
+
+        self.remote = None
+        if remote_mod.is_url(os.fspath(path)):  # s3://, gs://, hdfs://, memory://...: through fsspec
+            self.remote = remote_mod.Remote(os.fspath(path), storage_options, poll_seconds, budget_per_hour)
+            self.path = self.remote.url
+        else:
+            self.path = os.path.abspath(os.fspath(path))
         # confine: resolved directories that symlinks inside the log directory may not lead out of
-        self.confine = [os.path.realpath(c) for c in confine] if confine else None
+        self.confine = [os.path.realpath(c) for c in confine] if confine and self.remote is None else None
         self.cache_root = os.path.abspath(cache_dir or default_cache_dir())
-        real_root, real_path = os.path.realpath(self.cache_root), os.path.realpath(self.path)
+        real_root = os.path.realpath(self.cache_root)
+        real_path = self.path if self.remote is not None else os.path.realpath(self.path)
         if real_root == real_path or real_root.startswith(real_path.rstrip(os.sep) + os.sep):
             raise ValueError(f"cache_dir {cache_dir!r} is inside the log directory {path!r}: log directories are never written to")
-        key = hashlib.sha1(os.path.realpath(self.path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        key = hashlib.sha1(real_path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         self.cache = os.path.join(self.cache_root, key)
         self.workers = workers or os.cpu_count() or 1
         self.verify_crc = bool(verify_crc)
@@ -253,6 +273,8 @@ class Logdir:
 
     def _discover(self):
         """[(run, relpath, abspath)] of event files, in TensorBoard's run and file order."""
+        if self.remote is not None:
+            return self._discover_remote()
         found = []
         seen = set()
         for dirpath, dirnames, filenames in os.walk(self.path, followlinks=True):
@@ -272,6 +294,29 @@ class Logdir:
                     found.append((run, relpath, os.path.join(dirpath, name)))
         return found
 
+    def _discover_remote(self):
+        """The same from one listing of the prefix (object stores have no directories to walk)."""
+        listing = self.remote.listing()
+        found = []
+        for key in listing:
+            parts = key.split("/")
+            if not is_event_file(parts[-1]) or INCOMING in parts[:-1]:
+                continue
+            run = "/".join(parts[:-1]) or "."
+            found.append((run, key, self.remote.url_of(key)))
+        # TensorBoard's order: a directory's files, then its subdirectories, depth first, sorted
+        found.sort(key=lambda x: (x[0].split("/") if x[0] != "." else [], x[1]))
+        return found
+
+    def _stat(self, path):
+        """os.stat of a local event file; for a remote one, what the last listing said."""
+        if self.remote is None:
+            return os.stat(path)
+        size, mtime_ns, _ = (self.remote.last_listing() or {}).get(self.remote.key(self.remote.path_of(path)), (None, 0, ""))
+        if size is None:
+            raise FileNotFoundError(2, "not listed any more", path)
+        return _RemoteStat(size, mtime_ns)
+
     def _allowed(self, real: str) -> bool:
         if not self.confine:
             return True
@@ -284,7 +329,7 @@ class Logdir:
         cache = self._file_cache(relpath)
         if known is not None and not known.get("error"):
             try:
-                st = os.stat(path)
+                st = self._stat(path)
             except OSError:
                 st = None
             if (st is not None and stat.S_ISREG(st.st_mode) and st.st_size == known["size"] == known["offset"]
@@ -301,7 +346,7 @@ class Logdir:
             "force_python": self.force_python,
         }
         try:
-            st = os.stat(path)
+            st = self._stat(path)
         except OSError as e:
             if m is None:
                 m = indexer.new_manifest(task)
@@ -311,6 +356,8 @@ class Logdir:
             m = dict(m or indexer.new_manifest(task), error="not a regular file")
             return None, m
         task["todo"] = st.st_size
+        if self.remote is not None:
+            task.update(_source=self.remote, size=st.st_size, mtime_ns=st.st_mtime_ns)
         if m is None or (self.verify_crc and not m.get("verify", True)):
             return dict(task, reset=True), None  # new, or indexed without CRC checks
         if m.get("error") and m["offset"] == 0:
@@ -321,7 +368,7 @@ class Logdir:
             return None, m  # unchanged: nothing is read
         if m["head_len"] and st.st_size >= m["head_len"]:
             try:
-                crc = indexer.file_head_crc(path, m["head_len"])
+                crc = indexer.file_head_crc(path, m["head_len"], self.remote)
             except OSError:
                 crc = None
             self.stats["bytes_read"] += m["head_len"]
@@ -333,11 +380,22 @@ class Logdir:
         return task, m
 
     def _run_tasks(self, tasks):
+        if self.remote is not None:  # within the request budget: the rest waits for a later refresh
+            from tb_plus.store.indexer import CHUNK
+
+            kept, need = [], 0
+            for t in tasks:
+                need += 2 + t["todo"] // CHUNK
+                if self.remote.affordable(need):
+                    kept.append(t)
+                else:
+                    self.remote.counts["deferred"] += 1
+            tasks[:] = kept
         total = sum(t["todo"] for t in tasks)
         self._progress = Progress(0, len(tasks), 0, total, True)
         results = []
         nworkers = min(self.workers, len(tasks))
-        if nworkers <= 1 or total < _IN_PROCESS_BYTES:
+        if nworkers <= 1 or total < _IN_PROCESS_BYTES or self.remote is not None:
             for t in tasks:
                 results.append(indexer.index_file(t, self._advance))
                 self._tick(results[-1])
@@ -480,7 +538,10 @@ class Logdir:
 
         def loop():
             while not stop.is_set():
-                self.refresh()
+                try:
+                    self.refresh()
+                except Exception:  # a storage error (network, permissions) must not end the loop
+                    logging.getLogger("tb_plus").exception("refresh of %s failed", self.path)
                 if on_refresh is not None:
                     try:
                         on_refresh(self)
@@ -656,7 +717,7 @@ class Logdir:
         TensorDatum(step, wall_time, numpy), read from the event files now."""
         out = []
         for ref in self._refs(run, tag, (C_TENSOR,)):
-            value = _read_or_none(ref)
+            value = _read_or_none(ref, self.remote)
             if value is not None:
                 out.append(TensorDatum(ref.step, ref.wall_time, value[1]))
         return out
@@ -692,12 +753,18 @@ class Logdir:
             start = end - nbytes
             ok = (parts["len"][k] >= len(tail)) & (parts["vi"][k] == 0)
             vals = np.zeros((n, nbytes // 4), np.float32)
+            base = 0
             try:
-                mm = np.memmap(f.path, np.uint8, "r")
+                if self.remote is not None and ok.any():  # one ranged read over the records' span
+                    base = int((start[ok] - len(head)).min())
+                    mm = np.frombuffer(self.remote.read(f.path, base, int(end[ok].max())), np.uint8)
+                else:
+                    mm = np.memmap(f.path, np.uint8, "r") if self.remote is None else None
             except (OSError, ValueError):
                 mm = None
             if mm is not None:
-                ok &= end <= len(mm)
+                start = start - base
+                ok &= (end - base <= len(mm)) & (start - len(head) >= 0)
                 idx = np.flatnonzero(ok)
                 for a in range(0, len(idx), 2048):
                     rows = idx[a:a + 2048]
@@ -713,7 +780,7 @@ class Logdir:
             for i in np.flatnonzero(~ok).tolist():  # the rest: through protobuf, as tensors() reads them
                 ref = BlobRef(int(parts["step"][k][i]), float(parts["wall"][k][i]), f.path, int(off[i]),
                               int(parts["len"][k][i]), int(parts["vi"][k][i]), (info[0], info[3]))
-                value = _read_or_none(ref)
+                value = _read_or_none(ref, self.remote)
                 if value is not None and value[1].shape == shape and value[1].dtype.kind == "f":
                     vals[i] = value[1].astype(np.float32).reshape(-1)
                     keep[i] = True
@@ -734,7 +801,7 @@ class Logdir:
 
     def blob(self, ref: BlobRef) -> list:
         """The blobs (bytes) of one blob-sequence value."""
-        return [bytes(x) for x in read_value(ref)[1].reshape(-1)]
+        return [bytes(x) for x in read_value(ref, self.remote)[1].reshape(-1)]
 
     def run_info(self, run: str) -> RunInfo:
         """What the run table needs, from the index only (no event file is read): files, bytes,
@@ -881,27 +948,30 @@ class Logdir:
         return out
 
 
-def _read_or_none(ref: BlobRef):
+def _read_or_none(ref: BlobRef, remote=None):
     """read_value, or None for a value that cannot be decoded (damaged inside a record whose CRC
     held, or a file changed under us); such values are left out, as TensorBoard drops them."""
     from google.protobuf.message import DecodeError
 
     try:
-        return read_value(ref)
+        return read_value(ref, remote)
     except (DecodeError, ValueError, TypeError, IndexError, OSError):
         return None
 
 
-def read_value(ref: BlobRef):
-    """Reads one Summary.Value from an event file and normalises it as TensorBoard does:
-    -> (SummaryMetadata or None, numpy array)."""
+def read_value(ref: BlobRef, remote=None):
+    """Reads one Summary.Value from an event file (through `remote`, a Remote, for a URL) and
+    normalises it as TensorBoard does: -> (SummaryMetadata or None, numpy array)."""
     from tensorboard import data_compat, dataclass_compat
     from tensorboard.compat.proto import event_pb2
     from tensorboard.util import tensor_util
 
-    with open(ref.file, "rb") as f:
-        f.seek(ref.offset + 12)
-        payload = f.read(ref.length)
+    if remote is not None:
+        payload = remote.read(ref.file, ref.offset + 12, ref.offset + 12 + ref.length)
+    else:
+        with open(ref.file, "rb") as f:
+            f.seek(ref.offset + 12)
+            payload = f.read(ref.length)
     ev = event_pb2.Event.FromString(payload)
     value = data_compat.migrate_value(ev.summary.value[ref.vindex])
     ev2 = event_pb2.Event(step=ev.step, wall_time=ev.wall_time)
