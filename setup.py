@@ -143,8 +143,12 @@ setup(
     extras_require={
         # torch is pinned: a CPU wheel of 2.13.0 is available locally, while an
         # unpinned torch pulls a multi-GB CUDA build.
-        "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0", "playwright==1.63.0", "scikit-learn"],
+        "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0", "playwright==1.63.0", "scikit-learn",
+                 "s3fs", "moto[server]"],
         "tf": ["tensorflow-cpu"],
+        # object storage: the fsspec implementation of your store (s3fs, gcsfs, ...); none is required
+        "s3": ["s3fs"],
+        "gcs": ["gcsfs"],
     },
     ext_modules=ext_modules,
     package_data={"tb_plus": ["static/*", "http_api.md"]},

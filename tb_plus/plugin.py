@@ -162,7 +162,10 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             raise {400: errors.InvalidArgumentError, 403: errors.PermissionDeniedError}.get(
                 e.code, errors.NotFoundError
             )(e.message)
-        return self.registry.get(real)
+        try:
+            return self.registry.get(real)
+        except ValueError as e:  # e.g. no fsspec implementation installed for the URL's scheme
+            raise errors.InvalidArgumentError(f"cannot open log directory {raw[:200]!r}: {e}")
 
     def get_plugin_apps(self):
         from tb_plus.routes import (aggregate, assets, compare, diagnostics, evaluation, hparams, logdirs, runs,

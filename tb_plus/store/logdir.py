@@ -367,6 +367,9 @@ class Logdir:
         if st.st_size == m["size"] and st.st_mtime_ns == m["mtime_ns"]:
             return None, m  # unchanged: nothing is read
         if m["head_len"] and st.st_size >= m["head_len"]:
+            if self.remote is not None and not self.remote.affordable(1):
+                self.remote.counts["deferred"] += 1
+                return None, m  # over the request budget: as it was, until a later refresh
             try:
                 crc = indexer.file_head_crc(path, m["head_len"], self.remote)
             except OSError:
@@ -385,7 +388,7 @@ class Logdir:
 
             kept, need = [], 0
             for t in tasks:
-                need += 2 + t["todo"] // CHUNK
+                need += max(1, -(-t["todo"] // CHUNK))  # ranged reads of 16 MiB
                 if self.remote.affordable(need):
                     kept.append(t)
                 else:

@@ -50,11 +50,15 @@ class Remote:
     """One remote log directory: its fsspec file system, listing, ranged reads, request counts."""
 
     def __init__(self, url: str, storage_options=None, poll_seconds: float = 0.0, budget_per_hour: int = 0):
-        import fsspec
-
         self.url = normalise(url)
         self.scheme = self.url.split(SCHEME_SEP)[0]
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+        try:
+            import fsspec
+
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+        except ImportError as e:
+            raise ValueError(f"reading {self.scheme}:// log directories needs fsspec and its {self.scheme} "
+                             f"implementation (pip install s3fs / gcsfs / ...): {e}") from None
         self.root = self.root.rstrip("/")
         self.poll_seconds = float(poll_seconds)
         self.budget = int(budget_per_hour)
@@ -116,6 +120,7 @@ class Remote:
             self.counts["deferred"] += 1
             return self._listing  # over budget: the last listing stands until the budget allows
         self._charge("list", 1)
+        self.fs.invalidate_cache(self.root)  # fsspec may cache listings: a poll must see what is there now
         found = self.fs.find(self.root, detail=True, withdirs=False)
         extra = max(0, math.ceil(len(found) / 1000) - 1) if self.scheme in ("s3", "s3a", "gs", "gcs") else 0
         if extra:
