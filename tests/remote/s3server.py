@@ -53,8 +53,12 @@ class S3Server:
         self._server = None
 
     def start(self):
+        import logging
+
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
         class Quiet(MotoRequestHandler):
             def log_message(self, *args):
