@@ -144,11 +144,12 @@ setup(
         # torch is pinned: a CPU wheel of 2.13.0 is available locally, while an
         # unpinned torch pulls a multi-GB CUDA build.
         "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0", "playwright==1.63.0", "scikit-learn",
-                 "s3fs", "moto[server]"],
+                 # a recent s3fs (async, on aiobotocore); without the bound pip may settle on s3fs 0.4
+                 "s3fs>=2025.1", "moto[server]>=5"],
         "tf": ["tensorflow-cpu"],
         # object storage: the fsspec implementation of your store (s3fs, gcsfs, ...); none is required
-        "s3": ["s3fs"],
-        "gcs": ["gcsfs"],
+        "s3": ["s3fs>=2023.1"],
+        "gcs": ["gcsfs>=2023.1"],
     },
     ext_modules=ext_modules,
     package_data={"tb_plus": ["static/*", "http_api.md"]},

@@ -125,9 +125,13 @@ def test_shared_index_second_server_reads_no_event_bytes(s3, tmp_path):
     shared = str(tmp_path / "shared-cache")  # a shared filesystem both servers mount
     a = Logdir(f"s3://{BUCKET}/t4", cache_dir=shared).refresh()
     s3.reset()
-    b = Logdir(f"s3://{BUCKET}/t4", cache_dir=shared).refresh()
+    # another server process opens the same bucket with the same cache
+    p = subprocess.run([sys.executable, "-m", "tb_plus.cli", "index", f"s3://{BUCKET}/t4", "--cache-dir", shared],
+                       capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert p.returncode == 0, p.stderr
     assert s3.snapshot() == {"list": 1, "requests": 1}  # no event byte read
-    assert b.remote.requests()["bytes"] == 0
+    assert "requests: requests 1, list 1, get 0" in p.stdout
+    b = Logdir(f"s3://{BUCKET}/t4", cache_dir=shared).refresh()
     for run in ("x", "y"):
         assert values(b, run) == values(a, run)
 
