@@ -144,8 +144,10 @@ setup(
         # torch is pinned: a CPU wheel of 2.13.0 is available locally, while an
         # unpinned torch pulls a multi-GB CUDA build.
         "test": ["pytest", "psutil", "tensorboardX", "torch==2.13.0", "playwright==1.63.0", "scikit-learn",
-                 # a recent s3fs (async, on aiobotocore); without the bound pip may settle on s3fs 0.4
-                 "s3fs>=2025.1", "moto[server]>=5"],
+                 # the S3 test stack pinned to one consistent set: s3fs needs aiobotocore, which pins botocore
+                 # tightly, and moto wants the newest boto3; left free, pip backtracks for minutes and
+                 # can settle on s3fs 0.4 or re-resolve torch to its CUDA build
+                 "s3fs==2026.9.0", "aiobotocore==3.10.0", "boto3==1.43.117", "moto[server]==5.2.5"],
         "tf": ["tensorflow-cpu"],
         # object storage: the fsspec implementation of your store (s3fs, gcsfs, ...); none is required
         "s3": ["s3fs>=2023.1"],
