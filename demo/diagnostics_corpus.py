@@ -56,6 +56,8 @@ NAN_STEP = 250  # nan_loss: the step whose batch carries an inf
 LR_TOO_HIGH = 2.0  # lr_too_high: plain SGD
 UNNORM_SCALE = 100.0  # unnormalised_inputs: raw pixels (0..16) times this
 KERAS_RUNS = ("healthy_keras", "overfit_keras")
+TINY_VAL = 8  # tiny_val_set: validation examples drawn at random for each evaluation
+LR_SPIKE = 1.0  # lr_spikes: the learning rate of steps 60-79 of every 80
 KERAS_OVERFIT_EPOCHS = 25
 
 
@@ -121,9 +123,11 @@ def tiny_cnn():
     ]))
 
 
-def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0, inject=None):
+def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0, inject=None, lr_at=None,
+                val_sample=None):
     """The plain training loop every PyTorch run shares; the tracer hooks optimizer.step.
-    inject: {step: fn(xb) -> xb} alters the batch of those steps."""
+    inject: {step: fn(xb) -> xb} alters the batch of those steps; lr_at(step): the learning rate;
+    val_sample: evaluate on that many validation examples drawn at random each time."""
     import torch
     from torch.nn import functional as F
     from torch.utils.tensorboard import SummaryWriter
@@ -145,6 +149,9 @@ def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0,
             xb, yb = xt[idx], yt[idx]
             if inject and s in inject:
                 xb = inject[s](xb.clone())
+            if lr_at is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(s)
             model.train()
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
@@ -156,10 +163,14 @@ def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0,
             writer.add_scalar("lr", optimizer.param_groups[0]["lr"], s)
             if s % VAL_EVERY == 0 or s == steps - 1:
                 model.eval()
+                xe, ye = xv, yv
+                if val_sample:
+                    pick = torch.from_numpy(rng.choice(len(xv), val_sample, replace=False))
+                    xe, ye = xv[pick], yv[pick]
                 with torch.no_grad():
-                    lv = model(xv)
-                    writer.add_scalar("val/loss", float(F.cross_entropy(lv, yv)), s)
-                    writer.add_scalar("val/acc", float((lv.argmax(1) == yv).float().mean()), s)
+                    lv = model(xe)
+                    writer.add_scalar("val/loss", float(F.cross_entropy(lv, ye)), s)
+                    writer.add_scalar("val/acc", float((lv.argmax(1) == ye).float().mean()), s)
     finally:
         tracer.close()
         writer.close()
@@ -218,6 +229,19 @@ def _torch_run(name, run_dir):
             return xb
 
         return train_torch(run_dir, m, adam(m.parameters(), lr=1e-3), digits(), inject={NAN_STEP: poison})
+    if name == "saturated_tanh":
+        m = mlp([64, 64, 64, 10], act="tanh")
+        with torch.no_grad():  # weights 8x too large: pre-activations of std ~8 sit in tanh's flat tails
+            for layer in (m.fc1, m.fc2, m.fc3):
+                layer.weight.normal_(0.0, 1.0)
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=0.01), digits())
+    if name == "lr_spikes":
+        m = mlp([64, 64, 64, 10], act="tanh")  # tanh: the bursts do not kill units for good
+        opt = sgd(m.parameters(), lr=0.02, momentum=0.9)
+        return train_torch(run_dir, m, opt, digits(), lr_at=lambda s: LR_SPIKE if s % 80 >= 60 else 0.02)
+    if name == "tiny_val_set":
+        m = mlp([64, 64, 64, 10])  # a mediocre model (noisy labels) evaluated on 8 random examples each time
+        return train_torch(run_dir, m, adam(m.parameters(), lr=1e-3), noisy_subset(), val_sample=TINY_VAL)
     raise KeyError(name)
 
 

@@ -68,6 +68,18 @@ nan_loss         healthy_mlp's training until step 249; the batch of step 250 ca
                  train/loss is NaN from step 250 on (tolerance 0), val/loss NaN from 250, grad_nan and
                  weight_nan > 0 from step 250 in every layer. NaN activations are never positive, so
                  act1/act2 dead_fraction reads 1 from step 350 (allowed).
+saturated_tanh   MLP 64-64-64-10 with tanh, weights drawn with std 1 (8x too large for 64 inputs), SGD 0.01:
+                 pre-activations of std ~8, 75% of them beyond |x| > 2.5 (tanh' < 0.03) in act1 and act2 for
+                 the whole run (saturated_fraction 0.72-0.75); the loss starts at 11-12 (initial_loss) and
+                 ends near chance (plateau). Onset: from the first step.
+lr_spikes        MLP 64-64-64-10 with tanh, SGD momentum 0.9 at lr 0.02, but 1.0 for steps 60-79 of every 80
+                 (a schedule bug): the loss drops to 0.3 by step 60, jumps to 1.6 in the first burst, recovers,
+                 and swings with every burst. Onset: the first burst, step 60 (+-20). The bursts also
+                 saturate the tanh units and spike the gradients (allowed).
+tiny_val_set     MLP 64-64-64-10, Adam 1e-3, on the 300 noisy examples of label_noise_overfit, evaluated on 8
+                 validation examples drawn at random for each evaluation: val/acc jumps between 0.38 and 1.0
+                 (median change 0.125 in the second half). Onset: none (any step). It also overfits
+                 (allowed).
 overfit_keras    Keras Dense 256-256-10, Adam 1e-3, 25 epochs of 10 batches (32) on the same 300 noisy
                  examples. train epoch_loss 2.16 -> 0.078; validation epoch_loss 1.56 -> 0.89 (minimum,
                  epoch 3; 0.90 at 4 and 5) -> 1.16 (epoch 24). Onset: epoch 3 (+-3 epochs) in the epoch
@@ -131,6 +143,11 @@ LABELS = {
         _e("nonfinite_loss", 250, 0),
         _e("nonfinite_tensor", 250, 0),
     ], ["dead_relu", "metric_volatility"]),
+    "saturated_tanh": _label(False, [_e("saturation", layer="act1")], ["saturation", "initial_loss", "plateau",
+                                                                      "vanishing_gradients", "update_ratio"]),
+    "lr_spikes": _label(False, [_e("oscillation", 60, 20)], ["saturation", "exploding_gradients", "divergence",
+                                                            "weight_growth", "update_ratio"]),
+    "tiny_val_set": _label(False, [_e("metric_volatility")], ["overfitting"]),
     "overfit_keras": _label(False, [
         _e("overfitting", 3, 3, unit="epoch"),
     ]),

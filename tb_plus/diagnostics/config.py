@@ -4,8 +4,8 @@ file (`tb-plus diagnose --config FILE`, or Config.from_json):
     {"patterns": {"loss": "...regex..."}, "thresholds": {"divergence_factor": 3},
      "severity": {"stalled": "warning"}, "disable": ["metric_volatility"], "num_classes": 10}
 
-Tag patterns are regular expressions searched (case-insensitively) in the tag; `validation` is
-also searched in the last component of the run name (Keras writes <run>/train and <run>/validation).
+Tag patterns are regular expressions searched (case-insensitively) in the tag; `validation_run`
+and `train_run` in the last component of the run name (Keras writes <run>/train and <run>/validation).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ PATTERNS = {
     # validation / evaluation series (in a tag, or as the last part of a run name)
     "validation": r"(^|[/_.\-\s])(val|valid|validation|eval|evaluation|test|dev|holdout)([/_.\-\s]|$)",
     "train_run": r"^(train|training)$",
+    # a validation run: the last part of its name is one of these words (Keras: <run>/validation)
+    "validation_run": r"^(val|valid|validation|eval|evaluation|test|dev|holdout)$",
     "lr": r"(^|[/_.\-])(lr|learning[_\-]?rate)([/_.\-]|$)",
     # evaluation metrics watched for volatility (on validation series)
     "metric": r"(^|[/_.\-])(acc|accuracy|auc|f1|precision|recall|map|bleu|iou|top1|top5|top_1|top_5)([/_.\-]|$)",
@@ -48,6 +50,7 @@ THRESHOLDS = {
     # oscillation: swings of the smoothed loss by at least this share of its level, this many times
     "oscillation_swing": 0.5,
     "oscillation_swings": 4,
+    "oscillation_floor": 0.05,  # ... and by this share of the loss's improvement from start to best
     # overfitting: validation loss above its minimum by this share, while the train loss still falls
     "overfit_rise": 0.15,
     "overfit_points": 3,
@@ -58,6 +61,8 @@ THRESHOLDS = {
     # or the gradient norm grows this many times from the start to the end
     "spike_factor": 10.0,
     "spike_count": 3,
+    "burst_factor": 50.0,  # ... or its first points are this many times its median over the run
+    "burst_grad_to_weight": 1.0,  # ... and the gradient starts at least this large relative to the weights
     "explode_growth": 100.0,
     # update ratio ||dW|| / ||W||: a layer below `frozen_ratio` is not updated; the run's median
     # outside [low, high] is off (healthy: about 1e-3)

@@ -2,7 +2,7 @@
 Findings. Their formulas, defaults (tb_plus/diagnostics/config.py THRESHOLDS) and patience are in
 each rule's description, which the README and /diagnostics' `rules` list show.
 
-Conventions: a loss series is cleaned (one point per step), condensed to at most 2000 points
+Conventions: a loss series is cleaned (one point per step), condensed to at most 1000 points
 (means of equal-count bins) and smoothed with a running median over about 1/40th of its points
 (3 to 51) before a rule looks at its trend; a condition must hold for `patience` consecutive points:
 max(patience_min, patience_share x points), or from some point to the end of the series.
@@ -267,7 +267,7 @@ def constant_loss(c: _Ctx):
 
 @rule("initial_loss", "warning", "Initial loss far from ln(C)",
       """When the class count C is known (a scalar tag meta/num_classes, an hparam num_classes, or
-      the configuration), the median of the first 5 training-loss values lies outside
+      the configuration), the first training-loss value lies outside
       [initial_low, initial_high] x ln(C) (0.5 to 2), the cross-entropy of a uniform guess.
       Series of per-epoch means (tags matching `epoch_aggregate`, such as Keras' epoch_loss) are
       skipped: their first point comes after an epoch of training. Onset: the first step.""")
@@ -280,11 +280,10 @@ def initial_loss(c: _Ctx):
     for sig in c.rd.losses:
         if c.cfg.matches("epoch_aggregate", sig.tag):
             continue  # a per-epoch mean starts after a whole epoch of training
-        v = sig.value[:5]
-        v = v[np.isfinite(v)]
+        v = sig.value[np.isfinite(sig.value)]
         if not len(v):
             continue
-        l0 = float(np.median(v))
+        l0 = float(v[0])  # the first step's loss: the model as initialised (later ones have learned)
         lo, hi = c.cfg.t("initial_low") * chance, c.cfg.t("initial_high") * chance
         if lo <= l0 <= hi:
             continue
@@ -304,8 +303,9 @@ def initial_loss(c: _Ctx):
 
 @rule("oscillation", "warning", "Loss oscillates",
       """The smoothed training loss swings up and down by at least oscillation_swing (50%) of its
-      local level, oscillation_swings (4) times or more (a zig-zag with hysteresis): the learning
-      rate is likely too high. Onset: the first swing.""")
+      local level and oscillation_floor (5%) of the improvement from its start to its best,
+      oscillation_swings (4) times or more (a zig-zag with hysteresis): the learning rate is likely
+      too high. Onset: the first swing.""")
 def oscillation(c: _Ctx):
     out = []
     swing = c.cfg.t("oscillation_swing")
@@ -313,7 +313,7 @@ def oscillation(c: _Ctx):
         step, value, x, v, sm = _loss_view(c, sig)
         if len(sm) < 20:
             continue
-        pivots = _zigzag(sm, swing)
+        pivots = _zigzag(sm, swing, c.cfg.t("oscillation_floor") * max(sm[0] - float(np.min(sm)), 0.0))
         if len(pivots) < c.cfg.t("oscillation_swings"):
             continue
         amps = [abs(sm[b] - sm[a]) / max(abs(sm[a]), abs(sm[b]), 1e-12) for a, b in zip(pivots, pivots[1:])]
@@ -329,8 +329,9 @@ def oscillation(c: _Ctx):
     return out
 
 
-def _zigzag(sm, swing):
-    """Indices where the series turns after moving by at least `swing` x the level at the turn."""
+def _zigzag(sm, swing, floor=0.0):
+    """Indices where the series turns after moving by at least `swing` x the level at the turn, and
+    by at least `floor`."""
     pivots = []
     ext_i, ext = 0, sm[0]
     direction = 0
@@ -347,7 +348,7 @@ def _zigzag(sm, swing):
                 direction = -1
             continue
         level = max(abs(ext), abs(y), 1e-12)
-        if abs(y - ext) >= swing * level:
+        if abs(y - ext) >= max(swing * level, floor):
             if direction != 0:
                 pivots.append(ext_i)
             direction = -1 if y < ext else 1
@@ -587,9 +588,11 @@ def _total_grad(lay):
 
 @rule("exploding_gradients", "warning", "Exploding gradients",
       """The global gradient norm (the root of the sum of squares of the per-layer norms, from the
-      tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more spikes above spike_factor (10) x its running median,
-      or starts (median of its first 3 points) above spike_factor x its median over the run (a burst at
-      the start: unnormalised inputs, a bad initialisation), or grows explode_growth (100) times
+      tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more spikes above spike_factor (10) x both its running median and its median over the run,
+      or starts (median of its first 3 points) above burst_factor (50) x its median over the run while
+      larger than the weights themselves (global gradient norm / global weight norm >=
+      burst_grad_to_weight, 1; tracer data only): a burst at the start (unnormalised inputs, a bad
+      initialisation), or grows explode_growth (100) times
       from its start to its end (an error). Onset: the first spike, the first step, or the first
       step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
@@ -607,7 +610,9 @@ def exploding_gradients(c: _Ctx):
         n = len(v)
         if n < 10:
             continue
-        base = rolling_median(v, max(5, smooth_window(n)))
+        # a spike stands out from its neighbourhood and from the run as a whole (a converged run's
+        # tiny gradients make ordinary batches look like spikes against their running median)
+        base = np.maximum(rolling_median(v, max(5, smooth_window(n))), float(np.median(v)))
         spikes = np.flatnonzero(v > c.cfg.t("spike_factor") * np.maximum(base, 1e-30))
         start, end = _edge(v, True), _edge(v, False)
         growth = end / start if start > 0 else math.nan
@@ -627,9 +632,10 @@ def exploding_gradients(c: _Ctx):
                 {"spikes": len(spikes), "first_spike_step": int(x[spikes[0]]), "largest": float(v[peak]),
                  "largest_ratio": float(v[peak] / max(base[peak], 1e-30)), "median": float(np.median(v))},
                 _EXPLODE_PROMPT))
-        elif _edge(v, True, 3) > c.cfg.t("spike_factor") * float(np.median(v)):
+        elif _edge(v, True, 3) > c.cfg.t("burst_factor") * float(np.median(v)) and \
+                _grad_to_weight_at_start(c.rd) >= c.cfg.t("burst_grad_to_weight"):
             first3, med = _edge(v, True, 3), float(np.median(v))
-            j = int(np.argmax(v < c.cfg.t("spike_factor") * med))
+            j = int(np.argmax(v < c.cfg.t("burst_factor") * med))
             out.append(c.find(
                 tags, x[0], x[j],
                 f"The {label} starts at {fmt(first3)}, {fmt(first3 / med)}x its median over the run "
@@ -637,6 +643,18 @@ def exploding_gradients(c: _Ctx):
                 {"start": first3, "median": med, "ratio": first3 / med, "spikes": len(spikes)},
                 _EXPLODE_PROMPT))
     return out
+
+
+def _grad_to_weight_at_start(rd):
+    """The global gradient norm over the global weight norm in the first 3 traced steps (NaN without
+    weight norms): a converging model's gradients also fall 100x from the start, but they never
+    start larger than the weights themselves."""
+    g, w = rd.layers.get("grad_norm"), rd.layers.get("weight_norm")
+    if g is None or w is None or len(g) != len(w):
+        return math.nan
+    gg, ww = _total_grad(g)[:3], _total_grad(w)[:3]
+    ok = np.isfinite(gg) & np.isfinite(ww) & (ww > 0)
+    return float(np.median(gg[ok] / ww[ok])) if ok.any() else math.nan
 
 
 _EXPLODE_PROMPT = ("Clip gradients (torch.nn.utils.clip_grad_norm_(params, 1.0)); lower the learning rate or add "

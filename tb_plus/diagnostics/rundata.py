@@ -61,7 +61,7 @@ def _sig(ld, run, tag, owner=""):
 
 
 def _is_validation(cfg, run, tag):
-    return cfg.matches("validation", tag) or cfg.matches("validation", run.rsplit("/", 1)[-1])
+    return cfg.matches("validation", tag) or cfg.matches("validation_run", run.rsplit("/", 1)[-1])
 
 
 def _natural(tags):
@@ -122,7 +122,7 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
     if runs is not None and cfg.matches("train_run", last):
         for other in runs:
             op, _, olast = other.rpartition("/")
-            if other != run and op == parent and cfg.matches("validation", olast):
+            if other != run and op == parent and cfg.matches("validation_run", olast):
                 for tag in ld.tags(other):
                     if cfg.matches("loss", tag):
                         rd.val_losses.append(_sig(ld, other, tag, other))

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-MAX_POINTS = 2000  # rules look at a series condensed to at most this many points
+MAX_POINTS = 1000  # rules look at a series condensed to at most this many points
 
 
 def clean(step, value, wall=None):
@@ -64,8 +64,11 @@ def rolling_median(value, window):
             return np.array([med(v[max(0, i - h): i + h + 1]) for i in range(n)])
         out = np.empty(n)
         out[h: n - h] = med(np.lib.stride_tricks.sliding_window_view(v, w), axis=1)
-        for i in list(range(h)) + list(range(n - h, n)):
-            out[i] = med(v[max(0, i - h): i + h + 1])
+        # the ends: windows cut short, as NaN-padded windows whose NaNs are ignored (two calls)
+        head = np.concatenate([np.full(h, np.nan), v[: w - 1]])
+        tail = np.concatenate([v[n - w + 1:], np.full(h, np.nan)])
+        out[:h] = np.nanmedian(np.lib.stride_tricks.sliding_window_view(head, w), axis=1)
+        out[n - h:] = np.nanmedian(np.lib.stride_tricks.sliding_window_view(tail, w), axis=1)
         return out
 
 

@@ -780,12 +780,11 @@ class Logdir:
             else:
                 ok[:] = False
             keep = ok.copy()
-            for i in np.flatnonzero(~ok).tolist():  # the rest: through protobuf, as tensors() reads them
-                ref = BlobRef(int(parts["step"][k][i]), float(parts["wall"][k][i]), f.path, int(off[i]),
-                              int(parts["len"][k][i]), int(parts["vi"][k][i]), (info[0], info[3]))
-                value = _read_or_none(ref, self.remote)
-                if value is not None and value[1].shape == shape and value[1].dtype.kind == "f":
-                    vals[i] = value[1].astype(np.float32).reshape(-1)
+            for i in np.flatnonzero(~ok).tolist():  # the rest: through protobuf
+                value = self._float_tensor(f.path, int(off[i]), int(parts["len"][k][i]), int(parts["vi"][k][i]),
+                                           shape)
+                if value is not None:
+                    vals[i] = value
                     keep[i] = True
             steps.append(parts["step"][k][keep].astype(np.int64))
             walls.append(parts["wall"][k][keep].astype(np.float64))
@@ -793,6 +792,36 @@ class Logdir:
         if not steps:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, *shape), np.float32)
         return np.concatenate(steps), np.concatenate(walls), np.concatenate(values).reshape(-1, *shape)
+
+    def _float_tensor(self, path, offset, length, vindex, shape):
+        """One float tensor value of `shape`, flattened float32, decoded with protobuf and numpy
+        alone (no data_compat: that pulls in TensorFlow's stub, and boto3 when it is installed);
+        None when the record holds something else or cannot be read."""
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto import event_pb2
+
+        try:
+            if self.remote is not None:
+                payload = self.remote.read(path, offset + 12, offset + 12 + length)
+            else:
+                with open(path, "rb") as fh:
+                    fh.seek(offset + 12)
+                    payload = fh.read(length)
+            t = event_pb2.Event.FromString(payload).summary.value[vindex].tensor
+        except (DecodeError, IndexError, OSError, ValueError):
+            return None
+        if tuple(d.size for d in t.tensor_shape.dim) != shape or t.dtype not in (1, 2, 19):  # float, double, half
+            return None
+        n = int(np.prod(shape)) if shape else 1
+        if t.tensor_content:
+            dtype = {1: "<f4", 2: "<f8", 19: "<f2"}[t.dtype]
+            a = np.frombuffer(t.tensor_content, dtype)
+        else:
+            a = np.asarray(t.float_val if t.dtype == 1 else t.double_val if t.dtype == 2 else
+                           np.asarray(t.half_val, np.uint16).view(np.float16), np.float64)
+            if len(a) == 1 and n > 1:
+                a = np.full(n, a[0])  # a repeated field holding one value fills the tensor
+        return a.astype(np.float32) if a.size == n else None
 
     def histograms(self, run: str, tag: str) -> list:
         """Histogram tensors ([k, 3]: left edge, right edge, count), legacy ones converted."""

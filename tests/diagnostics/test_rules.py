@@ -356,8 +356,15 @@ def test_default_patterns():
 def test_exploding_gradients_burst_at_the_start():
     g = 1 + 0.1 * RNG.random(400)
     g[:20] = 500 * np.exp(-np.arange(20) / 5) + 1
-    (f,) = run("exploding_gradients", rd_with(layers={"grad_norm": layers("grad_norm", g[:, None])}, traced=True))
-    assert f.step == 0 and f.evidence["ratio"] > 10 and 5 <= f.step_end <= 20
+    w = np.full((400, 1), 5.0)
+    lay = {"grad_norm": layers("grad_norm", g[:, None]), "weight_norm": layers("weight_norm", w)}
+    (f,) = run("exploding_gradients", rd_with(layers=lay, traced=True))
+    assert f.step == 0 and f.evidence["ratio"] > 50 and 5 <= f.step_end <= 20
+    # the same fall of a model that converges: its first gradients are small next to its weights
+    lay["weight_norm"] = layers("weight_norm", w * 1000)
+    assert run("exploding_gradients", rd_with(layers=lay, traced=True)) == []
+    # without weight norms there is no telling the two apart: no finding
+    assert run("exploding_gradients", rd_with(layers={"grad_norm": layers("grad_norm", g[:, None])}, traced=True)) == []
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 50, 1000])
