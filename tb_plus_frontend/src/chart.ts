@@ -380,7 +380,13 @@ export class Chart {
           },
         },
       },
-      axes: [xAxis, { size: axisSize, font: "11px sans-serif" }],
+      axes: [xAxis, {
+        size: axisSize,
+        font: "11px sans-serif",
+        // log y: uPlot's own labels round ticks below 1e-3 to "0"; name each decade exactly
+        ...(yLog ? { values: (_u: uPlot, splits: number[], _ax: number, _space: number, incr: number) =>
+          numericTicks(splits, incr, true) } : {}),
+      }],
       series: [{ label: this.opts.xLabel }, ...uSeries],
       bands,
       cursor: {

@@ -60,6 +60,10 @@ function annotationOf(f: Finding, tag: string | null, testid: string): Annotatio
   };
 }
 
+/** Rules whose series are layer norms or ratios: their chart opens with a log y axis. */
+const LOG_Y_RULES = new Set(["vanishing_gradients", "exploding_gradients", "update_ratio", "weights_not_updated",
+  "weight_growth", "nonfinite_tensor"]);
+
 export class DiagController {
   readonly panel: DiagPanel;
   private data: Diagnostics | null = null;
@@ -234,7 +238,8 @@ export class DiagController {
     this.panel.chart.scrollIntoView({ block: "nearest" });
   }
 
-  /** The chosen finding's chart: its run's series of its first tags, a marker at its step. */
+  /** The chosen finding's chart: its run's series of its first tags, a marker at its step (log y
+   * for the per-layer rules, whose series differ by orders of magnitude). */
   private renderChart(): void {
     const f = this.chosen();
     setDiagChart(this.panel, f !== null && f.tags.length ? f : null);
@@ -256,6 +261,8 @@ export class DiagController {
       this.ctx.patch({ dfind: null });
       this.render();
     });
+    // Norms and ratios of layers span decades (a vanishing first layer sits at 1e-10 beside 0.5): log y.
+    if (LOG_Y_RULES.has(f.rule)) card.opts = { ...card.opts, ylog: true };
     this.card = card;
     this.cardKey = key;
     this.panel.chart.appendChild(card.panel.root);
