@@ -126,6 +126,23 @@ def main():
         rows.append(("tb_plus idle %.0f s, refresh every 1 s, poll every %.0f s" % (a.idle, a.poll), a.idle, c,
                      "<= %d (1 per run per poll)" % (len(runs) * polls)))
 
+        # the index published in the bucket: server A indexes and publishes, server B (its own, empty
+        # local copy, as on another machine) adopts it
+        for name, who in (("server A: cold index, publishing it to s3://bench/index", "a"),
+                          ("server B: empty local copy, adopts the published index", "b")):
+            s3.reset()
+            benv = dict(env, TB_PLUS_CACHE_DIR=os.path.join(cache, "shared-" + who))
+            exe = os.path.join(os.path.dirname(sys.executable), "tb-plus")
+            t = time.perf_counter()
+            p = subprocess.run([exe, "index", url, "--cache-dir", "s3://bench/index"], capture_output=True, text=True,
+                               env=benv)
+            dt = time.perf_counter() - t
+            if p.returncode != 0:
+                raise SystemExit(p.stderr[-2000:])
+            c = s3.snapshot()
+            event_gets = sum(1 for g, _ in s3.gets if g.startswith("/bench/logs/"))
+            rows.append((name, dt, c, "event-file reads: %d" % event_gets))
+
         # an append: one run's file grows by ~1 MB, re-uploaded as object stores require
         run0 = os.path.join(local, runs[0])
         (f0,) = [f for f in os.listdir(run0) if "tfevents" in f]
@@ -149,11 +166,11 @@ def main():
         shutil.rmtree(cache, ignore_errors=True)
 
     print("\n## S3 (moto on loopback), %.0f MB, %d runs x 300 tags (%s)\n" % (size / 1e6, len(runs), machine()))
-    print("| case | seconds | requests | list | get | target |")
-    print("|---|---|---|---|---|---|")
+    print("| case | seconds | requests | list | get | put | target / note |")
+    print("|---|---|---|---|---|---|---|")
     for name, dt, c, target in rows:
-        print("| %s | %.2f | %d | %d | %d | %s |" % (name, dt, c.get("requests", 0), c.get("list", 0), c.get("get", 0),
-                                                   target))
+        print("| %s | %.2f | %d | %d | %d | %d | %s |" % (name, dt, c.get("requests", 0), c.get("list", 0),
+                                                        c.get("get", 0), c.get("put", 0), target))
     print("\ntb_plus's own count on the last handle: %s" % got)
     for load_fast in ("false", "true"):
         s3.reset()

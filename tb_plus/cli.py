@@ -46,6 +46,9 @@ def _cmd_index(args):
         print("  %-40s %6d tags" % (run if run else ".", len(ld.tags(run))))
     if ld.remote is not None:
         print("requests: %s" % ", ".join("%s %d" % kv for kv in ld.remote.requests().items()))
+    if ld.shared is not None:
+        print("index requests (%s): %s" % (ld.shared.url, ", ".join("%s %d" % kv
+                                                                     for kv in ld.shared.remote.requests().items())))
     problems = list(ld.problems())
     print("problems: %d" % len(problems))
     for problem in problems:

@@ -16,7 +16,8 @@ PLUGIN_NAME = "tb_plus"
 FLAGS = (
     ("tb_plus_cache_dir", "", str,
      "Where tb_plus keeps its index of the log directory (default: $TB_PLUS_CACHE_DIR, else ~/.cache/tb_plus). "
-     "Never inside the log directory."),
+     "Never inside the log directory. An object-storage URL (s3://bucket/index) publishes the index there for "
+     "other servers to reuse, with a local working copy under the default."),
     ("tb_plus_workers", 0, int, "Processes that index event files in parallel (0: one per CPU)."),
     ("tb_plus_verify_crc", "true", str, "Check every record's CRC32C while indexing: true or false."),
     ("tb_plus_live_seconds", 60.0, float,

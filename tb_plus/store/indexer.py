@@ -324,7 +324,8 @@ class _FileIndexer:
 
     def _next_name(self):
         self.m["seq"] += 1
-        return f"seg-{self.m['seq']:06d}.bin"
+        writer = self.task.get("writer")  # a shared index: names unique per writer (tb_plus.store.shared)
+        return f"seg-{self.m['seq']:06d}-{writer}.bin" if writer else f"seg-{self.m['seq']:06d}.bin"
 
     def compact(self, everything: bool) -> None:
         """Merges segments between SessionLog.START marks: all of them after a cold index (so a

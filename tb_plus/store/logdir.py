@@ -244,6 +244,13 @@ class Logdir:
             self.path = os.path.abspath(os.fspath(path))
         # confine: resolved directories that symlinks inside the log directory may not lead out of
         self.confine = [os.path.realpath(c) for c in confine] if confine and self.remote is None else None
+        self.shared = None
+        shared_url = None
+        if cache_dir and remote_mod.is_url(os.fspath(cache_dir)):
+            # the index published on object storage; a local working copy under the default cache dir
+            shared_url = remote_mod.normalise(os.fspath(cache_dir))
+            h = hashlib.sha1(shared_url.encode("utf-8")).hexdigest()[:16]
+            cache_dir = os.path.join(default_cache_dir(), "shared", h)
         self.cache_root = os.path.abspath(cache_dir or default_cache_dir())
         real_root = os.path.realpath(self.cache_root)
         real_path = self.path if self.remote is not None else os.path.realpath(self.path)
@@ -251,6 +258,10 @@ class Logdir:
             raise ValueError(f"cache_dir {cache_dir!r} is inside the log directory {path!r}: log directories are never written to")
         key = hashlib.sha1(real_path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         self.cache = os.path.join(self.cache_root, key)
+        if shared_url is not None:
+            from tb_plus.store.shared import SharedIndex
+
+            self.shared = SharedIndex(f"{shared_url}/{key}", storage_options)
         self.workers = workers or os.cpu_count() or 1
         self.verify_crc = bool(verify_crc)
         self.force_python = force_python
@@ -356,6 +367,8 @@ class Logdir:
             m = dict(m or indexer.new_manifest(task), error="not a regular file")
             return None, m
         task["todo"] = st.st_size
+        if self.shared is not None:
+            task["writer"] = self.shared.writer
         if self.remote is not None:
             task.update(_source=self.remote, size=st.st_size, mtime_ns=st.st_mtime_ns)
         if m is None or (self.verify_crc and not m.get("verify", True)):
@@ -486,6 +499,8 @@ class Logdir:
             found = self._discover()
             tasks, plans = [], []
             held = {f.path: f.m for r in (self._runs or {}).values() for f in r.files}
+            if self.shared is not None:
+                self._pull_shared(found, held)
             for run, relpath, path in found:
                 task, m = self._plan(run, relpath, path, held.get(path))
                 plans.append((run, relpath, path, task, m))
@@ -494,6 +509,8 @@ class Logdir:
             if tasks:
                 self._check_cache_writable()
                 self._run_tasks(tasks)
+                if self.shared is not None:
+                    self._push_shared(tasks)
             runs: dict[str, _Run] = {}
             old = self._runs or {}
             for run, relpath, path, task, m in plans:
@@ -516,6 +533,41 @@ class Logdir:
             self._write_logdir_record()
             self.stats["refreshes"] += 1
         return self
+
+    def _folder_key(self, cache: str) -> str:
+        return os.path.relpath(cache, self.cache).replace(os.sep, "/")
+
+    def _pull_shared(self, found, held):
+        """Adopts the published index of files this server has not indexed, or is behind on."""
+        self.shared.refresh_listing()
+        for run, relpath, path in found:
+            cache = self._file_cache(relpath)
+            known = held.get(path) or indexer.load_manifest(cache)
+            try:
+                size = self._stat(path).st_size
+            except OSError:
+                continue
+            behind = known is None or size > known.get("offset", 0)
+            if not behind:
+                continue
+            os.makedirs(cache, exist_ok=True)
+            with open(os.path.join(cache, "lock"), "a+b") as lock:
+                indexer._lock(lock)
+                try:
+                    if self.shared.pull(self._folder_key(cache), cache, behind) and path in held:
+                        held.pop(path)  # re-read the adopted manifest
+                except OSError as e:  # the bucket is unreachable: index ourselves
+                    logging.getLogger("tb_plus").warning("shared index %s: %s", self.shared.url, e)
+
+    def _push_shared(self, tasks):
+        for task in tasks:
+            cache = task["cache"]
+            with open(os.path.join(cache, "lock"), "a+b") as lock:
+                indexer._lock(lock)
+                try:
+                    self.shared.push(self._folder_key(cache), cache)
+                except OSError as e:
+                    logging.getLogger("tb_plus").warning("shared index %s: %s", self.shared.url, e)
 
     def _check_cache_writable(self):
         try:

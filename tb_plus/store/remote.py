@@ -92,10 +92,11 @@ class Remote:
             return sum(k for t, k in self._spent if now - t <= 3600) + n <= self.budget
 
     def requests(self) -> dict:
-        """Requests made so far: requests (all), list, get, refused (over budget), deferred (polls or
-        reads put off by the budget), bytes read."""
+        """Requests made so far: requests (all), list, get, put, head, refused (over budget),
+        deferred (polls or reads put off by the budget), bytes read."""
         with self._lock:
-            return {k: int(self.counts.get(k, 0)) for k in ("requests", "list", "get", "refused", "deferred", "bytes")}
+            return {k: int(self.counts.get(k, 0))
+                    for k in ("requests", "list", "get", "put", "head", "refused", "deferred", "bytes")}
 
     # ------------------------------------------------------------------ listing and reading
 

@@ -37,9 +37,13 @@ class _Counting:
             if kind == "get":
                 self.server.gets.append((path, environ.get("HTTP_RANGE")))
         gate = self.server.gate
-        if gate is not None and kind == "get":
+        if gate is not None and self.server.gate_when(kind, path):
+            drop = self.server.drop_gated  # decided now: the test resets it once the gate opens
             self.server.held.set()
-            gate.wait(60)  # a test holds reads here (to kill a reader in the middle)
+            gate.wait(60)  # a test holds these requests here (to kill a client in the middle)
+            if drop:  # as if the client died before the request was complete
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"dropped by the test"]
         return self.app(environ, start_response)
 
 
@@ -47,8 +51,10 @@ class S3Server:
     def __init__(self):
         self.counts = collections.Counter()
         self.gets = []  # (path, Range header) of every object read
-        self.gate = None  # a threading.Event: object reads wait until it is set
+        self.gate = None  # a threading.Event: requests gate_when(kind, path) accepts wait until it is set
+        self.gate_when = lambda kind, path: kind == "get"
         self.held = threading.Event()  # set when a read is waiting at the gate
+        self.drop_gated = False  # gated requests are answered 503 instead of carried out
         self._lock = threading.Lock()
         self._server = None
 

@@ -228,3 +228,93 @@ def test_tensorboard_charts_a_run_from_s3(s3, tmp_path):
             assert e.code == 403
     finally:
         tb.stop()
+
+
+# ------------------------------------------------------------------ an index published in the bucket
+
+def _index_env(tmp_path, name):
+    """A server's own local working copy (as on another machine)."""
+    return dict(os.environ, TB_PLUS_CACHE_DIR=str(tmp_path / name))
+
+
+def test_index_on_object_storage_second_server_reads_no_event_bytes(s3, tmp_path, monkeypatch):
+    local = tmp_path / "logs"
+    for run in ("x", "y"):
+        write_run(str(local), run, 1000)
+    s3.upload_tree(str(local), f"{BUCKET}/t8")
+    index = f"s3://{BUCKET}/index8"
+    monkeypatch.setenv("TB_PLUS_CACHE_DIR", str(tmp_path / "server-a"))
+    a = Logdir(f"s3://{BUCKET}/t8", cache_dir=index).refresh()
+    assert a.shared.remote.requests()["put"] >= 4  # segments and manifests of two files published
+    s3.reset()
+    p = subprocess.run([sys.executable, "-m", "tb_plus.cli", "index", f"s3://{BUCKET}/t8", "--cache-dir", index],
+                       capture_output=True, text=True, env=_index_env(tmp_path, "server-b"), timeout=300)
+    assert p.returncode == 0, p.stderr
+    event_reads = [g for g, _ in s3.gets if g.startswith(f"/{BUCKET}/t8/")]
+    assert event_reads == []  # the second server downloaded the index, not the event files
+    assert any(g.startswith(f"/{BUCKET}/index8/") for g, _ in s3.gets)
+    monkeypatch.setenv("TB_PLUS_CACHE_DIR", str(tmp_path / "server-b"))
+    b = Logdir(f"s3://{BUCKET}/t8", cache_dir=index).refresh()
+    for run in ("x", "y"):
+        assert values(b, run) == values(a, run)
+
+
+def test_index_writer_killed_before_publishing_leaves_the_published_index(s3, tmp_path, monkeypatch):
+    local = tmp_path / "logs"
+    w = tbx.SummaryWriter(str(local / "r"), flush_secs=3600)
+    for s in range(500):
+        w.add_scalar("loss", float(s), s)
+    w.flush()
+    s3.upload_tree(str(local), f"{BUCKET}/t9")
+    index = f"s3://{BUCKET}/index9"
+    monkeypatch.setenv("TB_PLUS_CACHE_DIR", str(tmp_path / "server-a"))
+    Logdir(f"s3://{BUCKET}/t9", cache_dir=index).refresh()
+    for s in range(500, 700):
+        w.add_scalar("loss", float(s), s)
+    w.close()
+    s3.upload_tree(str(local), f"{BUCKET}/t9")
+    # server B indexes the new bytes, uploads its segment, and dies as it publishes the manifest
+    s3.gate = threading.Event()
+    s3.gate_when = lambda kind, path: kind == "put" and path.endswith("/manifest.json")
+    s3.drop_gated = True  # the manifest never lands
+    s3.held.clear()
+    proc = subprocess.Popen([sys.executable, "-m", "tb_plus.cli", "index", f"s3://{BUCKET}/t9", "--cache-dir", index],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_index_env(tmp_path, "server-b"))
+    try:
+        assert s3.held.wait(120), "server B never published"
+        proc.kill()
+        proc.wait(60)
+    finally:
+        s3.gate.set()
+        s3.gate = None
+        s3.drop_gated = False
+        s3.gate_when = lambda kind, path: kind == "get"
+    # server C, from scratch: the published index (500 points) is usable, and it indexes the rest
+    monkeypatch.setenv("TB_PLUS_CACHE_DIR", str(tmp_path / "server-c"))
+    s3.reset()
+    c = Logdir(f"s3://{BUCKET}/t9", cache_dir=index).refresh()
+    assert c.scalars("r", "loss").value.tolist() == [float(s) for s in range(700)]
+    # it read the event file's head (grown or replaced?) and then only the bytes after the published offset
+    event_reads = [r for g, r in s3.gets if g.startswith(f"/{BUCKET}/t9/")]
+    assert len(event_reads) == 2 and event_reads[0].startswith("bytes=0-")
+    assert int(event_reads[1].split("=")[1].split("-")[0]) > 0
+
+
+def test_two_servers_publishing_at_once_never_corrupt_the_index(s3, tmp_path, monkeypatch):
+    local = tmp_path / "logs"
+    write_run(str(local), "r", 3000)
+    s3.upload_tree(str(local), f"{BUCKET}/t10")
+    index = f"s3://{BUCKET}/index10"
+    procs = [subprocess.Popen([sys.executable, "-m", "tb_plus.cli", "index", f"s3://{BUCKET}/t10", "--cache-dir",
+                               index], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=_index_env(tmp_path, f"server-{i}")) for i in range(2)]
+    for p in procs:
+        assert p.wait(300) == 0, p.stderr.read()
+    names = [k.rsplit("/", 1)[-1] for k in s3.fs().find(f"{BUCKET}/index10")]
+    segs = [n for n in names if n.startswith("seg-")]
+    assert len(set(segs)) == len(segs) and names.count("manifest.json") == 1
+    monkeypatch.setenv("TB_PLUS_CACHE_DIR", str(tmp_path / "server-c"))
+    s3.reset()
+    c = Logdir(f"s3://{BUCKET}/t10", cache_dir=index).refresh()
+    assert [g for g, _ in s3.gets if g.startswith(f"/{BUCKET}/t10/")] == []
+    assert len(c.scalars("r", "train/loss")) == 3000
