@@ -62,6 +62,8 @@ class Tracer:
         self.params = [p for n, p in model.named_parameters() if p.requires_grad]
         self.global_step = 0
         self._before = None
+        self._buffers = None  # the weight snapshot's storage, reused every traced step
+        self._counts = None  # numel per parameter tensor, on the device
         self._writer = _Writer(target=logdir if logdir is not None else writer)
         self._sent_meta = set()
         self._hooks = []
@@ -137,10 +139,17 @@ class Tracer:
     # ------------------------------------------------------------------ stepping
 
     def snapshot(self) -> None:
-        """Keeps a copy of the weights before the optimizer step (for the update statistics)."""
+        """Keeps a copy of the weights before the optimizer step (for the update statistics), in
+        buffers allocated once and filled by one multi-tensor copy."""
         if self._traced():
             with torch.no_grad():
-                self._before = [p.detach().clone() for p in self.params]
+                weights = [p.detach() for p in self.params]
+                buf = self._buffers
+                if buf is None or len(buf) != len(weights) or any(
+                        b.shape != w.shape or b.dtype != w.dtype or b.device != w.device for b, w in zip(buf, weights)):
+                    buf = self._buffers = [torch.empty_like(w) for w in weights]
+                torch._foreach_copy_(buf, weights)
+                self._before = buf
 
     @torch.no_grad()
     def step(self, step=None) -> None:
@@ -163,9 +172,12 @@ class Tracer:
         wmax = torch.stack(torch._foreach_norm(weights, float("inf")))
         gmax = torch.stack(torch._foreach_norm(grads, float("inf")))
         w1 = torch.stack(torch._foreach_norm(weights, 1))
-        counts = torch.tensor([max(w.numel(), 1) for w in weights], device=wn.device, dtype=torch.float32)
+        if self._counts is None or self._counts.device != wn.device or len(self._counts) != len(weights):
+            self._counts = torch.tensor([max(w.numel(), 1) for w in weights], device=wn.device, dtype=torch.float32)
+        counts = self._counts
         if self._before is not None and len(self._before) == len(weights):
-            deltas = torch._foreach_sub(weights, self._before)
+            torch._foreach_sub_(self._before, weights)  # before - after, in the snapshot's buffers: the same norms
+            deltas = self._before
             un = torch.stack(torch._foreach_norm(deltas, 2))
             u1 = torch.stack(torch._foreach_norm(deltas, 1))
             ratio = un / wn
@@ -211,12 +223,14 @@ class Tracer:
         for family, names, tensors in sets:
             for name, t in zip(names, tensors):
                 x = t.detach().float().reshape(-1)
-                x = x[torch.isfinite(x)]
                 if not x.numel():
                     continue
-                lo, hi = x.min(), x.max()
+                finite = torch.isfinite(x)  # non-finite values are left out, without indexing (a sync)
+                lo = torch.where(finite, x, torch.full_like(x, float("inf"))).min()
+                hi = torch.where(finite, x, torch.full_like(x, float("-inf"))).max()
+                lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))  # all non-finite: [0, 1], empty
                 hi = torch.where(hi > lo, hi, lo + 1)
-                counts = _histc(x, lo, hi)
+                counts = _histc(torch.where(finite, x, lo), lo, hi, finite.float())
                 hists.append((f"{self.prefix}/hist/{family}/{name}", lo, hi, counts))
         self._hist_acts = {}
         if not hists:
@@ -265,23 +279,37 @@ def _to_host(matrix):
     return host, ready
 
 
-def _nonfinite_counts(tensors, norms):
+def _nonfinite_counts(tensors, norms, batched=None):
     """(NaN counts, Inf counts) per tensor. A tensor with a finite L2 norm has neither; on the CPU
-    that is checked first (no device to synchronise with), so finite steps cost nothing; on an
-    accelerator the counts are always computed on the device, to keep the step free of syncs."""
-    if norms.device.type == "cpu" and bool(torch.isfinite(norms).all()):
-        zeros = torch.zeros(len(tensors))
-        return zeros, zeros
-    nan = torch.stack([torch.isnan(t).sum() for t in tensors]).float()
-    inf = torch.stack([torch.isinf(t).sum() for t in tensors]).float()
-    return nan, inf
+    that is checked first (no device to synchronise with), so finite steps cost nothing. On an
+    accelerator (or with batched=True) the counts are always computed, without a sync and in a
+    fixed handful of kernels whatever the number of tensors: the tensors concatenated, NaN and Inf
+    marks summed cumulatively, and each tensor's count read at its boundaries."""
+    if batched is None:
+        batched = norms.device.type != "cpu"
+    if not batched:
+        if bool(torch.isfinite(norms).all()):
+            zeros = torch.zeros(len(tensors))
+            return zeros, zeros
+        nan = torch.stack([torch.isnan(t).sum() for t in tensors]).float()
+        inf = torch.stack([torch.isinf(t).sum() for t in tensors]).float()
+        return nan, inf
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    ends = torch.tensor([t.numel() for t in tensors], dtype=torch.int64).cumsum(0)
+    ends = ends.to(flat.device, non_blocking=True)
+    out = []
+    for mark in (torch.isnan(flat), torch.isinf(flat)):
+        c = torch.cat([mark.new_zeros(1, dtype=torch.int64), mark.cumsum(0)])  # int64: no overflow
+        out.append((c[ends] - c[torch.cat([ends.new_zeros(1), ends[:-1]])]).float())
+    return out[0], out[1]
 
 
-def _histc(x, lo, hi):
-    """Counts of x over HIST_BINS equal bins of [lo, hi], on the device, without a host sync
-    (index_add_, not bincount, which synchronises on CUDA)."""
+def _histc(x, lo, hi, weights=None):
+    """Counts (or summed weights) of x over HIST_BINS equal bins of [lo, hi], on the device, without
+    a host sync (index_add_, not bincount, which synchronises on CUDA)."""
     scaled = ((x - lo) / (hi - lo) * HIST_BINS).floor().clamp_(0, HIST_BINS - 1).long()
-    return torch.zeros(HIST_BINS, device=x.device).index_add_(0, scaled, torch.ones_like(x))
+    return torch.zeros(HIST_BINS, device=x.device).index_add_(0, scaled, torch.ones_like(x) if weights is None
+                                                               else weights)
 
 
 __all__ = ["Tracer", "TANH_SATURATED", "SIGMOID_SATURATED"]

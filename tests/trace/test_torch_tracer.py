@@ -148,3 +148,32 @@ def test_activation_statistics_use_the_first_examples(tmp_path):
     with torch.no_grad():
         r = torch.relu(small_model()[0](refs[0][3][:5]))
     assert ld.scalars(".", "trace/mean/1").value[0] == pytest.approx(float(r.mean()), rel=1e-5)
+
+
+def test_batched_nonfinite_counts_equal_per_tensor_counts():
+    """The accelerator path (a fixed handful of kernels, no sync) counts exactly what the per-tensor path does."""
+    from tb_plus.trace.torch import _nonfinite_counts
+
+    torch.manual_seed(3)
+    tensors = [torch.randn(5, 7), torch.randn(1), torch.randn(0), torch.randn(300), torch.randn(2, 3, 4)]
+    tensors[0][1, 2] = float("nan")
+    tensors[0][4, 6] = float("inf")
+    tensors[3][::7] = float("-inf")
+    tensors[3][::11] = float("nan")
+    tensors[4][1] = float("nan")
+    norms = torch.stack([t.norm() if t.numel() else torch.tensor(0.0) for t in tensors])
+    nan_a, inf_a = _nonfinite_counts(tensors, norms, batched=False)
+    nan_b, inf_b = _nonfinite_counts(tensors, norms, batched=True)
+    assert nan_a.tolist() == nan_b.tolist() == [1, 0, 0, float(torch.isnan(tensors[3]).sum()), 12]
+    assert inf_a.tolist() == inf_b.tolist() == [1, 0, 0, float(torch.isinf(tensors[3]).sum()), 0]
+
+
+def test_histograms_leave_non_finite_values_out(tmp_path):
+    """NaN/Inf are counted by grad_nan/grad_inf; the histogram (no boolean indexing, a sync on GPUs)
+    holds the finite values only, over their range."""
+    _, refs, ld = train({"histograms_every": 1}, steps=3, tmp_path=tmp_path, poison=1)
+    g = refs[1][1][0].reshape(-1).numpy()  # step 1's first gradient, with a NaN and an Inf
+    finite = g[np.isfinite(g)]
+    h = ld.histograms(".", "trace/hist/grads/0.weight")[1].numpy
+    assert h[:, 2].sum() == finite.size == g.size - 2
+    assert h[0, 0] == pytest.approx(finite.min(), rel=1e-6) and h[-1, 1] == pytest.approx(finite.max(), rel=1e-6)
