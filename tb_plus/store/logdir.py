@@ -245,6 +245,7 @@ class Logdir:
         # confine: resolved directories that symlinks inside the log directory may not lead out of
         self.confine = [os.path.realpath(c) for c in confine] if confine and self.remote is None else None
         self.shared = None
+        self._storage_error = None  # the last failed listing of a remote log directory
         shared_url = None
         if cache_dir and remote_mod.is_url(os.fspath(cache_dir)):
             # the index published on object storage; a local working copy under the default cache dir
@@ -306,8 +307,16 @@ class Logdir:
         return found
 
     def _discover_remote(self):
-        """The same from one listing of the prefix (object stores have no directories to walk)."""
-        listing = self.remote.listing()
+        """The same from one listing of the prefix (object stores have no directories to walk). A
+        listing that fails (no such bucket, no permission, no network) is reported by problems()
+        and leaves the runs as they were."""
+        try:
+            listing = self.remote.listing()
+            self._storage_error = None
+        except (OSError, ValueError) as e:
+            self._storage_error = f"{type(e).__name__}: {e}"
+            logging.getLogger("tb_plus").warning("cannot list %s: %s", self.path, self._storage_error)
+            return [(r.name, f.m.get("relpath", ""), f.path) for r in (self._runs or {}).values() for f in r.files]
         found = []
         for key in listing:
             parts = key.split("/")
@@ -986,7 +995,10 @@ class Logdir:
     def problems(self) -> list:
         """Per-file problems found so far (unreadable, empty, corrupt records, ...)."""
         out = []
-        for run in self._ensure().values():
+        runs = self._ensure()
+        if self._storage_error:
+            out.append(Problem(self.path, "", "error", f"cannot list the log directory: {self._storage_error}"))
+        for run in runs.values():
             for f in run.files:
                 m = f.m
                 p = m["problems"]

@@ -318,3 +318,13 @@ def test_two_servers_publishing_at_once_never_corrupt_the_index(s3, tmp_path, mo
     c = Logdir(f"s3://{BUCKET}/t10", cache_dir=index).refresh()
     assert [g for g, _ in s3.gets if g.startswith(f"/{BUCKET}/t10/")] == []
     assert len(c.scalars("r", "train/loss")) == 3000
+
+
+def test_a_bucket_that_cannot_be_listed_is_a_problem_not_a_crash(s3, tmp_path):
+    ld = Logdir("s3://no-such-bucket/logs", cache_dir=str(tmp_path / "cache")).refresh()
+    assert ld.runs() == []
+    (p,) = ld.problems()
+    assert p.kind == "error" and "no-such-bucket" in p.path and "cannot list" in p.message
+    out = subprocess.run([sys.executable, "-m", "tb_plus.cli", "index", "s3://no-such-bucket/logs", "--cache-dir",
+                          str(tmp_path / "c2")], capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert out.returncode == 0 and "cannot list the log directory" in out.stdout
