@@ -414,7 +414,11 @@ class _FileIndexer:
     def run(self) -> None:
         task, m = self.task, self.m
         path = task["path"]
-        source = task.get("_source")  # a tb_plus.store.remote.Remote (in-process indexing only)
+        source = task.get("_source")  # a tb_plus.store.remote.Remote (in-process indexing)
+        if source is None and task.get("remote_url"):  # a worker process: its own, counted here
+            from tb_plus.store.remote import Remote
+
+            source = self.remote = Remote(task["remote_url"], task.get("storage_options"))
         if source is not None:
             from tb_plus.store.remote import RemoteReader
 
@@ -521,12 +525,15 @@ def _index_locked(task, cache, progress, t0):
             os.unlink(os.path.join(cache, name))
         except OSError:
             pass
-    return {
+    out = {
         "relpath": task["relpath"],
         "bytes_read": fi.bytes_read,
         "seconds": time.perf_counter() - t0,
         "error": m["error"],
     }
+    if getattr(fi, "remote", None) is not None:  # requests made in this (worker) process
+        out["requests"] = fi.remote.requests()
+    return out
 
 
 def worker_main() -> None:

@@ -420,7 +420,7 @@ class Logdir:
         self._progress = Progress(0, len(tasks), 0, total, True)
         results = []
         nworkers = min(self.workers, len(tasks))
-        if nworkers <= 1 or total < _IN_PROCESS_BYTES or self.remote is not None:
+        if nworkers <= 1 or total < _IN_PROCESS_BYTES or not self._poolable():
             for t in tasks:
                 results.append(indexer.index_file(t, self._advance))
                 self._tick(results[-1])
@@ -433,15 +433,32 @@ class Logdir:
         p = self._progress
         self._progress = dataclasses.replace(p, bytes_done=min(p.bytes_done + nbytes, p.bytes_total))
 
+    def _poolable(self) -> bool:
+        """Whether worker processes can index this directory: local files, or object storage whose
+        options travel as JSON (each worker opens its own connection; credentials from the
+        environment it inherits)."""
+        if self.remote is None:
+            return True
+        try:
+            json.dumps(self.remote.storage_options)
+            return True
+        except (TypeError, ValueError):
+            return False
+
     def _tick(self, res):
         p = self._progress
         self._progress = dataclasses.replace(p, files_done=p.files_done + 1)
         self.stats["bytes_read"] += res.get("bytes_read", 0)
         self.stats["files_indexed"] += 1
+        if self.remote is not None and res.get("requests"):
+            self.remote.add_counts(res["requests"])
 
     def _run_pool(self, tasks, nworkers):
         """Indexes files in worker processes (python -m tb_plus.store.indexer), largest first."""
         order = sorted(tasks, key=lambda t: -t["todo"])
+        if self.remote is not None:  # workers read the objects themselves
+            order = [dict({k: v for k, v in t.items() if k != "_source"}, remote_url=self.remote.url,
+                          storage_options=self.remote.storage_options) for t in order]
         env = dict(os.environ)
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(indexer.__file__))))
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -52,6 +52,7 @@ class Remote:
     def __init__(self, url: str, storage_options=None, poll_seconds: float = 0.0, budget_per_hour: int = 0):
         self.url = normalise(url)
         self.scheme = self.url.split(SCHEME_SEP)[0]
+        self.storage_options = dict(storage_options or {})
         try:
             import fsspec
 
@@ -82,6 +83,17 @@ class Remote:
             self.counts[kind] += n
             self.counts["requests"] += n
             self.counts["bytes"] += nbytes
+
+    def add_counts(self, counts: dict) -> None:
+        """Adds the requests a worker process made for this directory (its own Remote) to its counts
+        and to the hour's budget."""
+        n = int(counts.get("requests", 0))
+        with self._lock:
+            if n:
+                self._spent.append((time.monotonic(), n))
+            for k, v in counts.items():
+                if k != "refused":
+                    self.counts[k] += int(v)
 
     def affordable(self, n: int) -> bool:
         """Whether n more requests fit in this hour's budget."""

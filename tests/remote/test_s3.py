@@ -328,3 +328,22 @@ def test_a_bucket_that_cannot_be_listed_is_a_problem_not_a_crash(s3, tmp_path):
     out = subprocess.run([sys.executable, "-m", "tb_plus.cli", "index", "s3://no-such-bucket/logs", "--cache-dir",
                           str(tmp_path / "c2")], capture_output=True, text=True, env=dict(os.environ), timeout=120)
     assert out.returncode == 0 and "cannot list the log directory" in out.stdout
+
+
+def test_worker_processes_index_objects_and_their_requests_are_counted(s3, tmp_path, monkeypatch):
+    from tb_plus.store import logdir as logdir_mod
+
+    local = tmp_path / "logs"
+    for run in ("a", "b", "c"):
+        write_run(str(local), run, 2000)
+    s3.upload_tree(str(local), f"{BUCKET}/t11")
+    ref = Logdir(str(local), cache_dir=str(tmp_path / "ref")).refresh()
+    monkeypatch.setattr(logdir_mod, "_IN_PROCESS_BYTES", 0)  # these small files through the worker pool too
+    s3.reset()
+    ld = Logdir(f"s3://{BUCKET}/t11", cache_dir=str(tmp_path / "cache"), workers=2).refresh()
+    for run in ("a", "b", "c"):
+        assert values(ld, run) == values(ref, run)
+    got = s3.snapshot()
+    assert got == {"list": 1, "get": 3, "requests": 4}, got
+    assert ld.remote.requests()["requests"] == 4 and ld.remote.requests()["get"] == 3
+    assert ld.stats["files_indexed"] == 3
