@@ -27,17 +27,21 @@ def _is_logdir(path):
     return is_url(path) or os.path.isdir(path)
 
 
-def _cmd_index(args):
+def _open_logdir(args):
+    """The log directory of `index` and `diagnose`, indexed (or its index refreshed)."""
     from tb_plus.store import Logdir
 
-    if not _is_logdir(args.logdir):
-        sys.stderr.write("tb-plus index: not a directory: %r\n" % args.logdir)
-        return 2
     kwargs = {"verify_crc": args.verify_crc}
     if args.cache_dir is not None:
         kwargs["cache_dir"] = args.cache_dir
-    ld = Logdir(args.logdir, **kwargs)
-    ld.refresh()
+    return Logdir(args.logdir, **kwargs).refresh()
+
+
+def _cmd_index(args):
+    if not _is_logdir(args.logdir):
+        sys.stderr.write("tb-plus index: not a directory: %r\n" % args.logdir)
+        return 2
+    ld = _open_logdir(args)
 
     runs = sorted(ld.runs())
     print("logdir: %s" % args.logdir)
@@ -61,7 +65,6 @@ def _cmd_diagnose(args):
 
     from tb_plus.diagnostics import Config, diagnose, rules_json
     from tb_plus.diagnostics.config import level
-    from tb_plus.store import Logdir
 
     if not _is_logdir(args.logdir):
         sys.stderr.write("tb-plus diagnose: not a directory: %r\n" % args.logdir)
@@ -71,11 +74,7 @@ def _cmd_diagnose(args):
     except (OSError, ValueError) as e:
         sys.stderr.write("tb-plus diagnose: bad --config: %s\n" % (e,))
         return 2
-    kwargs = {"verify_crc": args.verify_crc}
-    if args.cache_dir is not None:
-        kwargs["cache_dir"] = args.cache_dir
-    ld = Logdir(args.logdir, **kwargs)
-    ld.refresh()
+    ld = _open_logdir(args)
     runs = ld.runs()
     if args.run:
         unknown = [r for r in args.run if r not in runs]

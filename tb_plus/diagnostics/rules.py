@@ -952,8 +952,9 @@ def idle(run, last_write, main_tag, last_step, cfg, now=None):
     age = (time.time() if now is None else now) - last_write
     if not cfg.t("stall_seconds") < age < cfg.t("stall_horizon"):
         return None
-    rd = type("RD", (), {"run": run})()
-    return _Ctx(rd, cfg, "stalled").find(
+    from tb_plus.diagnostics.rundata import RunData
+
+    return _Ctx(RunData(run), cfg, "stalled").find(
         [main_tag] if main_tag else [], last_step, None,
         f"No new data for {_duration(age)}: stalled, crashed or finished.",
         {"idle_seconds": age},
