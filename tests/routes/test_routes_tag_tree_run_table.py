@@ -1,6 +1,6 @@
-"""Issue 5 through TensorBoard's WSGI app: the lazy tag tree, search and group lists of /tags, and
-the run table of /runs (status, first write, hparams columns from torch's add_hparams and from the
-hparams plugin's own summaries)."""
+"""The tag tree and the run table through TensorBoard's WSGI app: the lazy tag tree, search and
+group lists of /tags, and the run table of /runs (status, first write, hparams columns from torch's
+add_hparams and from the hparams plugin's own summaries)."""
 
 import os
 
@@ -43,7 +43,7 @@ def write_logs(logdir):
 
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("issue5_logs")
+    d = tmp_path_factory.mktemp("tag_tree_logs")
     write_logs(str(d))
     return d
 
@@ -52,7 +52,7 @@ def logdir(tmp_path_factory):
 def client(logdir, tmp_path_factory):
     from werkzeug import test as wtest
 
-    app = make_app(logdir, tmp_path_factory.mktemp("issue5_cache"))
+    app = make_app(logdir, tmp_path_factory.mktemp("tag_tree_cache"))
     yield wtest.Client(app)
 
 

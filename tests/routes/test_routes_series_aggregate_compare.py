@@ -1,5 +1,6 @@
-"""Issue 4 routes through TensorBoard's own WSGI app: x from another tag, smoothing, /aggregate, /compare,
-/hparams (the sweep of tests/routes/conftest.py: lr x seed runs with an epoch tag and add_hparams)."""
+"""The chart routes through TensorBoard's own WSGI app: /series with x from another tag, log x and
+smoothing, /aggregate, /compare, /hparams (the sweep of tests/routes/conftest.py: lr x seed runs with
+an epoch tag and add_hparams)."""
 
 import math
 from urllib.parse import quote
