@@ -1,4 +1,4 @@
-"""Issue 9 in the browser: the Diagnostics panel, its annotated charts, chart markers and run badges.
+"""The Diagnostics panel in the browser, its annotated charts, chart markers and run badges.
 
 One TensorBoard for the module over a log directory written here with torch's SummaryWriter: `healthy`
 (a smoothly falling train/loss), `broken` (the same loss, NaN from step 60 on) and `diverging` (falls,

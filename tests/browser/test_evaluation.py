@@ -1,4 +1,4 @@
-"""Issue 7 in the browser: the Evaluation panel (ROC, PR, score distributions, reliability, AUC over steps).
+"""The Evaluation panel in the browser (ROC, PR, score distributions, reliability, AUC over steps).
 
 One TensorBoard for the module over a log directory written here with real writers: torch's SummaryWriter,
 tb_plus.evaluation.log_evaluation for a tb_plus evaluation tag at three steps, and writer.add_pr_curve for a

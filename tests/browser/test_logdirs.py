@@ -1,4 +1,4 @@
-"""Issue 6 in the browser: log directories chosen in the tab (picker, autocompletion, recent list, back to
+"""Log directories chosen in the tab, in the browser (picker, autocompletion, recent list, back to
 the default), per browser and without a restart; a directory's first index (progress, polling); uploads;
 the standalone page embedded in another site's iframe; refusals shown without losing the view.
 

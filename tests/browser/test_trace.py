@@ -1,4 +1,4 @@
-"""Issue 8 in the browser: the Layers panel, the tracer's per-layer statistics as a heatmap.
+"""The Layers panel in the browser, the tracer's per-layer statistics as a heatmap.
 
 One TensorBoard for the module over a log directory written here by the real tracer (tb_plus.trace.Tracer)
 around a small torch MLP trained for 40 SGD steps. The panel must find the run's traced families, draw one

@@ -1,5 +1,6 @@
-"""Issue 5 in the browser: the lazily expanded, virtualised tag tree (levels, search, separator), group
-charts page by page, pins in their own section, and the run table (sort, filter, multi-select, hparams).
+"""The tag tree and the run table in the browser: the lazily expanded, virtualised tag tree (levels,
+search, separator), group charts page by page, pins in their own section, and the run table (sort,
+filter, multi-select, hparams).
 
 The logdir is written here with torch's SummaryWriter (hyperparameters with add_hparams): more than 300
 tags, so the tree opens closed and is walked level by level.
@@ -279,7 +280,7 @@ def test_run_table_sorts_filters_and_selects(page, big_tb):
         assert page.get_by_test_id("run-badge-" + run).inner_text() in ("live", "stale", "finished")
         row = page.get_by_test_id("run-row-" + run)
         assert row.locator('[data-col="last_step"]').inner_text() == str(RUNS[run][1])
-        # the diagnostics badge (issue 9; test_diagnostics.py checks its counts)
+        # the diagnostics badge (the rules' finding counts; test_diagnostics.py checks them)
         badge = row.locator('[data-col="diagnostics"]').get_by_test_id("run-diag-" + run)
         assert badge.get_attribute("data-worst") in ("none", "ok", "info", "warning", "error")
         assert row.locator('[data-col="first_write"]').inner_text().startswith("20")

@@ -1,4 +1,4 @@
-"""Issue 4 in the browser: state in the URL, x axes, log scales, smoothing, refresh, highlight by
+"""Chart views in the browser: state in the URL, x axes, log scales, smoothing, refresh, highlight by
 dimension, pins, custom / aggregation / comparison charts.
 
 Every uPlot series carries `tbpRole` ("line", "raw", "lo", "hi") and `tbpKey` (its legend label) in its

@@ -30,9 +30,9 @@ def write_logs(logdir):
     write_sweep(logdir)
 
 
-# Issue 4 (x from another tag, aggregation, comparison, hparams): a small sweep, lr x seed. Each run logs
-# train/loss every step, epoch once per EPOCH_STEPS steps (from step 0), layers/<k>/grad_norm every 10
-# steps, and add_hparams writes its hparams into a sub-run <run>/<timestamp>.
+# For the chart routes (x from another tag, aggregation, comparison, hparams): a small sweep, lr x seed.
+# Each run logs train/loss every step, epoch once per EPOCH_STEPS steps (from step 0),
+# layers/<k>/grad_norm every 10 steps, and add_hparams writes its hparams into a sub-run <run>/<timestamp>.
 SWEEP = {"lr=0.1,seed=1": 1000, "lr=0.1,seed=2": 1000, "lr=0.1,seed=3": 1000, "lr=0.01,seed=1": 600,
          "lr=0.01,seed=2": 600}
 EPOCH_STEPS = 100

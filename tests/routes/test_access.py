@@ -1,4 +1,4 @@
-"""Issue 6: the log-directory boundary (hostile paths, symlinks), switching per request, shared
+"""Log-directory access: the boundary (hostile paths, symlinks), switching per request, shared
 directories and the LRU of open ones, through TensorBoard's WSGI app."""
 
 import logging

@@ -13,7 +13,7 @@ from tests.routes.conftest import NAN_STEP, SPIKE_STEP, get_json
 
 def test_runs(client):
     body = get_json(client, "/runs")
-    first = [i for i, n in enumerate(body["runs"]["name"]) if "seed=" not in n]  # leave out issue 4's sweep
+    first = [i for i, n in enumerate(body["runs"]["name"]) if "seed=" not in n]  # leave out the lr x seed sweep
     runs = {k: [v[i] for i in first] for k, v in body["runs"].items()}
     assert runs["name"] == ["lr=0.01", "lr=0.1"]
     assert runs["last_step"] == [99, 2999]

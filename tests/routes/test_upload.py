@@ -1,4 +1,4 @@
-"""Issue 6: uploads through TensorBoard's WSGI app: valid runs appear, abuse is refused, and
+"""Uploads through TensorBoard's WSGI app: valid runs appear, abuse is refused, and
 nothing is ever written outside the upload directory."""
 
 import io
