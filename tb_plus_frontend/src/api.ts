@@ -15,7 +15,8 @@ export type HparamValue = number | string | boolean | null;
 /** What a run is doing: written within live_seconds, within stale_seconds, or idle longer. */
 export type RunStatus = "live" | "stale" | "finished";
 
-/** Column layout of /runs. The issue 5 columns are optional: an older backend lacks them. */
+/** Column layout of /runs. The run-table columns after `tags` (path, first write, files, status, diagnostics)
+ * are optional: an older backend lacks them. */
 export interface RunsColumns {
   name: string[];
   last_step: (number | null)[];
@@ -27,7 +28,7 @@ export interface RunsColumns {
   first_write?: (number | null)[];
   files?: number[];
   status?: RunStatus[];
-  /** Per run: the finding counts by severity, or null while not computed yet (issue 9). */
+  /** Per run: the counts of its diagnostics findings by severity, or null while not computed yet. */
   diagnostics?: (DiagCounts | null)[];
 }
 
@@ -60,7 +61,7 @@ export interface RunInfo {
   live: boolean;
   status: RunStatus;
   tags: number;
-  /** Finding counts by severity (issue 9); null while not computed yet, or from an older backend. */
+  /** Counts of the diagnostics findings by severity; null while not computed yet, or from an older backend. */
   diagnostics: DiagCounts | null;
   hparams: Record<string, HparamValue>;
 }
@@ -118,7 +119,8 @@ export interface SeriesResponse {
   step: WireNumber[];
   wall_time: WireNumber[];
   value: WireNumber[];
-  /** The x values in the chosen axis (issue 4 backends). */
+  /** The x values in the chosen axis (`x`: relative time, wall time or another tag); absent when x is the
+   * step (the x values are then `step`) and from an older backend without x axes. */
   xs?: WireNumber[];
   /** Smoothed values aligned with `value`, when `smooth` was asked for. */
   smoothed?: WireNumber[];
@@ -358,9 +360,17 @@ export interface DiagCounts {
   info: number;
 }
 
-/** One diagnostics finding (tb_plus.diagnostics.Finding, /work contract of issue 9). */
+/**
+ * One diagnostics finding: a problem one rule found in one run, as GET diagnostics sends it
+ * (tb_plus.diagnostics.rules.Finding.to_json; tb_plus/http_api.md, `/diagnostics`), parsed by parseFinding:
+ * the rule's name and severity ("error", "warning" or "info"), the run, the series it concerns, where it
+ * starts (`step`) and where the affected range ends (`step_end` on the wire, `stepEnd` here; both null when
+ * the finding is not tied to a step), a title and a message for people, the numbers behind it (`evidence`:
+ * rule-specific keys, floats rounded to 4 significant digits, non-finite ones sent as "NaN", "Infinity",
+ * "-Infinity" and turned back into numbers here) and what to try (`prompt`).
+ */
 export interface Finding {
-  /** "<run>|<rule>|<first tag>": stable while the finding holds. */
+  /** "<run>|<rule>|<tags joined by ','>": stable while the finding holds. */
   id: string;
   rule: string;
   severity: Severity;
@@ -450,7 +460,7 @@ function parseEvidence(e: Record<string, unknown> | null | undefined): Record<st
 export function parseFinding(f: FindingResponse): Finding {
   const tags = Array.isArray(f.tags) ? f.tags.filter((t): t is string => typeof t === "string") : [];
   return {
-    id: typeof f.id === "string" && f.id ? f.id : `${f.run}|${f.rule}|${tags[0] ?? ""}`,
+    id: typeof f.id === "string" && f.id ? f.id : `${f.run}|${f.rule}|${tags.join(",")}`,
     rule: String(f.rule),
     severity: severityOf(f.severity),
     run: String(f.run),

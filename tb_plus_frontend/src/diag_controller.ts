@@ -1,4 +1,4 @@
-// The Diagnostics panel's controller: the findings of the rules engine (GET diagnostics, issue 9).
+// The Diagnostics panel's controller: the findings of the rules engine (GET diagnostics, tb_plus.diagnostics).
 //
 // - The findings of every run are fetched once per data version of the runs (api.ts caches them), when
 //   the directory is indexed and whenever a run changes; an answer still `pending` (a first diagnosis
