@@ -25,18 +25,22 @@ BUCKET = "tbplus"
 
 
 @pytest.fixture(scope="module")
-def s3():
+def s3(tmp_path_factory):
+    """The server, and an environment (this process's, inherited by the processes the tests start)
+    where botocore sees only it: no AWS_* variable of the user's (a profile, a region, an
+    AWS_ENDPOINT_URL_S3 that would win over AWS_ENDPOINT_URL, a session token) and no ~/.aws files."""
     server = S3Server().start()
-    saved = {k: os.environ.get(k) for k in server.env()}
-    os.environ.update(server.env())
-    server.fs().mkdir(BUCKET)
-    yield server
-    server.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    no_files = tmp_path_factory.mktemp("no_aws_config")
+    with pytest.MonkeyPatch.context() as mp:
+        for k in [k for k in os.environ if k.startswith("AWS_")]:
+            mp.delenv(k)
+        mp.setenv("AWS_CONFIG_FILE", str(no_files / "config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(no_files / "credentials"))
+        for k, v in server.env().items():
+            mp.setenv(k, v)
+        server.fs().mkdir(BUCKET)
+        yield server
+        server.stop()
 
 
 def write_run(local, run, steps, start=0, tag="train/loss"):
