@@ -1,7 +1,9 @@
 """A real `tensorboard` process with tb_plus installed (through its entry point), over HTTP."""
 
+import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,10 +17,9 @@ import pytest
 tbx = pytest.importorskip("tensorboardX")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# What TensorBoard prints once its socket is bound: "TensorBoard 2.x at http://127.0.0.1:PORT/ (Press ...".
+_SERVING = re.compile(r"TensorBoard \S+ at http://127\.0\.0\.1:(\d+)/")
+_LOGS = itertools.count()
 
 
 def _get(url, timeout=10):
@@ -27,24 +28,45 @@ def _get(url, timeout=10):
 
 
 class TensorBoard:
+    """A tensorboard process on the port the system gives it (--port 0), read back from its serving
+    line: no free port is picked here and then raced for."""
+
     def __init__(self, logdir, cache, *args, python=sys.executable):
-        self.port = _free_port()
-        self.log = open(os.path.join(cache, f"tb-{self.port}.log"), "w+")
+        self._port = None
+        self.log_path = os.path.join(cache, f"tb-{os.getpid()}-{next(_LOGS)}.log")
+        self.log = open(self.log_path, "w+")
         tb = os.path.join(os.path.dirname(python), "tensorboard")
         self.proc = subprocess.Popen(
-            [tb, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(self.port),
+            [tb, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0",
              "--tb_plus_cache_dir", cache, *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1"),
         )
+
+    def _serving_port(self):
+        if self._port is None:
+            with open(self.log_path) as f:  # its own file offset: self.log's is the child's too
+                m = _SERVING.search(f.read())
+            self._port = int(m.group(1)) if m else None
+        return self._port
+
+    @property
+    def port(self):
+        """The port it serves on (known once wait_for_plugin returned)."""
+        port = self._serving_port()
+        assert port is not None, "tensorboard has not said which port it serves on"
+        return port
 
     def wait_for_plugin(self, prefix="", deadline_s=90):
         """Polls plugins_listing until tb_plus is listed (or the process dies / the deadline)."""
         end = time.monotonic() + deadline_s
-        url = f"http://127.0.0.1:{self.port}{prefix}/data/plugins_listing"
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 break
+            if self._serving_port() is None:
+                time.sleep(0.2)  # not bound yet
+                continue
+            url = f"http://127.0.0.1:{self._port}{prefix}/data/plugins_listing"
             try:
                 _, _, body = _get(url, timeout=5)
                 listing = json.loads(body)
