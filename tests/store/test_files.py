@@ -465,16 +465,29 @@ def test_background_refresh_loop_picks_up_appends_and_stops(dirs, tmp_path):
     with open(live, "wb") as f:
         f.write(data[:cut])
     ld = Logdir(logdir, cache_dir=cache)
-    refreshed = threading.Semaphore(0)
+    first = threading.Event()  # a refresh has completed
+    appended = threading.Event()  # the test has appended
+    after_append = threading.Event()  # a refresh that started after the append has completed
     orig = ld.refresh
-    ld.refresh = lambda: (orig(), refreshed.release())[0]
+
+    def refresh():
+        started_after_append = appended.is_set()
+        out = orig()
+        first.set()
+        if started_after_append:
+            after_append.set()
+        return out
+
+    ld.refresh = refresh
     ld.start_background(interval=0.01)
-    assert refreshed.acquire(timeout=60)
+    assert first.wait(60)
     assert len(ld.scalars(".", "loss")) == 20
     with open(live, "ab") as f:
         f.write(data[cut:])
-    for _ in range(2):  # one refresh may have started before the append
-        assert refreshed.acquire(timeout=60)
+    # not "the next two refreshes": on a slow or busy machine several may finish between the first
+    # one and the append, and be counted before the append was seen
+    appended.set()
+    assert after_append.wait(60)
     assert len(ld.scalars(".", "loss")) == 50
     ld.stop_background(timeout=60)
     assert ld._bg is None
