@@ -10,8 +10,8 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Every browser context: the same language, number and date formats and time zone on every machine
+# (Chromium would otherwise take them from the environment: 1,234 or 1.234, run names collated per locale).
+CONTEXT = {"locale": "en-US", "timezone_id": "UTC"}
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUNDLE = os.path.join(ROOT, "tb_plus", "static", "index.js")
 ARTIFACTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts")
@@ -97,12 +100,6 @@ def _write_logdir(root):
         writer.close()
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url, timeout=5.0):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read().decode("utf-8")
@@ -133,14 +130,25 @@ def _require_bundle():
         pytest.skip(message)
 
 
+# What TensorBoard prints once its socket is bound: "TensorBoard 2.x at http://127.0.0.1:PORT/ (Press ...".
+SERVING = re.compile(rb"TensorBoard \S+ at http://127\.0\.0\.1:(\d+)/")
+
+
+def serving_port(log_path):
+    """The port in TensorBoard's serving line in its log, or None while it has not printed it."""
+    with open(log_path, "rb") as f:
+        m = SERVING.search(f.read())
+    return int(m.group(1)) if m else None
+
+
 @contextlib.contextmanager
 def run_tensorboard(logdir, log_path, runs, extra_args=()):
-    """Runs `tensorboard --load_fast=false` on a free port until tb_plus lists `runs`; yields its base URL.
+    """Runs `tensorboard --load_fast=false` until tb_plus lists `runs`; yields its base URL.
 
-    `extra_args` are added to the command line (e.g. tb_plus's --tb_plus_roots). The server runs in its
-    own process group, which is killed on exit.
+    The port is the one the system gives TensorBoard (--port 0), read back from its serving line: no
+    free port is picked here and then raced for. `extra_args` are added to the command line (e.g.
+    tb_plus's --tb_plus_roots). The server runs in its own process group, which is killed on exit.
     """
-    port = _free_port()
     log = open(log_path, "wb")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
@@ -148,7 +156,7 @@ def run_tensorboard(logdir, log_path, runs, extra_args=()):
             sys.executable, "-m", "tensorboard.main",
             "--logdir", logdir,
             "--host", "127.0.0.1",
-            "--port", str(port),
+            "--port", "0",
             "--load_fast=false",
             "--reload_interval", "1",
             *extra_args,
@@ -159,15 +167,18 @@ def run_tensorboard(logdir, log_path, runs, extra_args=()):
         env=env,
         start_new_session=True,
     )
-    base = "http://127.0.0.1:%d" % port
+    base = None
     try:
         deadline = time.monotonic() + 90
         ready = False
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail("tensorboard exited with %s:\n%s" % (proc.returncode, _tail(log_path)))
+            if base is None:
+                port = serving_port(log_path)
+                base = None if port is None else "http://127.0.0.1:%d" % port
             try:
-                if "tb_plus" in _get(base + "/data/plugins_listing"):
+                if base is not None and "tb_plus" in _get(base + "/data/plugins_listing"):
                     answer = json.loads(_get(base + "/data/plugin/tb_plus/runs"))
                     if sorted(answer["runs"]["name"]) == sorted(runs) and not answer["progress"]["indexing"]:
                         ready = True
@@ -226,7 +237,7 @@ def browser():
 @pytest.fixture
 def page(browser, request):
     """A fresh context (fresh localStorage) per test; a screenshot lands in artifacts/ afterwards."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
     pg = context.new_page()
     pg.set_default_timeout(15000)
     errors = []
