@@ -78,7 +78,9 @@ def test_runs_and_tag_tree_listed(page, tensorboard_url):
         box = frame.get_by_test_id("run-" + run)
         assert box.is_checked(), run  # all runs selected by default (up to 10)
         badge = frame.get_by_test_id("run-badge-" + run)
-        assert badge.inner_text() in ("live", "finished")
+        # live within 60 s of the last write, stale after: the session's logdir may have been written
+        # well before this test runs
+        assert badge.inner_text() in ("live", "stale", "finished")
     tree = frame.get_by_test_id("tag-tree")
     tree.get_by_test_id("tag-train/loss").wait_for()
     for tag in ("train/loss", "train/acc", "eval/loss"):

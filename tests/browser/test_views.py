@@ -16,7 +16,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from .conftest import EPOCH_EVERY, RUNS, STEPS, STEPS_PER_EPOCH, loss_value
+from .conftest import CONTEXT, EPOCH_EVERY, RUNS, STEPS, STEPS_PER_EPOCH, loss_value
 from .test_tab import PLUGIN_FRAME, wait_points
 
 STANDALONE = "/data/plugin/tb_plus/standalone"
@@ -271,7 +271,7 @@ def test_pins_go_first_and_persist(page, tensorboard_url):
 
 def test_url_restores_the_view_in_a_fresh_browser(browser, tensorboard_url):
     """Choices made in the UI land in the URL; the URL in a new context (empty storage) shows the same."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
     page = ctx.new_page()
     try:
         page.goto(tensorboard_url + STANDALONE)
@@ -293,7 +293,7 @@ def test_url_restores_the_view_in_a_fresh_browser(browser, tensorboard_url):
     finally:
         ctx.close()
 
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
     page = ctx.new_page()
     try:
         page.goto(url)
@@ -319,7 +319,7 @@ def test_url_restores_the_view_in_a_fresh_browser(browser, tensorboard_url):
 
 
 def test_tensorboard_tab_keeps_state_in_the_parent_hash(browser, tensorboard_url):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
     page = ctx.new_page()
     try:
         page.goto(tensorboard_url + "/#tb_plus")
@@ -331,7 +331,7 @@ def test_tensorboard_tab_keeps_state_in_the_parent_hash(browser, tensorboard_url
         assert url.split("#")[1].startswith("tb_plus&")
     finally:
         ctx.close()
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
     page = ctx.new_page()
     try:
         page.goto(url)
@@ -363,16 +363,14 @@ def test_appended_data_appears_within_the_refresh_interval(page, live_tensorboar
     for step in range(STEPS, STEPS + extra):
         writer.add_scalar("train/loss", 0.5, step)
     writer.close()
-    written = time.monotonic()
-    # the server re-reads every 1 s, the page polls every 1 s: allow both plus slack
+    # the server re-reads every 1 s, the page polls every 1 s: allow both plus slack (the wait is the
+    # bound; how long it took on this machine is not asserted)
     wait_points(p, {RUNS[0]: STEPS + extra, RUNS[1]: STEPS}, page, timeout_ms=20000)
-    took = time.monotonic() - written
     assert page.evaluate("window.__tbpMarker") == 1
     assert float(p.get_attribute("data-xmax")) == STEPS + extra - 1
     assert any("run=%s" % RUNS[0] in u for u in requested)
     assert not any("run=%s" % RUNS[1] in u for u in requested), requested
     assert page.get_by_test_id("run-badge-" + RUNS[0]).inner_text() == "live"
-    assert took < 20
     # the interval is kept across reloads (URL and localStorage)
     page.goto(base + STANDALONE)
     page.get_by_test_id("run-" + RUNS[0]).wait_for()
