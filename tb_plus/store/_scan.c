@@ -693,6 +693,21 @@ static PyObject *py_masked_crc(PyObject *mod, PyObject *arg) {
     return PyLong_FromUnsignedLong(c);
 }
 
+/* _set_hw_crc(flag) -> the previous setting. The SSE4.2 CRC32C instruction is used when the CPU has
+   it; False forces the table-driven path (what other CPUs run), so that tests cover both. */
+static PyObject *py_set_hw_crc(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    int want = PyObject_IsTrue(arg);
+    if (want < 0) return NULL;
+    int prev = use_hw;
+#ifdef HAVE_HW_CRC
+    use_hw = want && __builtin_cpu_supports("sse4.2");
+#else
+    use_hw = 0;
+#endif
+    return PyBool_FromLong(prev);
+}
+
 /* ------------------------------------------------------------------ evaluation buckets */
 /* bucket_counts(scores, labels, weights, counts, logit, bits, emin, emax)
    -> (NaN count, lowest bucket touched, highest bucket touched; size and -1 when none).
@@ -781,6 +796,7 @@ done:
 static PyMethodDef module_methods[] = {
     {"masked_crc", py_masked_crc, METH_O, "masked CRC32C of a bytes-like object, as TFRecord stores it"},
     {"bucket_counts", py_bucket_counts, METH_VARARGS, "count scores into tb_plus.evaluation's buckets"},
+    {"_set_hw_crc", py_set_hw_crc, METH_O, "use the CPU's CRC32C instruction when it has one (True) or not; returns the previous setting"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef scan_module = {PyModuleDef_HEAD_INIT, "_scan",

@@ -131,10 +131,32 @@ def test_chunked_scanning_equals_whole(tmp_path):
     assert pos == len(data)
 
 
-def test_masked_crc_matches_google_crc32c():
+@pytest.fixture(params=[True, False], ids=["crc_instruction", "crc_table"])
+def crc_path(request):
+    """Both CRC32C paths of the C scanner: the SSE4.2 instruction (where the CPU has it) and the
+    table-driven one other CPUs run, which a machine with the instruction would otherwise never test."""
+    from tb_plus.store import _scan
+
+    prev = _scan._set_hw_crc(request.param)
+    yield request.param
+    _scan._set_hw_crc(prev)
+
+
+def test_masked_crc_matches_google_crc32c(crc_path):
     import google_crc32c
 
     for n in (0, 1, 7, 8, 9, 100, 4097):
         blob = os.urandom(n)
         c = google_crc32c.value(blob)
         assert scan.masked_crc(blob) == (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def test_either_crc_path_checks_records_as_the_python_scanner(tmp_path, crc_path):
+    data = _real_bytes(tmp_path)
+    consumed, _, _, specials, _ = _both(data)
+    assert consumed == len(data) and not [sp for sp in specials if sp[0] == "bad_crc"]
+    rnd = random.Random(7)
+    for _ in range(20):  # one flipped bit: a header or payload CRC catches it, as the Python scanner says
+        bad = bytearray(data)
+        bad[rnd.randrange(len(bad))] ^= 1 << rnd.randrange(8)
+        _both(bytes(bad))
