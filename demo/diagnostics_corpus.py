@@ -1,13 +1,28 @@
-"""A labelled corpus of real short trainings, healthy and pathological, for the diagnostics (issue 9).
+"""A labelled corpus of real short trainings, healthy and pathological, to measure and test the
+rules of tb_plus.diagnostics (which pathologies they find, at which step, and how often they
+warn on healthy runs).
 
     python demo/diagnostics_corpus.py OUTDIR [--runs healthy_mlp,nan_loss] [--no-keras] [--quiet]
+                                             [--threads N] [--labels FILE]
 
     from demo.diagnostics_corpus import make_corpus
     labels = make_corpus("/tmp/corpus")          # {run: label} of the runs written (demo/diagnostics_labels.py)
 
+Labels follow the run. While it trains, the generator measures what each run really did, with its
+own code and in float64, independently of tb_plus: the training loss of every step, the global
+gradient norm, the median update ratio ||dW||/||W|| of the weight tensors, each weight tensor's
+norm, the first non-finite loss, gradient and weight, the validation losses (Keras: the History
+of fit). diagnostics_labels.derive() turns each run's measurements into its label (the onsets and
+the findings it expects or allows), so a chaotic run (a learning rate that blows up) that diverges
+earlier, or overflows to NaN, on another CPU (another SIMD path of PyTorch, oneDNN or MKL, another
+thread count) is labelled for what it did there. The labels and the measurements are written to
+OUTDIR/corpus_labels.json (not an event file: TensorBoard and tb_plus do not read it);
+diagnostics_labels.read(OUTDIR) reads them back.
+
 Every run is a real training of a small model on scikit-learn's digits (load_digits: 1797 8x8 images,
 10 classes, shipped with the package; nothing is downloaded), split once into 1397 training and 400
-validation examples with a fixed seed. Runs are deterministic (fixed seeds, one torch thread).
+validation examples with a fixed seed. A run repeats exactly on one machine (fixed seeds, one torch
+thread unless --threads says otherwise), not across machines (see above).
 
 PyTorch runs (torch.utils.tensorboard.SummaryWriter(OUTDIR/<run>)) log at optimizer step s = 0, 1, ...:
 train/loss, train/acc (the batch before the update of step s), lr, every step; val/loss, val/acc on the
@@ -43,11 +58,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:  # tb_plus from the checkout when run as a script
     sys.path.insert(0, os.path.dirname(HERE))
 if __package__:  # imported as demo.diagnostics_corpus
-    from .diagnostics_labels import LABELS
+    from .diagnostics_labels import LABELS, LABELS_FILE, CorpusError, derive, write_labels
 else:  # run as a script, or imported with demo/ on sys.path
     if HERE not in sys.path:
         sys.path.insert(0, HERE)
-    from diagnostics_labels import LABELS  # noqa: E402
+    from diagnostics_labels import LABELS, LABELS_FILE, CorpusError, derive, write_labels  # noqa: E402
 
 NUM_CLASSES = 10
 VAL_EVERY = 25
@@ -136,6 +151,7 @@ def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0,
 
     xt, yt, xv, yv = (torch.from_numpy(a) for a in data)
     rng = np.random.default_rng(seed)
+    meter = Meter(model)
     writer = SummaryWriter(run_dir)
     tracer = Tracer(model, optimizer, writer=writer, every=1, histograms_every=0, dead_window=DEAD_WINDOW)
     writer.add_scalar("meta/num_classes", NUM_CLASSES, 0)
@@ -157,7 +173,9 @@ def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0,
             loss = F.cross_entropy(logits, yb)
             model.zero_grad(set_to_none=False)  # the model's, not the optimizer's: frozen_layer
             loss.backward()
+            meter.before_step(s, loss.item())
             optimizer.step()
+            meter.after_step()
             writer.add_scalar("train/loss", loss.item(), s)
             writer.add_scalar("train/acc", float((logits.argmax(1) == yb).float().mean()), s)
             writer.add_scalar("lr", optimizer.param_groups[0]["lr"], s)
@@ -169,16 +187,78 @@ def train_torch(run_dir, model, optimizer, data, *, steps=400, batch=64, seed=0,
                     xe, ye = xv[pick], yv[pick]
                 with torch.no_grad():
                     lv = model(xe)
-                    writer.add_scalar("val/loss", float(F.cross_entropy(lv, ye)), s)
+                    meter.val_loss[s] = float(F.cross_entropy(lv, ye))
+                    writer.add_scalar("val/loss", meter.val_loss[s], s)
                     writer.add_scalar("val/acc", float((lv.argmax(1) == ye).float().mean()), s)
     finally:
         tracer.close()
         writer.close()
     if tracer.errors:
         raise RuntimeError(f"tracer errors: {tracer.errors[:3]}")
+    return meter.result()
 
 
-def _torch_run(name, run_dir):
+class Meter:
+    """The generator's own measurements of a PyTorch training, step by step, in float64, with no
+    tb_plus code: what diagnostics_labels.derive() labels the run from.
+
+    result() = {"loss": [train loss per step], "grad_norm": [global gradient norm per step, the
+    root of the sum of squares over every parameter with a gradient], "update_ratio": [median over
+    the weight tensors (2 or more dimensions) of ||W_after - W_before|| / ||W_before|| per step;
+    NaN where every weight is 0], "weight_norm": {weight tensor: [norm after each step]},
+    "weight_norm_start": {weight tensor: norm before step 0}, "val_loss": {step: loss},
+    "first_nonfinite": {"loss"|"grad"|"weight": first step or None}}."""
+
+    def __init__(self, model):
+        self.model = model
+        self.weights = [(n, p) for n, p in model.named_parameters() if p.dim() >= 2]
+        self.loss, self.grad_norm, self.update_ratio = [], [], []
+        self.weight_norm = {n: [] for n, _ in self.weights}
+        self.weight_norm_start = {n: _norm(p) for n, p in self.weights}
+        self.val_loss = {}
+        self.first_nonfinite = {"loss": None, "grad": None, "weight": None}
+        self._before, self._step = None, None
+
+    def before_step(self, step, loss):
+        self._step = step
+        self.loss.append(float(loss))
+        sq = sum(_norm(p.grad) ** 2 for p in self.model.parameters() if p.grad is not None)
+        self.grad_norm.append(math.sqrt(sq) if math.isfinite(sq) else math.nan)
+        self._note("loss", math.isfinite(loss))
+        self._note("grad", math.isfinite(sq))
+        self._before = [p.detach().clone() for _, p in self.weights]
+
+    def after_step(self):
+        import torch
+
+        ratios, finite = [], True
+        for (n, p), w0 in zip(self.weights, self._before):
+            with torch.no_grad():
+                d, n0, n1 = _norm(p - w0), _norm(w0), _norm(p)
+            self.weight_norm[n].append(n1)
+            finite = finite and math.isfinite(n1)
+            if n0 > 0 and math.isfinite(d):
+                ratios.append(d / n0)
+        self._note("weight", finite)
+        self.update_ratio.append(float(np.median(ratios)) if ratios else math.nan)
+        self._before = None
+
+    def _note(self, what, finite):
+        if not finite and self.first_nonfinite[what] is None:
+            self.first_nonfinite[what] = self._step
+
+    def result(self) -> dict:
+        return {"loss": self.loss, "grad_norm": self.grad_norm, "update_ratio": self.update_ratio,
+                "weight_norm": self.weight_norm, "weight_norm_start": self.weight_norm_start,
+                "val_loss": self.val_loss, "first_nonfinite": self.first_nonfinite}
+
+
+def _norm(t) -> float:
+    """The Euclidean norm of a tensor in float64 (inf or NaN when it holds one)."""
+    return float(t.detach().double().norm())
+
+
+def _torch_run(name, run_dir, lr_too_high=LR_TOO_HIGH):
     import torch
 
     torch.manual_seed(0)
@@ -191,7 +271,7 @@ def _torch_run(name, run_dir):
         return train_torch(run_dir, m, sgd(m.parameters(), lr=0.02, momentum=0.9), digits())
     if name == "lr_too_high":
         m = mlp([64, 64, 64, 10])
-        return train_torch(run_dir, m, sgd(m.parameters(), lr=LR_TOO_HIGH), digits())
+        return train_torch(run_dir, m, sgd(m.parameters(), lr=lr_too_high), digits())
     if name == "lr_too_low":
         m = mlp([64, 64, 64, 10])
         return train_torch(run_dir, m, sgd(m.parameters(), lr=1e-5), digits())
@@ -276,13 +356,15 @@ def _keras_run(name, run_dir):
     tracer = TracerCallback(run_dir, every=1, histograms_every=0)
     tb = tf.keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch", histogram_freq=0, write_graph=False)
     try:
-        model.fit(xt, yt, batch_size=batch, epochs=epochs, validation_data=(xv, yv), shuffle=True, verbose=0,
-                  validation_batch_size=len(xv),
-                  callbacks=[tb, tracer])
+        history = model.fit(xt, yt, batch_size=batch, epochs=epochs, validation_data=(xv, yv), shuffle=True,
+                            verbose=0, validation_batch_size=len(xv), callbacks=[tb, tracer])
     finally:
         tracer.close()
     if tracer.errors:
         raise RuntimeError(f"tracer errors: {tracer.errors[:3]}")
+    # what Keras itself measured, per epoch (the epoch series' steps are epoch indices)
+    return {"epoch_loss": [float(v) for v in history.history["loss"]],
+            "val_epoch_loss": [float(v) for v in history.history["val_loss"]]}
 
 
 def keras_available() -> bool:
@@ -295,9 +377,15 @@ def keras_available() -> bool:
 
 # ------------------------------------------------------------------ corpus
 
-def make_corpus(outdir, runs=None, keras=None, timings=None) -> dict:
-    """Writes OUTDIR/<run> for each run (None: all) and returns the labels of the runs written.
+def make_corpus(outdir, runs=None, keras=None, timings=None, threads=1, labels_path=None,
+                lr_too_high=LR_TOO_HIGH) -> dict:
+    """Writes OUTDIR/<run> for each run (None: all) and returns the labels of the runs written,
+    derived from what each run measurably did (diagnostics_labels.derive), and writes them with the
+    measurements and the platform to labels_path (default OUTDIR/corpus_labels.json).
     keras=None: the Keras runs when TensorFlow imports; False: never; True: always (fails without TF).
+    threads: torch's intra-op threads while training (restored after).
+    lr_too_high: the learning rate of the lr_too_high run (other values give other trajectories, as
+    another CPU would: the tests use them to check that the labels follow the run).
     timings: an optional dict that receives {run: wall seconds, run + ":cpu": CPU seconds of the process}."""
     names = list(LABELS) if runs is None else list(runs)
     unknown = [n for n in names if n not in LABELS]
@@ -310,8 +398,8 @@ def make_corpus(outdir, runs=None, keras=None, timings=None) -> dict:
     os.makedirs(outdir, exist_ok=True)
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
     written = {}
     try:
         for name in names:
@@ -319,14 +407,38 @@ def make_corpus(outdir, runs=None, keras=None, timings=None) -> dict:
             if os.path.exists(run_dir) and os.listdir(run_dir):
                 raise FileExistsError(f"{run_dir} exists and is not empty")
             t0, c0 = time.perf_counter(), time.process_time()
-            (_keras_run if name in KERAS_RUNS else _torch_run)(name, run_dir)
+            if name in KERAS_RUNS:
+                measured = _keras_run(name, run_dir)
+            else:
+                measured = _torch_run(name, run_dir, lr_too_high=lr_too_high)
             if timings is not None:
                 timings[name] = time.perf_counter() - t0
                 timings[name + ":cpu"] = time.process_time() - c0
-            written[name] = copy.deepcopy(LABELS[name])
+            written[name] = derive(name, measured)
+        platform_info = platform_summary()
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(saved_threads)
+    write_labels(labels_path or os.path.join(outdir, LABELS_FILE), written, platform_info)
     return written
+
+
+def platform_summary() -> dict:
+    """What decides a chaotic training's trajectory on this machine: torch's CPU kernels (the
+    capability ATen dispatches to: DEFAULT, AVX2, AVX512), its thread count, MKL and oneDNN."""
+    import platform
+
+    import torch
+
+    info = {"machine": platform.machine(), "processor": platform.processor() or None,
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "mkl": bool(torch.backends.mkl.is_available()), "mkldnn": bool(torch.backends.mkldnn.is_available()),
+            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
+            "MKL_CBWR": os.environ.get("MKL_CBWR")}
+    try:
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch < 2.1
+        info["cpu_capability"] = None
+    return info
 
 
 # ------------------------------------------------------------------ summary
@@ -398,13 +510,19 @@ def main(argv=None):
     ap.add_argument("--runs", help="comma-separated run names (default: all)")
     ap.add_argument("--no-keras", action="store_true", help="leave out the Keras runs")
     ap.add_argument("--quiet", action="store_true", help="no summary of the series")
+    ap.add_argument("--threads", type=int, default=1, help="torch's intra-op threads while training (default 1)")
+    ap.add_argument("--lr-too-high", type=float, default=LR_TOO_HIGH,
+                    help=f"learning rate of the lr_too_high run (default {LR_TOO_HIGH})")
+    ap.add_argument("--labels", default=None,
+                    help=f"where to write the derived labels (default OUTDIR/{LABELS_FILE})")
     args = ap.parse_args(argv)
     runs = [r for r in args.runs.split(",") if r] if args.runs else None
     timings = {}
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        labels = make_corpus(args.outdir, runs, keras=False if args.no_keras else None, timings=timings)
-    except (ValueError, FileExistsError) as e:
+        labels = make_corpus(args.outdir, runs, keras=False if args.no_keras else None, timings=timings,
+                             threads=args.threads, labels_path=args.labels, lr_too_high=args.lr_too_high)
+    except (ValueError, FileExistsError, CorpusError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     total, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -1,11 +1,45 @@
 """Labels of the diagnostics corpus (demo/diagnostics_corpus.py): what each run really shows.
 
-LABELS[run] = {
-    "healthy": bool,          # True: no rule at severity warning or error should fire
-    "runs": [...],            # the store runs that belong to it (Keras: the run and its train/validation)
-    "expect": [{"rule": name, "onset": step or None, "tolerance": steps, "layer": optional}],
-    "allow": [rule names that may also fire legitimately],
-}
+LABELS[run] is the scenario's label as written for the run that was planned; derive(run,
+measured) is the label of the run that happened, and is what tests and benchmarks score against:
+
+    label = {
+        "healthy": bool,          # True: no rule at severity warning or error should fire
+        "runs": [...],            # the store runs that belong to it (Keras: the run and its train/validation)
+        "expect": [{"rule": name, "onset": step or None, "tolerance": steps, "layer": optional}],
+        "allow": [rule names that may also fire legitimately],
+        "signals": {...},         # derive() only: the measured figures the label rests on
+    }
+
+Labels that follow the run. A training with a learning rate that blows up is chaotic: PyTorch,
+oneDNN and MKL pick other kernels on another CPU (AVX2, AVX-512) or thread count, the rounding
+differs in the last bit, and the blow-up comes earlier or later, stays finite or overflows to
+NaN. So the onsets and the findings a run must or may get are derived from the generator's own
+measurements of that run (diagnostics_corpus.Meter: loss, global gradient norm, update ratio,
+weight norms, first non-finite values, validation losses; Keras: its History), never from
+tb_plus, by the rules below (_signals() computes the figures, derive() applies them):
+
+- Any run whose loss becomes non-finite at step k expects nonfinite_loss at k (tolerance 0) and
+  allows nonfinite_tensor; a non-finite gradient or weight alone allows nonfinite_tensor. A run
+  whose loss stays finite allows neither. A pathological run whose weight tensors grow over 10x
+  allows weight_growth.
+- lr_too_high: on the loss's running median over 5 steps (up to its first non-finite value),
+  "best" = its argmin and "lost" = the first step after it above best + half the progress made
+  from the first loss to the best. divergence is expected from 5 steps before the best to 5
+  after the loss was lost (a window of 30 steps at least) when 10 finite steps or more follow and
+  the loss ends (median of the last quarter) above both that level and 1.8x its best: a margin
+  over the 1.5x where detectors call it. Otherwise (a NaN came first, or the loss settled near its best)
+  divergence is allowed only. exploding_gradients
+  is expected at the first step whose gradient norm is above 10x its median over steps 0-4
+  (tolerance 10) when it is above 100x that level for 3 steps or more and at least 10 steps
+  have a finite gradient norm (a lone spike: allowed only). update_ratio is expected from the first step above 5e-2 (50x the healthy
+  1e-3; tolerance 30) when the median of the finite, non-zero update ratios is above it over 10
+  steps or more.
+- Overfitting onsets are the argmin of the measured validation loss (label_noise_overfit: +-100
+  steps; overfit_keras: +-3 epochs).
+- Every scenario checks its premise (a healthy run learns and stays finite, nan_loss's loss turns
+  NaN at the poisoned step, ...): a run that did not do what its scenario needs raises
+  CorpusError rather than being scored against a label it no longer deserves.
 
 Matching, as the corpus intends it: every `expect` entry needs a finding of that rule in one of the
 label's `runs`; with `onset` an int, the finding's step must lie within onset +- tolerance; onset None
@@ -18,7 +52,8 @@ so an expectation with "unit": "epoch" is in epochs.
 
 All runs: digits (sklearn), 10 classes (meta/num_classes = 10, ln 10 = 2.303), batch 64, 400 steps
 unless noted, MLP 64-64-64-10 named fc1, act1, fc2, act2, fc3. Numbers below are those measured
-(torch 2.13 CPU, one thread); the CLI of the corpus prints them.
+(torch 2.13 CPU, one thread, AVX2); the CLI of the corpus prints them. lr_too_high's are one
+trajectory among many (see above).
 
 healthy_mlp      Adam 1e-3, ReLU. train/loss 2.31 -> 0.04, val/loss 2.29 -> 0.057 (minimum at the last
                  step), update_ratio ~1.5e-3, dead_fraction 0.
@@ -32,11 +67,9 @@ lr_too_high      SGD lr 2.0 (plain). The loss swings 1.0 <-> 5.2 in steps 5-20, 
                  reaches 1e12 at step 30 (15.6 at 24, 730 at 27), then every act2 unit is dead
                  (dead_fraction 1 from step 100, the first window entirely after the blow-up), grads of
                  fc1/fc2/fc3.weight are exactly 0 and the loss sits at ln 10 = 2.31 to the end.
-                 update_ratio 0.1-1.0 in every layer from step 0 to 31. Onsets: divergence = the step
-                 where the loss leaves its running minimum for good (~20; minimum 0.97 at 18);
-                 exploding_gradients ~25 (grad_norm x100 its median of the first 20 steps at 27).
-                 The blow-up stays finite here; on another platform it could overflow to inf/NaN,
-                 hence nonfinite_* are allowed.
+                 update_ratio 0.1-1.0 in every layer from step 0 to 31. On a Zen 4 with AVX-512 the
+                 gradient norm grows 2.45e13x by step 12 and the loss reaches NaN: the derived label
+                 then expects nonfinite_loss too and allows weight_growth.
 lr_too_low       SGD lr 1e-5. The loss stays at 2.28-2.32 the whole run (val 2.30 -> 2.30);
                  update_ratio ~5e-7 (weights) .. 5e-6 (fc3.bias), grads healthy (~0.2).
 zero_init        Every weight and bias 0, SGD 0.1 momentum 0.9. Hidden activations are exactly 0,
@@ -86,7 +119,29 @@ overfit_keras    Keras Dense 256-256-10, Adam 1e-3, 25 epochs of 10 batches (32)
                  series (the tracer's steps are batches: epoch 3 ends at batch 39).
 """
 
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+
+import numpy as np
+
 NONFINITE = ["nonfinite_loss", "nonfinite_tensor"]
+LABELS_FILE = "corpus_labels.json"
+NAN_STEP = 250  # nan_loss: the step whose batch carries an inf (diagnostics_corpus.NAN_STEP)
+LR_SPIKE_FIRST = 60  # lr_spikes: the first step of the first burst of the learning rate
+STAYS_UP = 1.8  # a diverged loss ends above 1.8x its best: a margin over the 1.5x where detectors call it
+GRAD_ONSET, GRAD_EXPLODED = 10.0, 100.0  # a gradient norm 10x / 100x its level over steps 0-4
+HIGH_UPDATE_RATIO = 5e-2  # 50x the healthy 1e-3 (Karpathy's rule of thumb)
+WEIGHT_GROWTH = 10.0
+MIN_POINTS = 10  # fewer finite points than this show no trend to find
+SUSTAINED = 3  # steps above GRAD_EXPLODED: one lone spike that the network survives is not an explosion
+
+
+class CorpusError(RuntimeError):
+    """A corpus run did not do what its scenario needs (on this machine): its label would be wrong."""
 
 
 def _label(healthy, expect=(), allow=()):
@@ -156,3 +211,229 @@ LABELS = {
 for _name, _lab in LABELS.items():
     _lab["runs"] = [_name, f"{_name}/train", f"{_name}/validation"] if _name.endswith("_keras") else [_name]
 del _name, _lab
+
+
+# ------------------------------------------------------------------ labels from measurements
+
+def _first(mask) -> int | None:
+    idx = np.flatnonzero(mask)
+    return int(idx[0]) if len(idx) else None
+
+
+def _running_median(x, width=5):
+    """The centred running median of x (the window shrinks at the ends)."""
+    x = np.asarray(x, np.float64)
+    h = width // 2
+    return np.asarray([np.median(x[max(0, i - h): i + h + 1]) for i in range(len(x))], np.float64)
+
+
+def _signals(measured) -> dict:
+    """The figures a label rests on, from a run's measurements (diagnostics_corpus.Meter.result(),
+    or {"epoch_loss", "val_epoch_loss"} for Keras runs). Steps are ints, None where absent."""
+    sig = {}
+    if "epoch_loss" in measured:  # Keras: per epoch
+        tr = np.asarray(measured["epoch_loss"], np.float64)
+        va = np.asarray(measured["val_epoch_loss"], np.float64)
+        sig.update(epochs=len(tr), loss_first=float(tr[0]), loss_last=float(tr[-1]),
+                   val_first=float(va[0]), val_last=float(va[-1]),
+                   val_argmin=int(np.nanargmin(va)), val_min=float(np.nanmin(va)),
+                   first_nonfinite_loss=_first(~np.isfinite(tr)))
+        return sig
+    loss = np.asarray(measured["loss"], np.float64)
+    grad = np.asarray(measured["grad_norm"], np.float64)
+    ratio = np.asarray(measured["update_ratio"], np.float64)
+    fin = measured["first_nonfinite"]
+    sig.update(steps=len(loss), loss_first=float(loss[0]), loss_last=float(loss[-1]),
+               first_nonfinite_loss=fin["loss"], first_nonfinite_grad=fin["grad"],
+               first_nonfinite_weight=fin["weight"])
+    finite = np.isfinite(loss)
+    sig["loss_min"] = float(loss[finite].min()) if finite.any() else None
+    # judged on the running median of 5 steps (of the finite prefix), so one batch is no trend
+    k = sig["first_nonfinite_loss"] if sig["first_nonfinite_loss"] is not None else len(loss)
+    sm = _running_median(loss[:k])
+    # the best level, and the step from which half of the progress made until then is lost for good
+    if k >= MIN_POINTS:
+        best = int(np.argmin(sm))
+        lost = sm > sm[best] + 0.5 * (loss[0] - sm[best])
+        lost[: best + 1] = False
+        first = _first(lost)
+        final = float(np.median(sm[(3 * k) // 4:]))
+        sig.update(best_step=best, best_loss=float(sm[best]), final_loss=final, lost_from=first,
+                   finite_after_lost=int(k - first) if first is not None else 0,
+                   lost_at_end=bool(final > sm[best] + 0.5 * (loss[0] - sm[best])))
+    # gradients: the level of steps 0-4, the first step above GRAD_ONSET x it, the largest growth
+    gfin = np.isfinite(grad)
+    ref = float(np.median(grad[:5][gfin[:5]])) if gfin[:5].any() else math.nan
+    sig["grad_ref"] = ref
+    sig["grad_finite_steps"] = int(gfin.sum())
+    if ref > 0:
+        sig["grad_growth"] = float(grad[gfin].max() / ref)
+        sig["grad_onset"] = _first(~gfin | (grad > GRAD_ONSET * ref))
+        sig["grad_exploded_steps"] = int((grad[gfin] > GRAD_EXPLODED * ref).sum())
+    else:
+        sig["grad_growth"], sig["grad_onset"], sig["grad_exploded_steps"] = math.nan, None, 0
+    sig["grad_median"] = float(np.median(grad[gfin])) if gfin.any() else math.nan
+    sig["grad_first3"] = float(np.median(grad[:3])) if gfin[:3].all() else math.nan
+    # update ratio: finite, non-zero steps only (frozen or dead layers have none)
+    live = np.isfinite(ratio) & (ratio > 0)
+    sig["update_ratio_steps"] = int(live.sum())
+    sig["update_ratio_median"] = float(np.median(ratio[live])) if live.any() else math.nan
+    sig["update_ratio_high_from"] = _first(live & (ratio > HIGH_UPDATE_RATIO))
+    # weight norms: the largest growth of a weight tensor over its start (finite values)
+    growth = 0.0
+    for name, norms in measured["weight_norm"].items():
+        w = np.asarray(norms, np.float64)
+        w0 = measured["weight_norm_start"][name]
+        if w0 > 0 and np.isfinite(w).any():
+            growth = max(growth, float(w[np.isfinite(w)].max() / w0))
+    sig["weight_growth"] = growth
+    val = measured.get("val_loss") or {}
+    if val:
+        vs = np.asarray(sorted(int(k) for k in val), np.int64)
+        vv = np.asarray([val[k] if k in val else val[str(k)] for k in vs.tolist()], np.float64)
+        ok = np.isfinite(vv)
+        sig.update(val_first=float(vv[0]), val_last=float(vv[-1]))
+        if ok.any():
+            j = int(np.argmin(np.where(ok, vv, np.inf)))
+            sig.update(val_argmin=int(vs[j]), val_min=float(vv[j]))
+    return sig
+
+
+def _expect(lab, rule, onset=None, tolerance=0, **extra):
+    """Sets the expectation of `rule` (replacing the scenario's, keeping its layer and unit)."""
+    old = [e for e in lab["expect"] if e["rule"] == rule]
+    keep = {k: old[0][k] for k in ("layer", "unit") if old and k in old[0]}
+    lab["expect"] = [e for e in lab["expect"] if e["rule"] != rule] + [
+        _e(rule, onset, tolerance, **{**keep, **extra})]
+
+
+def _allow_only(lab, rule):
+    """`rule` may fire but is not expected."""
+    lab["expect"] = [e for e in lab["expect"] if e["rule"] != rule]
+    if rule not in lab["allow"]:
+        lab["allow"].append(rule)
+
+
+def _require(name, ok, what, sig):
+    if not ok:
+        raise CorpusError(f"corpus run {name!r} did not do what its scenario needs on this machine: {what} "
+                          f"(measured: {json.dumps(sig, default=str)})")
+
+
+def _lr_too_high(lab, sig):
+    _require("lr_too_high", sig["first_nonfinite_loss"] is not None or sig.get("lost_from") is not None,
+             "its loss neither diverged nor became non-finite", sig)
+    if sig.get("lost_from") is not None and sig["finite_after_lost"] >= MIN_POINTS and sig["lost_at_end"] and \
+            sig["final_loss"] > STAYS_UP * sig["best_loss"]:
+        lo, hi = max(0, sig["best_step"] - 5), sig["lost_from"] + 5
+        _expect(lab, "divergence", (lo + hi) // 2, max(15, (hi - lo + 1) // 2))
+    else:  # a NaN ended the loss before it could be seen to stay up, or it settled near its best
+        _allow_only(lab, "divergence")
+    if sig["grad_exploded_steps"] >= SUSTAINED and sig["grad_finite_steps"] >= MIN_POINTS:
+        _expect(lab, "exploding_gradients", sig["grad_onset"], 10)
+    else:
+        _allow_only(lab, "exploding_gradients")
+    if sig["update_ratio_median"] > HIGH_UPDATE_RATIO and sig["update_ratio_steps"] >= MIN_POINTS:
+        _expect(lab, "update_ratio", sig["update_ratio_high_from"], 30)
+    else:
+        _allow_only(lab, "update_ratio")
+
+
+def _healthy(name):
+    def check(lab, sig):
+        _require(name, sig["first_nonfinite_loss"] is None, "its loss became non-finite", sig)
+        _require(name, sig["val_last"] < 0.3 * sig["val_first"], "its validation loss did not fall 70%", sig)
+    return check
+
+
+def _nan_loss(lab, sig):
+    _require("nan_loss", sig["first_nonfinite_loss"] == NAN_STEP,
+             f"its loss did not turn non-finite at the poisoned step {NAN_STEP}", sig)
+    tensors = [k for k in (sig["first_nonfinite_grad"], sig["first_nonfinite_weight"]) if k is not None]
+    _require("nan_loss", bool(tensors), "no gradient or weight became non-finite", sig)
+    _expect(lab, "nonfinite_tensor", min(tensors), 0)
+
+
+def _overfit(name, tolerance):
+    def check(lab, sig):
+        _require(name, sig["val_last"] > 1.2 * sig["val_min"], "its validation loss did not rise 20% from its minimum",
+                 sig)
+        _require(name, sig["loss_last"] < 0.5 * sig["val_last"], "its training loss did not fall below the "
+                 "validation loss", sig)
+        _expect(lab, "overfitting", sig["val_argmin"], tolerance)
+    return check
+
+
+def _unnormalised(lab, sig):
+    _require("unnormalised_inputs", sig["loss_first"] > 3 * math.log(10), "its first loss is not 3x chance", sig)
+    _require("unnormalised_inputs", sig["grad_first3"] > 10 * sig["grad_median"],
+             "its gradient norm does not start 10x above its median", sig)
+
+
+def _lr_spikes(lab, sig):
+    _require("lr_spikes", sig["first_nonfinite_loss"] is None or sig["first_nonfinite_loss"] > LR_SPIKE_FIRST,
+             "its loss was not finite before the first burst", sig)
+
+
+_DERIVE = {
+    "healthy_mlp": _healthy("healthy_mlp"),
+    "healthy_cnn": _healthy("healthy_cnn"),
+    "healthy_keras": _healthy("healthy_keras"),
+    "lr_too_high": _lr_too_high,
+    "nan_loss": _nan_loss,
+    "label_noise_overfit": _overfit("label_noise_overfit", 100),
+    "overfit_keras": _overfit("overfit_keras", 3),
+    "unnormalised_inputs": _unnormalised,
+    "lr_spikes": _lr_spikes,
+}
+
+
+def derive(name, measured) -> dict:
+    """The label of run `name` from what it measurably did (see the module's docstring); raises
+    CorpusError when the run did not do what its scenario needs."""
+    lab = copy.deepcopy(LABELS[name])
+    sig = _signals(measured)
+    lab["signals"] = sig
+    if name in _DERIVE:
+        _DERIVE[name](lab, sig)
+    # non-finite values, whatever the scenario: labelled from the first step they were measured
+    lab["allow"] = [r for r in lab["allow"] if r not in NONFINITE]
+    k_loss = sig.get("first_nonfinite_loss")
+    k_tensor = [k for k in (sig.get("first_nonfinite_grad"), sig.get("first_nonfinite_weight")) if k is not None]
+    if lab["healthy"]:
+        return lab
+    if k_loss is not None:
+        _expect(lab, "nonfinite_loss", k_loss, 0)
+    elif any(e["rule"] == "nonfinite_loss" for e in lab["expect"]):
+        raise CorpusError(f"corpus run {name!r}: its loss never became non-finite")
+    if (k_loss is not None or k_tensor) and not any(e["rule"] == "nonfinite_tensor" for e in lab["expect"]):
+        lab["allow"].append("nonfinite_tensor")
+    if sig.get("weight_growth", 0.0) > WEIGHT_GROWTH and "weight_growth" not in lab["allow"]:
+        lab["allow"].append("weight_growth")
+    return lab
+
+
+def write_labels(path, labels, platform_info=None):
+    """Writes {"platform": ..., "labels": {run: label}} as JSON (NaN written as null)."""
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(clean({"platform": platform_info or {}, "labels": labels}), f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read(outdir_or_file) -> dict:
+    """{"platform": {...}, "labels": {run: label}} as make_corpus wrote them (OUTDIR/corpus_labels.json)."""
+    path = outdir_or_file
+    if os.path.isdir(path):
+        path = os.path.join(path, LABELS_FILE)
+    with open(path) as f:
+        return json.load(f)
