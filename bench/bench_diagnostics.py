@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Diagnostics: quality on the labelled corpus, and speed on a 2 GB log directory.
 
-    python bench/bench_diagnostics.py [--size-gb 2.0] [--repeat 3] [--skip-scale]
+    python bench/bench_diagnostics.py [--size-gb 2.0] [--repeat 3] [--skip-scale] [--smoke]
 
 1. Quality: writes the corpus of real short trainings (demo/diagnostics_corpus.py; healthy and
    pathological PyTorch and Keras runs) and prints, per rule, how many labelled pathologies it
@@ -13,6 +13,8 @@
    runs), with the files in the page cache: `tb-plus index` with an empty cache (the store's cold
    index), `tb-plus diagnose` with an empty cache (index + every run diagnosed), and `tb-plus
    diagnose` again (index reopened). Targets: cold diagnose <= 1.2 x cold index; warm diagnose < 2 s.
+
+--smoke: two PyTorch runs of the corpus and a 4 MB log directory, once, in a temporary directory.
 """
 
 import argparse
@@ -30,8 +32,13 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "demo"))
 
+from _common import add_smoke_flag, left_out, temp_dir  # noqa: E402
 
-def corpus_dir(data_dir):
+
+SMOKE_RUNS = ("healthy_mlp", "nan_loss")  # one healthy and one pathological PyTorch run
+
+
+def corpus_dir(data_dir, runs=None, keras=None):
     import diagnostics_corpus
 
     out = os.path.join(data_dir, "diag_corpus")
@@ -39,7 +46,7 @@ def corpus_dir(data_dir):
     if not os.path.exists(stamp):
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
-        labels = diagnostics_corpus.make_corpus(out)
+        labels = diagnostics_corpus.make_corpus(out, runs=runs, keras=keras)
         print("corpus written in %.1f s (%d labelled runs)" % (time.perf_counter() - t, len(labels)))
         open(stamp, "w").close()
     return out
@@ -109,10 +116,10 @@ def timed(cmd):
     return dt, p.stdout
 
 
-def scale(data_dir, corpus, size_gb, repeat):
+def scale(data_dir, corpus, size_gb, repeat, smoke=False):
     import gen_logdir
 
-    man = gen_logdir.generate(data_dir, size_gb, 8, 300)
+    man = gen_logdir.generate(data_dir, size_gb, 8, 300, verify_torch=not smoke)
     big = os.path.join(data_dir, "diag_scale_%s" % os.path.basename(man["logdir"]))
     link_tree(man["logdir"], big, "synthetic")
     link_tree(corpus, big, "corpus")
@@ -147,7 +154,7 @@ def scale(data_dir, corpus, size_gb, repeat):
 
     print("\n## Speed on a %.2f GB log directory (%s)\n" % (size / 1e9, machine()))
     print("8 generated runs x 300 scalar tags + the %s corpus runs; child processes, files in the page cache, "
-          "median of %d.\n" % (len([r for r in os.listdir(os.path.join(big, "corpus"))]), repeat))
+          "median of %d.\n" % (len([r for r in os.listdir(os.path.join(big, "corpus")) if os.path.isdir(os.path.join(big, "corpus", r))]), repeat))
     print("| case | seconds | ratio to cold index | target |")
     print("|---|---|---|---|")
     for name, s, target in rows:
@@ -163,12 +170,20 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--data-dir", default=os.path.join(HERE, "data"))
+    add_smoke_flag(ap)
     a = ap.parse_args()
-    os.makedirs(a.data_dir, exist_ok=True)
-    corpus = corpus_dir(a.data_dir)
-    quality(corpus)
-    if not a.skip_scale:
-        scale(a.data_dir, corpus, a.size_gb, a.repeat)
+    runs = keras = None
+    if a.smoke:
+        a.size_gb, a.repeat, runs, keras = 0.004, 1, SMOKE_RUNS, False
+        left_out("the corpus's other runs, Keras ones included", "smoke: %s only" % ", ".join(SMOKE_RUNS))
+    with temp_dir(prefix="tbp_bench_diag_") as work:
+        if a.smoke:
+            a.data_dir = work
+        os.makedirs(a.data_dir, exist_ok=True)
+        corpus = corpus_dir(a.data_dir, runs, keras)
+        quality(corpus)
+        if not a.skip_scale:
+            scale(a.data_dir, corpus, a.size_gb, a.repeat, a.smoke)
 
 
 if __name__ == "__main__":

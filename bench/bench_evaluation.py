@@ -2,7 +2,7 @@
 """Streaming AUC / AP accuracy, speed and memory: tb_plus's accumulator beside scikit-learn (exact),
 tf.keras.metrics.AUC (200 and 10,000 thresholds) and torchmetrics (200 thresholds).
 
-    python bench/bench_evaluation.py [--sizes 1e5,1e6,1e7] [--big 1e8] [--skip-slow]
+    python bench/bench_evaluation.py [--sizes 1e5,1e6,1e7] [--big 1e8] [--skip-slow] [--smoke]
 
 Data: two overlapping Gaussians in logit space (positives shifted by +1), scores = sigmoid(logit *
 spread); "moderate" spread 1, "extreme" spread 8 (most probabilities within 1e-3 of 0 or 1);
@@ -12,7 +12,10 @@ update + result, of the updates alone on a fresh accumulator (its first touches 
 included), and, for tb_plus, of the updates on an accumulator reused after reset() (the steady
 state of streaming evaluations), and the peak memory above the resident input arrays (RSS sampled every 2 ms).
 The exact values are scikit-learn's roc_auc_score and average_precision_score (for --big, an
-exact sort-based computation in numpy, since scikit-learn would need tens of GB there).
+exact sort-based computation in numpy, since scikit-learn would need tens of GB there). A method whose
+package is not installed is left out (a line says so); without scikit-learn the numpy computation is the
+reference. --smoke: the first data case only, n = 1e4 (and 3e4 for the fast methods), tf.keras with 200
+thresholds only.
 """
 
 import argparse
@@ -181,40 +184,64 @@ def spawn(method, case, sizes, timeout):
     return {row["n"]: row for row in json.loads(r.stdout.strip().splitlines()[-1])}
 
 
+NEEDS = {"sklearn": "sklearn", "tf200": "tensorflow", "tf10k": "tensorflow", "torchmetrics": "torchmetrics"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e5,1e6,1e7")
     ap.add_argument("--big", default="1e8", help="size for the fast methods only ('' to skip)")
     ap.add_argument("--skip-slow", action="store_true", help="leave out torchmetrics and tf 10k at 1e7")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    sys.path.insert(0, HERE)
+    from _common import add_smoke_flag, left_out, missing
+
+    add_smoke_flag(ap)
     args = ap.parse_args()
     if args.child:
         method, case, sizes = args.child
         child(method, case, [int(float(x)) for x in sizes.split(",")])
         return
-    sys.path.insert(0, HERE)
     from bench_render import machine
 
+    cases = list(CASES)
+    if args.smoke:  # one data case: the others differ in the data only
+        args.sizes, args.big, cases = "1e4", "3e4", cases[:1]
     sizes = [int(float(x)) for x in args.sizes.split(",") if x]
     big = [int(float(args.big))] if args.big else []
+    absent = {}
+    for method, module in NEEDS.items():
+        if missing(module):
+            absent[method] = "%s is not installed" % module
+    if args.smoke and "tf10k" not in absent:  # a TensorFlow start costs seconds
+        absent["tf10k"] = "smoke: the same code path as 200 thresholds"
+    for method in sorted(absent, key=list(LABELS).index):
+        left_out(LABELS[method], absent[method])
+    reference = "exact" if "sklearn" in absent else "sklearn"
     print("machine:", machine())
     print("targets: |AUC error| <= 1e-6, |AP error| <= 1e-4, >= 50 M samples/s, memory independent of n\n")
-    for case in CASES:
+    failed = []
+    for case in cases:
         print(f"### {case}\n")
         print("| method | n | |AUC - exact| | |AP - exact| | M samples/s | update only, M samples/s | reused accumulator, M samples/s | peak MB |")
         print("|---|---|---|---|---|---|---|---|")
-        ref = spawn("sklearn", case, sizes, 1800)
+        ref = spawn(reference, case, sizes, 1800)
         if big:
             ref.update(spawn("exact", case, big, 1800))
         for method in ("tb_plus", "sklearn", "tf200", "tf10k", "torchmetrics"):
             ns = sizes + (big if method in ("tb_plus", "tf200") else [])
             if args.skip_slow and method in ("torchmetrics", "tf10k"):
                 ns = [n for n in ns if n < 10_000_000]
-            res = ref if method == "sklearn" else spawn(method, case, ns, 3600)
+            if method in absent:
+                res = {n: {"error": "left out: " + absent[method]} for n in ns}
+            else:
+                res = ref if method == reference else spawn(method, case, ns, 3600)
             for n in ns:
                 r, e = res.get(n, {"error": "missing"}), ref.get(n, {})
                 if "error" in r or "auc" not in e:
                     print(f"| {LABELS[method]} | {n:.0e} | {r.get('error', 'no reference')} | | | | | |")
+                    if method not in absent:
+                        failed.append("%s n=%d: %s" % (method, n, r.get("error", "no reference")))
                     continue
                 upd = r.get("update_seconds")
                 print("| %s | %.0e | %.1e | %.1e | %.1f | %s | %s | %.0f |" % (
@@ -223,7 +250,11 @@ def main():
                     "%.1f" % r["warm"] if "warm" in r else "-", r["peak_mb"]))
             sys.stdout.flush()
         print()
+    if args.smoke and failed:
+        print("failed: %s" % ", ".join(failed))
+        return 1  # on tiny data every installed method must work
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A bounded load on a real `tensorboard` with tb_plus, over loopback, while a run is being written.
 
-    python bench/bench_load.py [--clients 32] [--seconds 60] [--dirs 4] [--runs 5] [--tags 4] [--steps 5000]
+    python bench/bench_load.py [--clients 32] [--seconds 60] [--dirs 4] [--runs 5] [--tags 4] [--steps 5000] [--smoke]
 
 Setup (in a temporary directory, removed at the end unless --keep): ROOT/<dir>/<run> for --dirs
 directories (a, b, c, ...) x --runs runs x --tags scalar tags x --steps steps, written with
@@ -9,7 +9,7 @@ tensorboardX (one add_scalar per value, as training scripts do; each run also ge
 writes a sub-run), plus ROOT/a/live. Then:
 
 * a real server: `python -m tensorboard.main --logdir ROOT/a --tb_plus_roots ROOT --load_fast=false
-  --reload_interval 1 --tb_plus_cache_dir CACHE --host 127.0.0.1 --port P` (so TensorBoard's own Python
+  --reload_interval 1 --tb_plus_cache_dir CACHE --host 127.0.0.1 --port 0` (so TensorBoard's own Python
   loader also reloads ROOT/a every second, as it would for a user; --load_fast true to compare), waited
   for until every directory is indexed (each opened once with `logdir=`) and TensorBoard's own loader
   has read --logdir (its first load holds the GIL for seconds);
@@ -24,7 +24,7 @@ writes a sub-run), plus ROOT/a/live. Then:
 Prints the machine, the requests, requests/s, p50/p90/p99/max latency in ms, errors (any non-200 or
 exception), per route count/p50/p99/max, the CPU use of the server, the clients, the writer and the
 rest of the machine (other processes distort the figures on a small machine), and the target: zero
-errors and p99 <= 250 ms.
+errors and p99 <= 250 ms. --smoke: 2 clients for 2 s on 2 directories x 2 runs x 2 tags x 200 steps.
 """
 
 import argparse
@@ -35,9 +35,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,6 +44,9 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.dirname(HERE)
 sys.path.insert(0, ROOT_DIR)
+sys.path.insert(0, HERE)
+
+from _common import add_smoke_flag, launch_tensorboard, stop_process  # noqa: E402
 
 TARGET_P99_MS = 250.0
 TAGS = ["train/loss", "train/acc", "eval/loss", "eval/acc", "lr", "grad/norm", "train/tokens", "eval/ppl"]
@@ -114,12 +114,6 @@ def live_writer(path, ntags, stop, steps_per_s=100):
     w.close()
 
 
-def free_port():
-    with socket.socket() as sk:
-        sk.bind(("127.0.0.1", 0))
-        return sk.getsockname()[1]
-
-
 def http_json(port, path, timeout=60):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -134,16 +128,8 @@ def http_json(port, path, timeout=60):
 
 
 def start_server(root, cache, log_path, load_fast="false"):
-    port = free_port()
-    log = open(log_path, "wb")
-    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", os.path.join(root, "a"), "--tb_plus_roots", root,
-           "--load_fast=" + load_fast, "--reload_interval", "1", "--port", str(port), "--host", "127.0.0.1",
-           "--tb_plus_cache_dir", cache]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=ROOT_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=env)
-    return proc, port
+    return launch_tensorboard(["--logdir", os.path.join(root, "a"), "--tb_plus_roots", root, "--load_fast=" + load_fast,
+                               "--reload_interval", "1", "--tb_plus_cache_dir", cache], log_path)
 
 
 def wait_indexed(proc, port, root, dirs, expect_runs, log_path, deadline_s=300):
@@ -199,7 +185,8 @@ def build_requests(port, root, dirs, ntags):
         runs = http_json(port, "/data/plugin/tb_plus/runs?" + q)["runs"]["name"]
         scalar_runs = [r for r in runs if "/" not in r]  # add_hparams sub-runs hold only the metric
         plan[d] = {"q": q, "runs": scalar_runs}
-    return {"plan": plan, "tags": tag_names(ntags)}
+    tags = tag_names(ntags)
+    return {"plan": plan, "tags": tags, "groups": list(dict.fromkeys(t.split("/")[0] for t in tags if "/" in t))}
 
 
 def one_request(rng, spec):
@@ -217,7 +204,7 @@ def one_request(rng, spec):
     elif route == "runs":
         path = "/runs?" + q
     elif route == "tags_level":
-        path = "/tags?%s&parent=%s" % (q, rng.choice(["", "train", "eval"]))
+        path = "/tags?%s&parent=%s" % (q, quote(rng.choice([""] + spec["groups"][:2]), safe=""))
     elif route == "tags_search":
         s = rng.choice(SEARCHES)
         path = "/tags?%s&filter=%s%s" % (q, quote(s, safe=""), "&mode=regex" if s.startswith("^") else "")
@@ -313,7 +300,11 @@ def main():
     ap.add_argument("--load_fast", default="false", choices=("false", "true"),
                     help="TensorBoard's own loader: false (Python, in the server process) or true (Rust data server)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, cache, server log)")
+    add_smoke_flag(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.clients, args.seconds, args.dirs, args.runs, args.tags, args.steps, args.procs = 2, 2.0, 2, 2, 2, 200, 1
+        args.keep = False
     if args.clients < 1 or args.seconds <= 0 or args.dirs < 1 or args.runs < 1 or not 1 <= args.tags <= 64:
         ap.error("--clients, --seconds, --dirs, --runs >= 1 and 1 <= --tags <= 64")
     procs = args.procs or min(4, args.clients)
@@ -382,21 +373,15 @@ def main():
         if writer is not None:
             writer.join(10)
         if server is not None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(server.pid, sig)
-                    server.wait(15)
-                    break
-                except ProcessLookupError:
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            stop_process(server)
         if args.keep:
             print("kept %s" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    report(args, procs, results, elapsed, cpu, client_cpu, cpu_load, live_rows)
+    errors = report(args, procs, results, elapsed, cpu, client_cpu, cpu_load, live_rows)
+    if args.smoke and errors:
+        sys.exit(1)  # a request that fails on a tiny, idle setup: the benchmark or the server is broken
 
 
 def report(args, procs, results, elapsed, cpu, client_cpu, cpu_load, live_rows):
@@ -442,6 +427,7 @@ def report(args, procs, results, elapsed, cpu, client_cpu, cpu_load, live_rows):
         print("errors, first kinds:")
         for (route, err), n in list(seen.items())[:10]:
             print("  %dx %s: %s" % (n, route, err))
+    return len(errors)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 polling and an append, against a real S3-compatible server on loopback (moto), side by side with
 stock TensorBoard pointed at the same bucket.
 
-    python bench/bench_remote.py [--size-gb 0.5] [--poll 5] [--idle 60]
+    python bench/bench_remote.py [--size-gb 0.5] [--poll 5] [--idle 60] [--smoke]
 
 The log directory is bench/gen_logdir.py's (real writers' bytes; 8 runs x 300 scalar tags),
 uploaded to s3://bench/logs. Request counts are the server's (every HTTP request it answered).
 `tb-plus index` runs as a child process with the endpoint and credentials in its environment
 (what s3fs reads). Targets: warm reopen <= 2 s and <= 10 requests; an idle minute <= 1 request per
-run per polling interval.
+run per polling interval. --smoke: a 3 MB log directory in a temporary directory, an idle 3 s polled every
+1 s, stock TensorBoard until its first answer; without moto or s3fs it says so and leaves everything out.
 """
 
 import argparse
@@ -27,6 +28,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
+from _common import add_smoke_flag, left_out, missing, temp_dir  # noqa: E402
+
 
 def tb_plus_index(url, cache, env):
     exe = os.path.join(os.path.dirname(sys.executable), "tb-plus")
@@ -38,40 +41,37 @@ def tb_plus_index(url, cache, env):
     return dt, p.stdout
 
 
-def stock(url, env, seconds, load_fast):
-    """Stock TensorBoard on the bucket: how many runs it lists after `seconds`, and what it says."""
-    from bench_render import free_port
+def stock(url, env, seconds, load_fast, first_answer=False):
+    """Stock TensorBoard on the bucket: how many runs it lists after `seconds` (with first_answer, as
+    soon as it answers), after how long, and what it says."""
+    from _common import spawn_tensorboard, stop_process, tensorboard_port
 
-    port = free_port()
     tmp = tempfile.mkdtemp(prefix="stock_s3_")
-    log = open(os.path.join(tmp, "tb.log"), "w+")
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "tensorboard"), "--logdir", url,
-                             "--port", str(port), "--host", "127.0.0.1", "--load_fast", load_fast],
-                            stdout=log, stderr=subprocess.STDOUT, env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"),
-                            start_new_session=True)
     runs, err = None, ""
+    t0 = time.monotonic()
+    proc = spawn_tensorboard(["--logdir", url, "--load_fast", load_fast], os.path.join(tmp, "tb.log"),
+                             env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"),
+                             exe=[os.path.join(os.path.dirname(sys.executable), "tensorboard")])
     try:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and proc.poll() is None:
+        port = tensorboard_port(proc, seconds, exit_ok=True)  # None: it gave up on the URL
+        end = t0 + seconds
+        while port is not None and time.monotonic() < end and proc.poll() is None:
             try:
                 runs = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=5).read())
+                if first_answer:
+                    break
             except OSError:
                 pass
-            time.sleep(1)
+            time.sleep(1)  # polling a server that is loading; bounded by `seconds`
     finally:
-        import signal
-
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.wait()
-        log.seek(0)
-        text = log.read()
+        elapsed = time.monotonic() - t0
+        stop_process(proc)
+        with open(os.path.join(tmp, "tb.log")) as log:
+            text = log.read()
         lines = [ln for ln in text.splitlines() if "rror" in ln or "not" in ln.lower() and "s3" in ln.lower()]
         err = lines[-1][:200] if lines else text.strip().splitlines()[-1][:200] if text.strip() else ""
         shutil.rmtree(tmp, ignore_errors=True)
-    return runs, err
+    return runs, err, elapsed
 
 
 def main():
@@ -81,14 +81,40 @@ def main():
     ap.add_argument("--idle", type=float, default=60.0, help="length of the idle period (s)")
     ap.add_argument("--stock-seconds", type=float, default=60.0)
     ap.add_argument("--data-dir", default=os.path.join(HERE, "data"))
+    add_smoke_flag(ap)
     a = ap.parse_args()
+    if a.smoke:
+        a.size_gb, a.poll, a.idle, a.stock_seconds = 0.003, 1.0, 3.0, 60.0
+    gone = missing("moto", "s3fs")
+    if gone:
+        if not a.smoke:
+            raise SystemExit("this benchmark needs moto[server] and s3fs (pip install -e '.[test]'): %s is missing" % gone)
+        left_out("every part (an S3 server on loopback)", "%s is not installed" % gone)
+        print_table("-", 0, [("every case", None, {}, "left out: %s is not installed" % gone)])
+        return
+    with temp_dir(prefix="tbp_bench_remote_") as work:
+        if a.smoke:
+            a.data_dir = work
+        run(a)
 
-    import gen_logdir
+
+def print_table(size_mb, nruns, rows):
     from bench_render import machine
+
+    print("\n## S3 (moto on loopback), %s MB, %d runs x 300 tags (%s)\n" % (size_mb, nruns, machine()))
+    print("| case | seconds | requests | list | get | put | target / note |")
+    print("|---|---|---|---|---|---|---|")
+    for name, dt, c, target in rows:
+        print("| %s | %s | %d | %d | %d | %d | %s |" % (name, "-" if dt is None else "%.2f" % dt, c.get("requests", 0),
+                                                      c.get("list", 0), c.get("get", 0), c.get("put", 0), target))
+
+
+def run(a):
+    import gen_logdir
 
     from tests.remote.s3server import S3Server
 
-    man = gen_logdir.generate(a.data_dir, a.size_gb, 8, 300)
+    man = gen_logdir.generate(a.data_dir, a.size_gb, 8, 300, verify_torch=not a.smoke)
     local = man["logdir"]
     runs = sorted(os.listdir(local))
     s3 = S3Server().start()
@@ -165,19 +191,14 @@ def main():
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
-    print("\n## S3 (moto on loopback), %.0f MB, %d runs x 300 tags (%s)\n" % (size / 1e6, len(runs), machine()))
-    print("| case | seconds | requests | list | get | put | target / note |")
-    print("|---|---|---|---|---|---|---|")
-    for name, dt, c, target in rows:
-        print("| %s | %.2f | %d | %d | %d | %d | %s |" % (name, dt, c.get("requests", 0), c.get("list", 0),
-                                                        c.get("get", 0), c.get("put", 0), target))
+    print_table("%.0f" % (size / 1e6), len(runs), rows)
     print("\ntb_plus's own count on the last handle: %s" % got)
     for load_fast in ("false", "true"):
         s3.reset()
-        found, err = stock(url, env, a.stock_seconds, load_fast)
+        found, err, elapsed = stock(url, env, a.stock_seconds, load_fast, first_answer=a.smoke)
         n = len(found) if isinstance(found, list) else 0
         print("stock TensorBoard --load_fast=%s on %s: %d runs listed after %.0f s, %d requests; last log line: %s"
-              % (load_fast, url, n, a.stock_seconds, s3.snapshot().get("requests", 0), err or "-"))
+              % (load_fast, url, n, elapsed, s3.snapshot().get("requests", 0), err or "-"))
     s3.stop()
 
 

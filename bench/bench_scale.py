@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Scale check for the event store: 100,000 tags in one run, and one series of 50,000,000 points.
 
-    python bench/bench_scale.py [--tags 100000] [--points 50000000] [--out results_scale.json]
+    python bench/bench_scale.py [--tags 100000] [--points 50000000] [--out results_scale.json] [--smoke]
 
 Generates both logdirs with bench/gen_logdir.py (the bytes real writers produce), then, each in a
 fresh subprocess: cold index + every series read (last step checked), and warm reopen. Prints
@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,6 +21,7 @@ sys.path.insert(0, HERE)
 
 import bench_store  # noqa: E402
 import gen_logdir  # noqa: E402
+from _common import add_smoke_flag, temp_dir  # noqa: E402
 
 _READ_ALL = r"""
 import json, sys, time, resource
@@ -60,16 +60,21 @@ def main(argv=None):
     ap.add_argument("--points", type=int, default=50_000_000)
     ap.add_argument("--data", default=os.path.join(HERE, "data"))
     ap.add_argument("--out", default=None)
+    add_smoke_flag(ap)
     args = ap.parse_args(argv)
-    print(bench_store.machine_info() if hasattr(bench_store, "machine_info") else "", flush=True)
-    # ~47 bytes per torch-style scalar record (tag names of ~25 characters)
-    many = gen_logdir.generate(args.data, size_gb=round(args.tags * args.tag_steps * 75 / 1e9, 4), runs=1,
-                               n_tags=args.tags, n_hist=0)
-    long = gen_logdir.generate(args.data, size_gb=round(args.points * 50.2 / 1e9, 4), runs=1, n_tags=1, n_hist=0)
+    if args.smoke:
+        args.tags, args.tag_steps, args.points = 300, 5, 20_000
+    print(bench_store.machine_info(), flush=True)
     results = []
-    with tempfile.TemporaryDirectory(prefix="tbp_scale_") as cache_root:
+    with temp_dir(prefix="tbp_scale_") as work:
+        data = os.path.join(work, "data") if args.smoke else args.data
+        # ~47 bytes per torch-style scalar record (tag names of ~25 characters)
+        many = gen_logdir.generate(data, size_gb=round(args.tags * args.tag_steps * 75 / 1e9, 6), runs=1,
+                                   n_tags=args.tags, n_hist=0, verify_torch=not args.smoke)
+        long = gen_logdir.generate(data, size_gb=round(args.points * 50.2 / 1e9, 6), runs=1, n_tags=1, n_hist=0,
+                                   verify_torch=not args.smoke)
         for label, man in (("%d tags" % len(many["scalar_tags"]), many), ("%d points" % long["records"], long)):
-            results.append(case(label, man, cache_root))
+            results.append(case(label, man, os.path.join(work, "caches")))
     print()
     print("| logdir | size MB | records | cold index + read all, s | MB/s | peak RSS MB (all procs) | warm reopen s | RSS after warm MB | list tags s | read 1 series s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -87,7 +92,9 @@ def main(argv=None):
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1, default=str)
+    bad = [r["label"] for r in results if not r["cold"].get("ok") or not r["warm"].get("ok") or "error" in r["read"]]
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

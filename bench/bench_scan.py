@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """What CRC checking and decoding cost, per layer, on one event file (single core).
 
-    python bench/bench_scan.py [FILE] [--mb 64]
+    python bench/bench_scan.py [FILE] [--mb 64] [--smoke]
 
 Prints MB/s and records/s for: a Python loop over the framing only; the same plus google-crc32c
 per record (the PyPI C implementation); the same plus protobuf Event parsing; tb_plus's pure-Python
 scanner; the C scanner with and without CRC checks; and the whole per-file indexer (scan + group by
 tag + write segments) with and without CRC checks. Without FILE it uses the first file of the
-generated 0.2 GB bench logdir (bench/gen_logdir.py).
+generated 0.2 GB bench logdir (bench/gen_logdir.py); with --smoke, of a 4 MB one in a temporary
+directory, and at most 2 MB of it.
 """
 
 import argparse
@@ -20,6 +21,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
+
+from _common import add_smoke_flag, temp_dir  # noqa: E402
 
 
 def timed(fn, repeat=3):
@@ -36,7 +39,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("file", nargs="?")
     ap.add_argument("--mb", type=float, default=64, help="bytes of the file to use")
+    add_smoke_flag(ap)
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.mb = min(args.mb, 2)
+    with temp_dir(prefix="tbp_bench_scan_") as work:
+        run(args, work)
+
+
+def run(args, work):
     import google_crc32c
     from tensorboard.compat.proto import event_pb2
 
@@ -46,7 +57,10 @@ def main(argv=None):
     if not path:
         import gen_logdir
 
-        man = gen_logdir.generate(os.path.join(HERE, "data"), size_gb=0.2)
+        if args.smoke:
+            man = gen_logdir.generate(os.path.join(work, "data"), size_gb=0.004, verify_torch=False)
+        else:
+            man = gen_logdir.generate(os.path.join(HERE, "data"), size_gb=0.2)
         path = os.path.join(man["logdir"], sorted(man["runs"].items())[0][1]["file"])
     with open(path, "rb") as f:
         data = f.read(int(args.mb * 1e6))
@@ -90,7 +104,7 @@ def main(argv=None):
     small = data[: scan.make_scanner().scan(data[: 8 << 20], 0)[0]]  # the Python scanner is slow
 
     def run_indexer(verify):
-        cache = tempfile.mkdtemp()
+        cache = tempfile.mkdtemp(dir=work)
         tmpf = os.path.join(cache, "events.out.tfevents.x")
         os.symlink(os.path.abspath(path), tmpf) if len(data) == os.path.getsize(path) else open(tmpf, "wb").write(data)
         return lambda: indexer.index_file({"path": tmpf, "relpath": "x", "run": ".", "cache": os.path.join(cache, "c"),

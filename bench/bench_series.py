@@ -17,6 +17,7 @@ Example::
 
     python bench/bench_series.py
     python bench/bench_series.py --points 1000000 --repeat 11
+    python bench/bench_series.py --smoke    # 20,000 points in a temporary directory: seconds
 """
 
 import argparse
@@ -33,6 +34,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 import gen_logdir  # noqa: E402
+from _common import add_smoke_flag, temp_dir  # noqa: E402
 
 from tb_plus.query.downsample import downsample  # noqa: E402
 from tb_plus.store import Logdir  # noqa: E402
@@ -66,10 +68,19 @@ def main():
     p.add_argument("--points", type=int, default=10_000_000)
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--data-dir", default=os.path.join(HERE, "data"))
+    add_smoke_flag(p)
     a = p.parse_args()
+    if a.smoke:
+        a.points, a.repeat = 20_000, 3
+    with temp_dir(prefix="tbp_bench_series_") as work:
+        if a.smoke:
+            a.data_dir = work
+        run(a)
 
-    size_gb = round(a.points * BYTES_PER_POINT / 1e9, 4)
-    man = gen_logdir.generate(a.data_dir, size_gb=size_gb, runs=1, n_tags=1, n_hist=0)
+
+def run(a):
+    size_gb = round(a.points * BYTES_PER_POINT / 1e9, 6)
+    man = gen_logdir.generate(a.data_dir, size_gb=size_gb, runs=1, n_tags=1, n_hist=0, verify_torch=not a.smoke)
     logdir = man["logdir"]
     cache = os.path.join(a.data_dir, "caches", "series_" + os.path.basename(logdir))
     t0 = time.perf_counter()

@@ -20,6 +20,7 @@ Example::
 
     python bench/bench_store.py                       # full: 2 GB + 100 MB
     python bench/bench_store.py --size-gb 0.2 --small-mb 30   # quick debug run
+    python bench/bench_store.py --smoke    # tiny logdirs in a temporary directory: seconds, figures meaningless
 """
 
 import argparse
@@ -28,7 +29,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import gen_logdir  # noqa: E402
+from _common import add_smoke_flag, left_out, spawn_tensorboard, temp_dir, tensorboard_port  # noqa: E402
 
 MB = 1e6
 
@@ -204,12 +205,6 @@ def run_tbplus(man, mode, cache_dir, verify_crc=True, timeout=900, pythonpath=No
 # ----------------------------------------------------------------------------- stock TensorBoard
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def http_get_json(url, timeout=120):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
@@ -250,25 +245,22 @@ def run_stock(man, load_fast, timeout=900, poll=0.25, label="", verify_chunk=25)
     its last step; any that is not there yet is polled until it is and its confirmation
     time is used instead.
     """
-    port = free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "tensorboard")
-    cmd = [exe if os.path.exists(exe) else "tensorboard", "--logdir", man["logdir"], "--host", "127.0.0.1",
-           "--port", str(port), "--load_fast=%s" % ("true" if load_fast else "false")]
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    exe = [exe if os.path.exists(exe) else "tensorboard"]
+    args = ["--logdir", man["logdir"], "--load_fast=%s" % ("true" if load_fast else "false")]
     logf = tempfile.NamedTemporaryFile(prefix="tb_stock_", suffix=".log", delete=False)
-    print("[%s] %s" % (label, " ".join(cmd)), flush=True)
-    base = "http://127.0.0.1:%d" % port
+    logf.close()
+    print("[%s] %s --host 127.0.0.1 --port 0" % (label, " ".join(exe + args)), flush=True)
     runs = sorted(man["runs"])
     tags = man["scalar_tags"]
     tagset = set(tags)
     last = man["last_step"]
     sentinel = tags[-1]
     out = {"label": label, "kind": "stock", "load_fast": load_fast, "bytes": man["bytes"],
-           "records": man["records"], "cmd": cmd, "port": port}
+           "records": man["records"]}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                            start_new_session=True, env=env)
+    proc = spawn_tensorboard(args, logf.name, exe=exe)
+    out["cmd"] = proc.cmd
     listed_at = {}
     ready = {}
     late = {}
@@ -279,9 +271,11 @@ def run_stock(man, load_fast, timeout=900, poll=0.25, label="", verify_chunk=25)
     after_bd, peak_bd = {}, {}
     try:
         with TreeRSS(proc.pid) as mon:
+            out["port"] = port = tensorboard_port(proc, timeout, exit_ok=True)
+            base = "http://127.0.0.1:%d" % (port or 0)
             while len(ready) < len(runs) and time.perf_counter() < deadline:
-                if proc.poll() is not None:
-                    out["error"] = "tensorboard exited with rc=%s" % proc.returncode
+                if proc.poll() is not None or port is None:
+                    out["error"] = "tensorboard exited with rc=%s" % proc.poll() if port else "tensorboard did not start"
                     break
                 tp = time.perf_counter()
                 try:
@@ -332,10 +326,9 @@ def run_stock(man, load_fast, timeout=900, poll=0.25, label="", verify_chunk=25)
                         time.sleep(poll)
     finally:
         kill_tree(proc)
-        logf.close()
-    with open(logf.name, "rb") as f:
-        log_tail = f.read()[-4000:].decode("utf-8", "replace")
-    os.unlink(logf.name)
+        with open(logf.name, "rb") as f:
+            log_tail = f.read()[-4000:].decode("utf-8", "replace")
+        os.unlink(logf.name)
     out["peak_rss"] = peak
     out["peak_procs"] = peak_procs
     out["rss_after"] = after
@@ -462,21 +455,31 @@ def main(argv=None):
     ap.add_argument("--keep-cache", action="store_true", help="keep tb_plus cache dirs")
     ap.add_argument("--tb-plus-path", default=None, help=argparse.SUPPRESS)  # dev: import tb_plus from elsewhere
     ap.add_argument("--out", default=None, help="write all results as JSON here")
+    add_smoke_flag(ap)
     a = ap.parse_args(argv)
+    if a.smoke:
+        a.size_gb, a.tags, a.small_mb, a.timeout, a.slow_timeout = 0.004, 20, 1.5, 300, 300
+    with temp_dir(prefix="tbp_bench_store_") as work:
+        if a.smoke:
+            a.data_dir = os.path.join(work, "data")
+        return run(a)
+
+
+def run(a):
 
     info = machine_info()
     print("## machine: %s, %s cores, %s GB RAM, Python %s, tensorboard %s, tensorboard-data-server %s, tensorflow %s"
           % (info["cpu"], info["cores"], info["ram_gb"], info["python"], info["tensorboard"],
              info["tensorboard_data_server"], info["tensorflow"]), flush=True)
 
-    man = gen_logdir.generate(a.data_dir, a.size_gb, a.runs, a.tags)
+    man = gen_logdir.generate(a.data_dir, a.size_gb, a.runs, a.tags, verify_torch=not a.smoke)
     n_hist = len(man["hist_tags"])
     print("## logdir %s\n   %.1f MB, %d runs, %d scalar tags/run (+%d histogram tags), %d steps, %s records"
           % (man["logdir"], man["bytes"] / MB, len(man["runs"]), len(man["scalar_tags"]), n_hist, man["steps"],
              "{:,}".format(man["records"])), flush=True)
     small = None
     if not (a.skip_stock and a.skip_tbplus):
-        small = gen_logdir.generate(a.data_dir, a.small_mb / 1000.0, a.runs, a.tags)
+        small = gen_logdir.generate(a.data_dir, a.small_mb / 1000.0, a.runs, a.tags, verify_torch=not a.smoke)
         print("## small logdir %s\n   %.1f MB, %d steps, %s records"
               % (small["logdir"], small["bytes"] / MB, small["steps"], "{:,}".format(small["records"])), flush=True)
 
@@ -500,7 +503,10 @@ def main(argv=None):
             R["tbp_warm"]["throughput"] = False
         if not a.skip_stock:
             R["stock_fast"] = run_stock(man, True, a.timeout, label="stock load_fast=true")
-            R["stock_fast_small"] = run_stock(small, True, a.timeout, label="stock load_fast=true (small)")
+            if a.smoke:  # the same code path as the row above; a TensorBoard start costs seconds
+                left_out("stock --load_fast=true on the small logdir", "smoke: same code path as on the big one")
+            else:
+                R["stock_fast_small"] = run_stock(small, True, a.timeout, label="stock load_fast=true (small)")
             if not a.skip_slow:
                 R["stock_slow_small"] = run_stock(small, False, a.slow_timeout, label="stock load_fast=false (small)")
         if not a.skip_tbplus and small is not None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Tracer overhead: training step time without and with tb_plus's tracer, beside naive logging.
 
-    python bench/bench_tracer.py [--steps 200] [--device cpu|cuda]
+    python bench/bench_tracer.py [--steps 200] [--device cpu|cuda] [--smoke]
 
 Models: on the CPU a small CNN (3 conv layers, 32x32 inputs, batch 64) and an MLP (6 x 512, batch
 256); on a GPU (when torch.cuda is available, or --device cuda) a ResNet-50 (torchvision, if
@@ -16,7 +16,8 @@ timed over --steps steps after a warm-up, median of 3 repeats:
 
 Prints the step time in ms and the overhead against the baseline. Targets (GPU): <= 3% for the
 tracer at every=1, <= 5% amortised with histograms every 100 steps; on the CPU the figures are
-reported.
+reported. Without CUDA the GPU part is left out (a line says so). --smoke: batch 8, an MLP 6 x 64, 2 steps
+after 1 of warm-up, one repeat, histograms every 2 steps.
 """
 
 import argparse
@@ -30,8 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+from _common import add_smoke_flag, left_out  # noqa: E402
 
-def models(device):
+
+def models(device, batch=None, width=None):
+    """(label, model, make input, classes) of the device's models; `batch` overrides their batch size,
+    `width` the MLP's width (CPU)."""
     import torch
     from torch import nn
 
@@ -40,25 +45,28 @@ def models(device):
                             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                             nn.Linear(64, 10))
-        mlp = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(512, 512), nn.ReLU())], nn.Linear(512, 10))
-        return [("small CNN (batch 64, 32x32)", cnn, lambda: torch.randn(64, 3, 32, 32), 10),
-                ("MLP 6 x 512 (batch 256)", mlp, lambda: torch.randn(256, 512), 10)]
+        w = width or 512
+        mlp = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(w, w), nn.ReLU())], nn.Linear(w, 10))
+        b1, b2 = batch or 64, batch or 256
+        return [("small CNN (batch %d, 32x32)" % b1, cnn, lambda: torch.randn(b1, 3, 32, 32), 10),
+                ("MLP 6 x %d (batch %d)" % (w, b2), mlp, lambda: torch.randn(b2, w), 10)]
+    b = batch or 64
     out = []
     try:
         import torchvision
 
-        out.append(("ResNet-50 (bf16, batch 64)", torchvision.models.resnet50(),
-                    lambda: torch.randn(64, 3, 224, 224, device=device), 1000))
+        out.append(("ResNet-50 (bf16, batch %d)" % b, torchvision.models.resnet50(),
+                    lambda: torch.randn(b, 3, 224, 224, device=device), 1000))
     except ImportError:
-        pass
+        left_out("ResNet-50", "torchvision is not installed")
     layer = nn.TransformerEncoderLayer(768, 12, 3072, batch_first=True)
     enc = nn.Sequential(nn.TransformerEncoder(layer, 12), nn.Flatten(), nn.LazyLinear(10))
-    out.append(("transformer 12 x 768 (bf16, batch 64, seq 128)", enc,
-                lambda: torch.randn(64, 128, 768, device=device), 10))
+    out.append(("transformer 12 x 768 (bf16, batch %d, seq 128)" % b, enc,
+                lambda: torch.randn(b, 128, 768, device=device), 10))
     return out
 
 
-def run_variant(name, model, make_x, classes, variant, steps, device, logdir):
+def run_variant(name, model, make_x, classes, variant, steps, device, logdir, warmup=10, hist_every=100):
     import torch
 
     from tb_plus.trace import Tracer
@@ -70,7 +78,7 @@ def run_variant(name, model, make_x, classes, variant, steps, device, logdir):
     loss_fn = torch.nn.CrossEntropyLoss()
     tracer = writer = None
     if variant.startswith("tracer"):
-        tracer = Tracer(model, opt, logdir=logdir, histograms_every=100 if "hist" in variant else 0)
+        tracer = Tracer(model, opt, logdir=logdir, histograms_every=hist_every if "hist" in variant else 0)
     elif variant.startswith("naive"):
         from torch.utils.tensorboard import SummaryWriter
 
@@ -86,17 +94,17 @@ def run_variant(name, model, make_x, classes, variant, steps, device, logdir):
         if writer is not None:
             for n, p in zip(names, model.parameters()):
                 writer.add_scalar(f"grad_norm/{n}", p.grad.norm().item(), step)
-            if "hist" in variant and step % 100 == 0:
+            if "hist" in variant and step % hist_every == 0:
                 for n, p in zip(names, model.parameters()):
                     writer.add_histogram(f"grad/{n}", p.grad.float(), step)
         opt.step()
 
-    for s in range(10):  # warm-up
+    for s in range(warmup):
         one(s)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     sync()
     t0 = time.perf_counter()
-    for s in range(10, 10 + steps):
+    for s in range(warmup, warmup + steps):
         one(s)
     sync()
     dt = (time.perf_counter() - t0) / steps
@@ -112,17 +120,27 @@ def main():
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--device", default=None)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--hist-every", type=int, default=100, help="steps between histograms in the +hist variants")
+    add_smoke_flag(ap)
     args = ap.parse_args()
+    warmup, batch, width = 10, None, None
+    if args.smoke:
+        args.steps, args.repeats, args.hist_every, warmup, batch, width = 2, 1, 2, 1, 8, 64
     import torch
 
     from bench_render import machine
 
+    if args.smoke:
+        torch.set_num_threads(1)  # tiny steps: several threads only wait for each other (on a busy machine, long)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu" and args.device is None:
+        left_out("GPU part (ResNet-50 and a transformer encoder in bf16)", "CUDA is not available here")
     torch.manual_seed(0)
     print("machine:", machine(), "| device:", torch.cuda.get_device_name() if device == "cuda" else "cpu",
           "| torch", torch.__version__, "| threads", torch.get_num_threads())
-    variants = ["baseline", "tracer", "tracer+hist100", "naive add_scalar", "naive add_scalar+add_histogram/100"]
-    for name, model, make_x, classes in models(device):
+    h = args.hist_every
+    variants = ["baseline", "tracer", "tracer+hist%d" % h, "naive add_scalar", "naive add_scalar+add_histogram/%d" % h]
+    for name, model, make_x, classes in models(device, batch, width):
         import copy
 
         print(f"\n### {name}, {sum(p.numel() for p in model.parameters()):,} parameters in "
@@ -135,7 +153,7 @@ def main():
             for _ in range(args.repeats):
                 with tempfile.TemporaryDirectory() as d:
                     times.append(run_variant(name, copy.deepcopy(model), make_x, classes, variant, args.steps,
-                                             device, d))
+                                             device, d, warmup, h))
             med = statistics.median(times) * 1000
             base = med if variant == "baseline" else base
             print("| %s | %.2f | %s |" % (variant, med, "-" if variant == "baseline" else "%+.1f%%" % (100 * (med / base - 1))))

@@ -362,8 +362,11 @@ def logdir_key(params):
 
 
 def generate(out_root, size_gb=2.0, runs=8, n_tags=300, n_hist=4, hist_every=100, seed=0,
-             nan_rate=2e-5, processes=None, verbose=True, force=False):
-    """Generate (or reuse) a logdir; returns the manifest dict (incl. "logdir")."""
+             nan_rate=2e-5, processes=None, verbose=True, force=False, verify_torch=True):
+    """Generate (or reuse) a logdir; returns the manifest dict (incl. "logdir").
+
+    Before writing, the assembled bytes are checked against protobuf (and, with verify_torch, against
+    torch's SummaryWriter: it imports TensorFlow when installed, seconds; once per process)."""
     params = {"size_gb": round(float(size_gb), 4), "runs": int(runs), "tags": int(n_tags),
               "hist_tags": int(n_hist), "hist_every": int(hist_every), "seed": int(seed), "nan_rate": nan_rate}
     key = logdir_key(params)
@@ -375,7 +378,7 @@ def generate(out_root, size_gb=2.0, runs=8, n_tags=300, n_hist=4, hist_every=100
         if verbose:
             print("[gen] reusing %s (%.1f MB, %d records)" % (logdir, man["bytes"] / 1e6, man["records"]), flush=True)
         return man
-    verify_sample()
+    verify_sample(with_torch=verify_torch)
     if os.path.exists(logdir):
         shutil.rmtree(logdir)
     os.makedirs(logdir)
@@ -429,9 +432,25 @@ def _iter_records(data):
         off += 16 + n
 
 
+_VERIFIED = set()  # the checks verify_sample() passed in this process
+
+
 def verify_sample(with_torch=True):
     """Assembled bytes == protobuf SerializeToString + google_crc32c framing, for every
-    style, for steps 0, 1-byte, 2-byte, 3-byte and 4-byte varints, incl. NaN/Inf/0."""
+    style, for steps 0, 1-byte, 2-byte, 3-byte and 4-byte varints, incl. NaN/Inf/0.
+    Returns the number of records checked (0 when this process already checked them)."""
+    wanted = {"protobuf", "torch"} if with_torch else {"protobuf"}
+    if wanted <= _VERIFIED:
+        return 0
+    n = _verify_protobuf()
+    _VERIFIED.add("protobuf")
+    if with_torch:
+        n += _verify_against_torch()
+        _VERIFIED.add("torch")
+    return n
+
+
+def _verify_protobuf():
     rng = np.random.default_rng(123)
     tags = make_tags(12) + ["a", "x" * 90]
     n = 0
@@ -460,8 +479,6 @@ def verify_sample(with_torch=True):
                     assert back.step == st[k] and back.wall_time == walls[k, t]
                     i += 1
                     n += 1
-    if with_torch:
-        n += _verify_against_torch()
     return n
 
 
