@@ -41,9 +41,12 @@ SMOKE_RUNS = ("healthy_mlp", "nan_loss")  # one healthy and one pathological PyT
 def corpus_dir(data_dir, runs=None, keras=None):
     import diagnostics_corpus
 
+    import diagnostics_labels
+
     out = os.path.join(data_dir, "diag_corpus")
     stamp = os.path.join(out, ".complete")
-    if not os.path.exists(stamp):
+    # a corpus written before its labels were derived from the runs has no labels file: write it again
+    if not (os.path.exists(stamp) and os.path.exists(os.path.join(out, diagnostics_labels.LABELS_FILE))):
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
         labels = diagnostics_corpus.make_corpus(out, runs=runs, keras=keras)
@@ -63,7 +66,10 @@ def quality(corpus):
     try:
         ld = Logdir(corpus, cache_dir=cache)
         ld.refresh()
-        labels = {k: v for k, v in diagnostics_labels.LABELS.items() if any(r in ld.runs() for r in v["runs"])}
+        # the labels of the runs as they went on this machine (demo/diagnostics_labels.py: derive)
+        written = diagnostics_labels.read(corpus)
+        labels = {k: v for k, v in written["labels"].items() if any(r in ld.runs() for r in v["runs"])}
+        print("corpus written on: %s" % ", ".join("%s=%s" % kv for kv in sorted(written["platform"].items())))
         report = diagnose(ld)
     finally:
         shutil.rmtree(cache, ignore_errors=True)

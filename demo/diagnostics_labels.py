@@ -6,7 +6,8 @@ measured) is the label of the run that happened, and is what tests and benchmark
     label = {
         "healthy": bool,          # True: no rule at severity warning or error should fire
         "runs": [...],            # the store runs that belong to it (Keras: the run and its train/validation)
-        "expect": [{"rule": name, "onset": step or None, "tolerance": steps, "layer": optional}],
+        "expect": [{"rule": name, "onset": step or None, "tolerance": steps, "layer": optional,
+                    "onsets": optional [[onset, tolerance], ...] that match as well}],
         "allow": [rule names that may also fire legitimately],
         "signals": {...},         # derive() only: the measured figures the label rests on
     }
@@ -22,19 +23,22 @@ tb_plus, by the rules below (_signals() computes the figures, derive() applies t
 - Any run whose loss becomes non-finite at step k expects nonfinite_loss at k (tolerance 0) and
   allows nonfinite_tensor; a non-finite gradient or weight alone allows nonfinite_tensor. A run
   whose loss stays finite allows neither. A pathological run whose weight tensors grow over 10x
-  allows weight_growth.
-- lr_too_high: on the loss's running median over 5 steps (up to its first non-finite value),
-  "best" = its argmin and "lost" = the first step after it above best + half the progress made
-  from the first loss to the best. divergence is expected from 5 steps before the best to 5
-  after the loss was lost (a window of 30 steps at least) when 10 finite steps or more follow and
-  the loss ends (median of the last quarter) above both that level and 1.8x its best: a margin
-  over the 1.5x where detectors call it. Otherwise (a NaN came first, or the loss settled near its best)
-  divergence is allowed only. exploding_gradients
-  is expected at the first step whose gradient norm is above 10x its median over steps 0-4
-  (tolerance 10) when it is above 100x that level for 3 steps or more and at least 10 steps
-  have a finite gradient norm (a lone spike: allowed only). update_ratio is expected from the first step above 5e-2 (50x the healthy
-  1e-3; tolerance 30) when the median of the finite, non-zero update ratios is above it over 10
-  steps or more.
+  allows weight_growth; one whose validation loss ends 10% above its minimum allows overfitting.
+- lr_too_high, divergence: on the loss's running median over a 40th of the steps (5 at least;
+  up to its first non-finite value), "best" = its argmin and "lost" = the first step after it
+  above best + half the progress made from the first loss to the best. Expected from 5 steps
+  before the best to 5 after the loss was lost (a window of 30 steps at least) when 10 finite
+  steps or more follow and the loss ends (median of its last quarter) above both that level and
+  1.6x its best: a margin over the 1.5x where detectors call it. Otherwise (a NaN came first, or
+  the loss settled near 1.5x its best) divergence is allowed only. A run that diverged, partly
+  recovered and diverged again has several such rises: a finding may name any ("onsets").
+- lr_too_high, exploding_gradients: expected when the gradient norm is above 100x its median over
+  steps 0-4 for 3 steps or more and at least 10 steps have a finite gradient norm (a lone spike:
+  allowed only), from the start of the rise that first crossed 100x (walking back while above
+  10x; tolerance 10).
+- lr_too_high, update_ratio: expected from the first step above 5e-2 (50x the healthy 1e-3;
+  tolerance 30) when the median of the finite, non-zero update ratios is above it over 10 steps
+  or more (a run whose units die stops updating: the steps before count).
 - Overfitting onsets are the argmin of the measured validation loss (label_noise_overfit: +-100
   steps; overfit_keras: +-3 epochs).
 - Every scenario checks its premise (a healthy run learns and stays finite, nan_loss's loss turns
@@ -67,9 +71,11 @@ lr_too_high      SGD lr 2.0 (plain). The loss swings 1.0 <-> 5.2 in steps 5-20, 
                  reaches 1e12 at step 30 (15.6 at 24, 730 at 27), then every act2 unit is dead
                  (dead_fraction 1 from step 100, the first window entirely after the blow-up), grads of
                  fc1/fc2/fc3.weight are exactly 0 and the loss sits at ln 10 = 2.31 to the end.
-                 update_ratio 0.1-1.0 in every layer from step 0 to 31. On a Zen 4 with AVX-512 the
-                 gradient norm grows 2.45e13x by step 12 and the loss reaches NaN: the derived label
-                 then expects nonfinite_loss too and allows weight_growth.
+                 update_ratio 0.1-1.0 in every layer from step 0 to 31. Derived label here:
+                 exploding_gradients from 21, update_ratio from 0; divergence allowed only (the
+                 swings of steps 5-20 hold the loss's level at 1.48, and 2.31 is 1.56x that). On a
+                 Zen 4 with AVX-512 the gradient norm grows 2.45e13x by step 12 and the loss reaches
+                 NaN: there the label expects nonfinite_loss too and allows weight_growth.
 lr_too_low       SGD lr 1e-5. The loss stays at 2.28-2.32 the whole run (val 2.30 -> 2.30);
                  update_ratio ~5e-7 (weights) .. 5e-6 (fc3.bias), grads healthy (~0.2).
 zero_init        Every weight and bias 0, SGD 0.1 momentum 0.9. Hidden activations are exactly 0,
@@ -132,10 +138,11 @@ NONFINITE = ["nonfinite_loss", "nonfinite_tensor"]
 LABELS_FILE = "corpus_labels.json"
 NAN_STEP = 250  # nan_loss: the step whose batch carries an inf (diagnostics_corpus.NAN_STEP)
 LR_SPIKE_FIRST = 60  # lr_spikes: the first step of the first burst of the learning rate
-STAYS_UP = 1.8  # a diverged loss ends above 1.8x its best: a margin over the 1.5x where detectors call it
+STAYS_UP = 1.6  # a diverged loss ends above 1.6x its best: a margin over the 1.5x where detectors call it
 GRAD_ONSET, GRAD_EXPLODED = 10.0, 100.0  # a gradient norm 10x / 100x its level over steps 0-4
 HIGH_UPDATE_RATIO = 5e-2  # 50x the healthy 1e-3 (Karpathy's rule of thumb)
 WEIGHT_GROWTH = 10.0
+OVERFIT_RISE = 1.1  # a validation loss that ends 10% above its minimum may be called overfitting
 MIN_POINTS = 10  # fewer finite points than this show no trend to find
 SUSTAINED = 3  # steps above GRAD_EXPLODED: one lone spike that the network survives is not an explosion
 
@@ -148,8 +155,10 @@ def _label(healthy, expect=(), allow=()):
     return {"healthy": healthy, "expect": [dict(e) for e in expect], "allow": list(allow)}
 
 
-def _e(rule, onset=None, tolerance=0, layer=None, unit=None):
+def _e(rule, onset=None, tolerance=0, layer=None, unit=None, onsets=None):
     e = {"rule": rule, "onset": onset, "tolerance": tolerance}
+    if onsets:
+        e["onsets"] = [list(o) for o in onsets]
     if layer is not None:
         e["layer"] = layer
     if unit is not None:
@@ -248,9 +257,10 @@ def _signals(measured) -> dict:
                first_nonfinite_weight=fin["weight"])
     finite = np.isfinite(loss)
     sig["loss_min"] = float(loss[finite].min()) if finite.any() else None
-    # judged on the running median of 5 steps (of the finite prefix), so one batch is no trend
+    # judged on the running median over a 40th of the finite prefix (5 steps at least; 11 for
+    # 400 steps), so a few lucky batches are no level the run reached
     k = sig["first_nonfinite_loss"] if sig["first_nonfinite_loss"] is not None else len(loss)
-    sm = _running_median(loss[:k])
+    sm = _running_median(loss[:k], max(5, (k // 40) | 1))
     # the best level, and the step from which half of the progress made until then is lost for good
     if k >= MIN_POINTS:
         best = int(np.argmin(sm))
@@ -261,6 +271,12 @@ def _signals(measured) -> dict:
         sig.update(best_step=best, best_loss=float(sm[best]), final_loss=final, lost_from=first,
                    finite_after_lost=int(k - first) if first is not None else 0,
                    lost_at_end=bool(final > sm[best] + 0.5 * (loss[0] - sm[best])))
+        # every episode: a rise past the best so far + half the progress made until then, from
+        # below it; [step of that best so far, first step of the rise]
+        runbest = np.fmin.accumulate(sm)
+        up = sm > runbest + 0.5 * (loss[0] - runbest)
+        starts = np.flatnonzero(up & ~np.concatenate([[False], up[:-1]]))
+        sig["lost_episodes"] = [[int(np.argmin(sm[: i + 1])), int(i)] for i in starts.tolist()]
     # gradients: the level of steps 0-4, the first step above GRAD_ONSET x it, the largest growth
     gfin = np.isfinite(grad)
     ref = float(np.median(grad[:5][gfin[:5]])) if gfin[:5].any() else math.nan
@@ -268,7 +284,14 @@ def _signals(measured) -> dict:
     sig["grad_finite_steps"] = int(gfin.sum())
     if ref > 0:
         sig["grad_growth"] = float(grad[gfin].max() / ref)
-        sig["grad_onset"] = _first(~gfin | (grad > GRAD_ONSET * ref))
+        # onset: the start of the rise that first crossed 100x (walking back while above 10x)
+        e = _first(gfin & (grad > GRAD_EXPLODED * ref))
+        if e is None:
+            sig["grad_onset"] = _first(~gfin | (grad > GRAD_ONSET * ref))
+        else:
+            while e > 0 and gfin[e - 1] and grad[e - 1] > GRAD_ONSET * ref:
+                e -= 1
+            sig["grad_onset"] = e
         sig["grad_exploded_steps"] = int((grad[gfin] > GRAD_EXPLODED * ref).sum())
     else:
         sig["grad_growth"], sig["grad_onset"], sig["grad_exploded_steps"] = math.nan, None, 0
@@ -292,7 +315,7 @@ def _signals(measured) -> dict:
         vs = np.asarray(sorted(int(k) for k in val), np.int64)
         vv = np.asarray([val[k] if k in val else val[str(k)] for k in vs.tolist()], np.float64)
         ok = np.isfinite(vv)
-        sig.update(val_first=float(vv[0]), val_last=float(vv[-1]))
+        sig.update(val_first=float(vv[0]), val_last=float(vv[-1]), val_last_step=int(vs[-1]))
         if ok.any():
             j = int(np.argmin(np.where(ok, vv, np.inf)))
             sig.update(val_argmin=int(vs[j]), val_min=float(vv[j]))
@@ -325,8 +348,12 @@ def _lr_too_high(lab, sig):
              "its loss neither diverged nor became non-finite", sig)
     if sig.get("lost_from") is not None and sig["finite_after_lost"] >= MIN_POINTS and sig["lost_at_end"] and \
             sig["final_loss"] > STAYS_UP * sig["best_loss"]:
-        lo, hi = max(0, sig["best_step"] - 5), sig["lost_from"] + 5
-        _expect(lab, "divergence", (lo + hi) // 2, max(15, (hi - lo + 1) // 2))
+        windows = []
+        for b, i in sig["lost_episodes"] + [[sig["best_step"], sig["lost_from"]]]:
+            lo, hi = max(0, b - 5), i + 5
+            windows.append([(lo + hi) // 2, max(15, (hi - lo + 1) // 2)])
+        # the main onset is the rise from the best of the run; an earlier episode matches too
+        _expect(lab, "divergence", windows[-1][0], windows[-1][1], onsets=[w for w in windows[:-1] if w != windows[-1]])
     else:  # a NaN ended the loss before it could be seen to stay up, or it settled near its best
         _allow_only(lab, "divergence")
     if sig["grad_exploded_steps"] >= SUSTAINED and sig["grad_finite_steps"] >= MIN_POINTS:
@@ -410,6 +437,9 @@ def derive(name, measured) -> dict:
         lab["allow"].append("nonfinite_tensor")
     if sig.get("weight_growth", 0.0) > WEIGHT_GROWTH and "weight_growth" not in lab["allow"]:
         lab["allow"].append("weight_growth")
+    if sig.get("val_min") is not None and sig.get("val_last", 0.0) > OVERFIT_RISE * sig["val_min"] and \
+            sig["val_argmin"] < sig.get("val_last_step", -1) and "overfitting" not in lab["allow"]:
+        lab["allow"].append("overfitting")
     return lab
 
 

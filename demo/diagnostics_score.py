@@ -25,7 +25,8 @@ def _matches(finding, e):
     if e.get("layer") and not _names_layer(finding, e["layer"]):
         return False
     if e.get("onset") is not None:
-        return finding.step is not None and abs(finding.step - e["onset"]) <= e.get("tolerance", 0)
+        windows = [(e["onset"], e.get("tolerance", 0))] + [tuple(o) for o in e.get("onsets", [])]
+        return finding.step is not None and any(abs(finding.step - o) <= t for o, t in windows)
     return True
 
 
@@ -52,7 +53,8 @@ def score(findings, labels) -> dict:
             if hit is not None:
                 r["tp"] += 1
                 if e.get("onset") is not None:
-                    r["onset_errors"].append(abs(hit.step - e["onset"]))
+                    r["onset_errors"].append(min(abs(hit.step - o) for o in
+                                                 [e["onset"]] + [o for o, _ in e.get("onsets", [])]))
             else:
                 r["fn"] += 1
         ok = {e["rule"] for e in lab["expect"]} | set(lab.get("allow", []))

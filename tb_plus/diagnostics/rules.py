@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from tb_plus.diagnostics.signals import condense, fmt, num, rolling_median, smooth_window, streak
+from tb_plus.diagnostics.signals import condense, fmt, num, rolling_median, smooth_window, streak, trailing_median
 
 RULES = {}
 
@@ -588,7 +588,8 @@ def _total_grad(lay):
 
 @rule("exploding_gradients", "warning", "Exploding gradients",
       """The global gradient norm (the root of the sum of squares of the per-layer norms, from the
-      tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more spikes above spike_factor (10) x both its running median and its median over the run,
+      tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more spikes above spike_factor (10) x both its median over the run and its
+      running median (centred, or over the points just before it: the start of a burst of several steps),
       or starts (median of its first 3 points) above burst_factor (50) x its median over the run while
       larger than the weights themselves (global gradient norm / global weight norm >=
       burst_grad_to_weight, 1; tracer data only): a burst at the start (unnormalised inputs, a bad
@@ -612,7 +613,10 @@ def exploding_gradients(c: _Ctx):
             continue
         # a spike stands out from its neighbourhood and from the run as a whole (a converged run's
         # tiny gradients make ordinary batches look like spikes against their running median)
-        base = np.maximum(rolling_median(v, max(5, smooth_window(n))), float(np.median(v)))
+        # ... and against the points just before it (a centred median would absorb a burst of
+        # several steps, whose start is then not a spike against its own neighbourhood)
+        w = max(5, smooth_window(n))
+        base = np.maximum(np.fmin(rolling_median(v, w), trailing_median(v, w)), float(np.median(v)))
         spikes = np.flatnonzero(v > c.cfg.t("spike_factor") * np.maximum(base, 1e-30))
         start, end = _edge(v, True), _edge(v, False)
         growth = end / start if start > 0 else math.nan
@@ -757,8 +761,10 @@ def weights_not_updated(c: _Ctx):
       """The median over weight tensors of the update ratio ||dW||/||W|| (tracer), taken over the
       second half of the run (layers that are not updated at all excluded), is above
       update_ratio_high (5e-2: the learning rate is likely too high) or below update_ratio_low
-      (1e-5: too low); about 1e-3 is healthy. Onset: the first step of a `patience` run of steps
-      whose median across layers is outside the band.""")
+      (1e-5: too low); about 1e-3 is healthy. Also too high when the median over all the updated
+      steps is above update_ratio_high: a blow-up that kills the units leaves a second half of
+      tiny or no updates. Onset: the first step of a `patience` run of steps whose median across
+      layers is outside the band.""")
 def update_ratio(c: _Ctx):
     lay = c.rd.layers.get("update_ratio")
     if lay is None or not len(lay):
@@ -778,8 +784,13 @@ def update_ratio(c: _Ctx):
         return []
     r = float(np.median(per_step[len(per_step) // 2:]))
     lo, hi = c.cfg.t("update_ratio_low"), c.cfg.t("update_ratio_high")
+    scope = "second half of the run"
     if lo <= r <= hi:
-        return []
+        r = float(np.median(per_step))
+        if r <= hi:
+            return []
+        scope = (f"all {len(per_step)} updated steps, {int(steps[0])}-{int(steps[-1])}; "
+                 f"{fmt(float(np.median(per_step[len(per_step) // 2:])))} over their second half")
     high = r > hi
     mask = per_step > hi if high else per_step < lo
     i = streak(mask, _patience(c.cfg, len(per_step)))
@@ -788,7 +799,7 @@ def update_ratio(c: _Ctx):
     worst = int(np.nanargmax(per_layer) if high else np.nanargmin(np.where(per_layer > 0, per_layer, np.inf)))
     return [c.find(
         [lay.tags[idx[worst]]], steps[i], steps[-1],
-        f"The update ratio ||dW||/||W|| is {fmt(r)} (median over {len(idx)} weight tensors, second half of the run), "
+        f"The update ratio ||dW||/||W|| is {fmt(r)} (median over {len(idx)} weight tensors, {scope}), "
         f"{'above' if high else 'below'} the {fmt(hi if high else lo)} bound (about 1e-3 is healthy); "
         f"{'largest' if high else 'smallest'} in {lay.names[idx[worst]]} ({fmt(per_layer[worst])}).",
         {"median_update_ratio": r, "bound": hi if high else lo, "layer": lay.names[idx[worst]],

@@ -72,6 +72,23 @@ def rolling_median(value, window):
         return out
 
 
+def trailing_median(value, window):
+    """Median of the `window` points before each point (NaNs ignored); the first point gets its
+    own value."""
+    v = np.asarray(value, np.float64)
+    n, w = len(v), max(1, int(window))
+    if n == 0:
+        return v.copy()
+    import warnings
+
+    padded = np.concatenate([np.full(w, np.nan), v])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the first window is all NaN
+        out = np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded[:-1], w), axis=1)
+    out[0] = v[0]
+    return out
+
+
 def smooth_window(n: int) -> int:
     """The running-median window for a series of n points: about 1/40th of it, 3 to 51 points."""
     return int(min(51, max(3, n // 40))) | 1

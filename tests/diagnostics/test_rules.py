@@ -262,6 +262,20 @@ def test_update_ratio_band():
     assert f.step == 120
 
 
+def test_update_ratio_too_high_while_the_run_updated_at_all():
+    # a learning rate that blows the run up: ratios of 0.3 for 30 steps, then a few tiny updates while
+    # the units die, then none (0: excluded): the second half of the updated steps looks healthy
+    blown = np.zeros((400, 3))
+    blown[:30] = 0.3
+    blown[30:45] = 1e-3
+    (f,) = run("update_ratio", rd_with(layers={"update_ratio": layers("update_ratio", blown)}))
+    assert f.step == 0 and "all 45 updated steps" in f.message and "lower the learning rate" in f.prompt
+    # a short burst at the start (fewer than a quarter of the updated steps) is warm-up, not a finding
+    warm = np.full((400, 3), 1e-3)
+    warm[:40] = 0.3
+    assert run("update_ratio", rd_with(layers={"update_ratio": layers("update_ratio", warm)})) == []
+
+
 def test_dead_relu_and_saturation_need_to_last():
     steps = np.arange(0, 1000, 50)
     dead = np.zeros((len(steps), 2))
