@@ -71,6 +71,7 @@ NAN_STEP = 250  # nan_loss: the step whose batch carries an inf
 LR_TOO_HIGH = 2.0  # lr_too_high: plain SGD
 UNNORM_SCALE = 100.0  # unnormalised_inputs: raw pixels (0..16) times this
 KERAS_RUNS = ("healthy_keras", "overfit_keras")
+LR_GROWS = (0.01, 1.03)  # lr_grows: the learning rate of step s is 0.01 x 1.03^s (a schedule bug)
 TINY_VAL = 8  # tiny_val_set: validation examples drawn at random for each evaluation
 LR_SPIKE = 1.0  # lr_spikes: the learning rate of steps 60-79 of every 80
 KERAS_OVERFIT_EPOCHS = 25
@@ -319,6 +320,10 @@ def _torch_run(name, run_dir, lr_too_high=LR_TOO_HIGH):
         m = mlp([64, 64, 64, 10], act="tanh")  # tanh: the bursts do not kill units for good
         opt = sgd(m.parameters(), lr=0.02, momentum=0.9)
         return train_torch(run_dir, m, opt, digits(), lr_at=lambda s: LR_SPIKE if s % 80 >= 60 else 0.02)
+    if name == "lr_grows":
+        m = mlp([64, 64, 64, 10])
+        opt = sgd(m.parameters(), lr=LR_GROWS[0], momentum=0.9)
+        return train_torch(run_dir, m, opt, digits(), lr_at=lambda s: LR_GROWS[0] * LR_GROWS[1] ** s)
     if name == "tiny_val_set":
         m = mlp([64, 64, 64, 10])  # a mediocre model (noisy labels) evaluated on 8 random examples each time
         return train_torch(run_dir, m, adam(m.parameters(), lr=1e-3), noisy_subset(), val_sample=TINY_VAL)

@@ -24,7 +24,7 @@ tb_plus, by the rules below (_signals() computes the figures, derive() applies t
   allows nonfinite_tensor; a non-finite gradient or weight alone allows nonfinite_tensor. A run
   whose loss stays finite allows neither. A pathological run whose weight tensors grow over 10x
   allows weight_growth; one whose validation loss ends 10% above its minimum allows overfitting.
-- lr_too_high, divergence: on the loss's running median over a 40th of the steps (5 at least;
+- lr_too_high and lr_grows, divergence: on the loss's running median over a 40th of the steps (5 at least;
   up to its first non-finite value), "best" = its argmin and "lost" = the first step after it
   above best + half the progress made from the first loss to the best. Expected from 5 steps
   before the best to 5 after the loss was lost (a window of 30 steps at least) when 10 finite
@@ -111,6 +111,10 @@ saturated_tanh   MLP 64-64-64-10 with tanh, weights drawn with std 1 (8x too lar
                  pre-activations of std ~8, 75% of them beyond |x| > 2.5 (tanh' < 0.03) in act1 and act2 for
                  the whole run (saturated_fraction 0.72-0.75); the loss starts at 11-12 (initial_loss) and
                  ends near chance (plateau). Onset: from the first step.
+lr_grows         MLP 64-64-64-10, SGD momentum 0.9 with a learning rate that grows 3% a step from 0.01
+                 (a schedule bug: 0.19 at step 100, 3.7 at 200): the loss learns, then diverges for
+                 good. Onsets: derived as lr_too_high's divergence (below); a blow-up that reaches NaN
+                 expects nonfinite_loss instead. Whatever a blow-up brings is allowed.
 lr_spikes        MLP 64-64-64-10 with tanh, SGD momentum 0.9 at lr 0.02, but 1.0 for steps 60-79 of every 80
                  (a schedule bug): the loss drops to 0.3 by step 60, jumps to 1.6 in the first burst, recovers,
                  and swings with every burst. Onset: the first burst, step 60 (+-20). The bursts also
@@ -211,6 +215,10 @@ LABELS = {
                                                                       "vanishing_gradients", "update_ratio"]),
     "lr_spikes": _label(False, [_e("oscillation", 60, 20)], ["saturation", "exploding_gradients", "divergence",
                                                             "weight_growth", "update_ratio"]),
+    "lr_grows": _label(False, [_e("divergence")], ["exploding_gradients", "update_ratio", "weight_growth",
+                                                   "dead_relu", "plateau", "oscillation", "constant_loss",
+                                                   "weights_not_updated", "vanishing_gradients",
+                                                   "metric_volatility", "saturation", "stalled"]),
     "tiny_val_set": _label(False, [_e("metric_volatility")], ["overfitting"]),
     "overfit_keras": _label(False, [
         _e("overfitting", 3, 3, unit="epoch"),
@@ -346,6 +354,20 @@ def _require(name, ok, what, sig):
 def _lr_too_high(lab, sig):
     _require("lr_too_high", sig["first_nonfinite_loss"] is not None or sig.get("lost_from") is not None,
              "its loss neither diverged nor became non-finite", sig)
+    _divergence(lab, sig)
+    _exploding_and_update_ratio(lab, sig)
+
+
+def _lr_grows(lab, sig):
+    _require("lr_grows", sig.get("best_loss") is not None and sig["best_loss"] < 0.5 * sig["loss_first"],
+             "its loss did not fall to half its first value before the learning rate grew too large", sig)
+    _require("lr_grows", sig["first_nonfinite_loss"] is not None or sig.get("lost_at_end"),
+             "its loss did not diverge", sig)
+    _divergence(lab, sig)
+
+
+def _divergence(lab, sig):
+    """divergence expected (with its onsets) where the measured loss diverged clearly, else allowed."""
     if sig.get("lost_from") is not None and sig["finite_after_lost"] >= MIN_POINTS and sig["lost_at_end"] and \
             sig["final_loss"] > STAYS_UP * sig["best_loss"]:
         windows = []
@@ -353,9 +375,13 @@ def _lr_too_high(lab, sig):
             lo, hi = max(0, b - 5), i + 5
             windows.append([(lo + hi) // 2, max(15, (hi - lo + 1) // 2)])
         # the main onset is the rise from the best of the run; an earlier episode matches too
-        _expect(lab, "divergence", windows[-1][0], windows[-1][1], onsets=[w for w in windows[:-1] if w != windows[-1]])
+        _expect(lab, "divergence", windows[-1][0], windows[-1][1],
+                onsets=[w for w in windows[:-1] if w != windows[-1]])
     else:  # a NaN ended the loss before it could be seen to stay up, or it settled near its best
         _allow_only(lab, "divergence")
+
+
+def _exploding_and_update_ratio(lab, sig):
     if sig["grad_exploded_steps"] >= SUSTAINED and sig["grad_finite_steps"] >= MIN_POINTS:
         _expect(lab, "exploding_gradients", sig["grad_onset"], 10)
     else:
@@ -407,6 +433,7 @@ _DERIVE = {
     "healthy_cnn": _healthy("healthy_cnn"),
     "healthy_keras": _healthy("healthy_keras"),
     "lr_too_high": _lr_too_high,
+    "lr_grows": _lr_grows,
     "nan_loss": _nan_loss,
     "label_noise_overfit": _overfit("label_noise_overfit", 100),
     "overfit_keras": _overfit("overfit_keras", 3),
