@@ -126,7 +126,14 @@ def launch_tensorboard(args, log_path, env=None, exe=None, timeout=300):
 
 
 def stop_process(proc, grace=15):
-    """SIGTERM, then SIGKILL, to the process group of `proc` (started with start_new_session)."""
+    """SIGTERM, then SIGKILL, to the process group of `proc` (started with start_new_session), and
+    SIGKILL to any of its descendants that left the group (when psutil is installed)."""
+    try:
+        import psutil
+
+        desc = psutil.Process(proc.pid).children(recursive=True)
+    except Exception:  # no psutil, or the process is gone
+        desc = []
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
@@ -141,3 +148,8 @@ def stop_process(proc, grace=15):
         proc.wait(grace)
     except subprocess.TimeoutExpired:
         pass
+    for p in desc:
+        try:
+            p.kill()
+        except Exception:  # psutil.Error: already gone
+            pass

@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import gen_logdir  # noqa: E402
-from _common import add_smoke_flag, left_out, spawn_tensorboard, temp_dir, tensorboard_port  # noqa: E402
+from _common import add_smoke_flag, left_out, spawn_tensorboard, stop_process, temp_dir, tensorboard_port  # noqa: E402
 
 MB = 1e6
 
@@ -104,30 +103,6 @@ class TreeRSS:
         self._thread.join(2)
 
 
-def kill_tree(proc, grace=5.0):
-    """SIGTERM then SIGKILL the process group of `proc` (started with start_new_session)
-    and any descendants that left it."""
-    try:
-        desc = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        desc = []
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            continue
-        break
-    for p in desc:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-
-
 # ----------------------------------------------------------------------------- tb_plus
 
 
@@ -184,7 +159,7 @@ def run_tbplus(man, mode, cache_dir, verify_crc=True, timeout=900, pythonpath=No
             pass
     finally:
         os.unlink(argf.name)
-        kill_tree(proc)
+        stop_process(proc, 5.0)
         errf.seek(0)
         err = errf.read().decode("utf-8", "replace")
         errf.close()
@@ -325,7 +300,7 @@ def run_stock(man, load_fast, timeout=900, poll=0.25, label="", verify_chunk=25)
                     if pending:
                         time.sleep(poll)
     finally:
-        kill_tree(proc)
+        stop_process(proc, 5.0)
         with open(logf.name, "rb") as f:
             log_tail = f.read()[-4000:].decode("utf-8", "replace")
         os.unlink(logf.name)
