@@ -43,12 +43,18 @@ def counts(findings) -> dict:
 
 
 def _version(ld, run, all_runs, cfg):
-    """What a run's findings depend on: the run, and for a <x>/train run its siblings (validation)."""
+    """What a run's findings depend on: the run, its direct sub-runs (add_hparams writes the class
+    count there), and for a <x>/train run its siblings (validation)."""
+    from tb_plus.query.hparams import sub_runs
+
+    if not all_runs:
+        return ld.run_version(run), (), ()
+    subs = tuple(ld.run_version(r) for r in sub_runs(run, all_runs))
     parent, _, last = run.rpartition("/")
-    if not all_runs or not cfg.matches("train_run", last):
-        return ld.run_version(run), ()
+    if not cfg.matches("train_run", last):
+        return ld.run_version(run), subs, ()
     siblings = tuple(ld.run_version(r) for r in all_runs if r != run and r.rpartition("/")[0] == parent)
-    return ld.run_version(run), siblings
+    return ld.run_version(run), subs, siblings
 
 
 def diagnose_run(ld, run: str, cfg: Config | None = None, all_runs=None) -> list:

@@ -28,7 +28,8 @@ PATTERNS = {
     # per-layer norms logged by hand (tracer data needs no pattern)
     "grad_norm": r"grad[a-z_]*[/_.\-]?norm|norm[/_.\-]?grad",
     "weight_norm": r"(weight|param)s?[/_.\-]?norm",
-    "num_classes": r"(^|/)(num_classes|n_classes|classes)$",
+    # the class count, as a scalar tag or an hparam key (HF Transformers: num_labels)
+    "num_classes": r"(^|/)(num_classes|n_classes|nb_classes|classes|num_labels|n_labels)$",
     # per-epoch means (Keras' epoch_loss): no initial value to check
     "epoch_aggregate": r"(^|[/_.\-])epoch[_\-]",
 }

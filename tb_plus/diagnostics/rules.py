@@ -266,11 +266,14 @@ def constant_loss(c: _Ctx):
 
 
 @rule("initial_loss", "warning", "Initial loss far from ln(C)",
-      """When the class count C is known (a scalar tag meta/num_classes, an hparam num_classes, or
-      the configuration), the first training-loss value lies outside
+      """When the class count C is known (a scalar tag meta/num_classes; an hparam num_classes,
+      num_labels, ..., also in the <run>/<timestamp> sub-run that add_hparams writes; or the
+      configuration), the first training-loss value lies outside
       [initial_low, initial_high] x ln(C) (0.5 to 2), the cross-entropy of a uniform guess.
       Series of per-epoch means (tags matching `epoch_aggregate`, such as Keras' epoch_loss) are
-      skipped: their first point comes after an epoch of training. Onset: the first step.""")
+      skipped: their first point comes after an epoch of training; so are series of fewer than
+      patience_min (3) points (a summary value, such as add_hparams' hparam/ metrics, is no
+      training curve). Onset: the first step.""")
 def initial_loss(c: _Ctx):
     ncls = c.cfg.num_classes or c.rd.num_classes
     if not ncls or ncls < 2:
@@ -281,7 +284,7 @@ def initial_loss(c: _Ctx):
         if c.cfg.matches("epoch_aggregate", sig.tag):
             continue  # a per-epoch mean starts after a whole epoch of training
         v = sig.value[np.isfinite(sig.value)]
-        if not len(v):
+        if len(v) < c.cfg.t("patience_min"):
             continue
         l0 = float(v[0])  # the first step's loss: the model as initialised (later ones have learned)
         lo, hi = c.cfg.t("initial_low") * chance, c.cfg.t("initial_high") * chance

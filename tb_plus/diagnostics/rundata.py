@@ -147,7 +147,7 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
         if weight_tags:
             rd.layers["weight_norm"] = _hand_layers(ld, run, weight_tags, "weight_norm")
     if rd.num_classes is None:
-        rd.num_classes = _hparam_classes(ld, run)
+        rd.num_classes = _hparam_classes(ld, run, cfg, runs)
     _cut_at_breakage(rd)
     main = rd.losses[0] if rd.losses else None
     if main is None and scalar_tags:
@@ -159,13 +159,18 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
     return rd
 
 
-def _hparam_classes(ld, run):
-    from tb_plus.query.hparams import own_hparams
+def _hparam_classes(ld, run, cfg, runs=None):
+    """The class count from the run's hparams (its own, or those add_hparams wrote into a
+    <run>/<timestamp> sub-run): the first key matching the num_classes pattern (num_classes,
+    num_labels, n_classes, ..., also under a prefix such as model/num_labels) with a whole value >= 2."""
+    from tb_plus.query.hparams import hparams_of
 
-    hp = own_hparams(ld, run)
-    for k in ("num_classes", "n_classes", "classes"):
-        v = hp.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 2 and float(v).is_integer():
+    hp = hparams_of(ld, run, runs)
+    for k in sorted(hp):
+        v = hp[k]
+        if not cfg.matches("num_classes", k) or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if math.isfinite(v) and v >= 2 and float(v).is_integer():
             return int(v)
     return None
 

@@ -12,6 +12,7 @@ directory itself). Sub-runs keep their own hparams too.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from tb_plus.query.tagtree import natural_key
@@ -63,6 +64,42 @@ def own_hparams(ld, run: str) -> dict:
         return {}
 
 
+def parent_run(run: str) -> str | None:
+    """The run whose hparams `run` adds to: its parent directory's run; for a top-level run named
+    by a bare timestamp (add_hparams on a writer of the log directory itself), the log directory's
+    own run '.'; None for other top-level runs."""
+    parent, sep, _ = run.rpartition("/")
+    if sep:
+        return parent
+    return "." if _TIMESTAMP.match(run) else None
+
+
+def sub_runs(run: str, runs) -> list:
+    """The direct sub-runs of `run` among `runs`, in natural order (the newest timestamp last)."""
+    return list(_children(tuple(runs)).get(run, ()))
+
+
+@functools.lru_cache(maxsize=8)
+def _children(runs: tuple) -> dict:
+    """{run: its direct sub-runs in natural order} (computed once per list of runs: diagnosing every
+    run of a log directory asks this once per run)."""
+    out = {}
+    for r in sorted(runs, key=natural_key):
+        parent = parent_run(r)
+        if parent is not None and parent != r:
+            out.setdefault(parent, []).append(r)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def hparams_of(ld, run: str, runs=None) -> dict:
+    """One run's hparams as run_hparams gives them: its own values over its direct sub-runs'."""
+    hp = {}
+    for r in sub_runs(run, ld.runs() if runs is None else runs):
+        hp.update(own_hparams(ld, r))
+    hp.update(own_hparams(ld, run))
+    return hp
+
+
 def run_hparams(ld) -> dict:
     """{run: {name: value}} for every run of `ld` that has or inherits hparams (see the module doc)."""
     runs = ld.runs()
@@ -73,9 +110,7 @@ def run_hparams(ld) -> dict:
         hp = own[r]
         if not hp:
             continue
-        parent, sep, leaf = r.rpartition("/")
-        if not sep:
-            parent = "." if _TIMESTAMP.match(r) else ""
+        parent = parent_run(r)
         if parent in known and parent != r:
             inherited.setdefault(parent, {}).update(hp)
     out = {}
