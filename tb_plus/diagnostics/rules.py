@@ -187,10 +187,12 @@ def divergence(c: _Ctx):
 
 
 @rule("plateau", "warning", "Loss does not converge",
-      """The smoothed training loss improves by less than plateau_improvement (5%) of its starting
-      level from start to end over at least plateau_min_points (50) points; or, when the class
-      count C is known, it ends above chance_fraction (0.85) x ln(C). Onset: the step from which
-      the loss stayed within 2% of its final best.""")
+      """The smoothed training loss changes by less than plateau_improvement (5%) of its starting
+      level from start to end, whichever way it drifts, over at least plateau_min_points (50)
+      points; or, when the class count C is known and the loss starts on the scale of a
+      per-example cross-entropy (within [initial_low, initial_high] x ln(C); a summed loss starts
+      batch-size times higher), it ends above chance_fraction (0.85) x ln(C). Onset: the step from
+      which the loss stayed within 2% of its final best.""")
 def plateau(c: _Ctx):
     out = []
     for sig in c.rd.losses:
@@ -199,19 +201,25 @@ def plateau(c: _Ctx):
         if n < c.cfg.t("plateau_min_points"):
             continue
         first, last = _edge(sm, True), _edge(sm, False)
-        if not (math.isfinite(first) and math.isfinite(last)) or last > first:
-            continue  # rising: the divergence rule's
+        if not (math.isfinite(first) and math.isfinite(last)):
+            continue
         improvement = (first - last) / abs(first) if first else 0.0
+        if improvement <= -c.cfg.t("plateau_improvement"):
+            continue  # rising, not flat: the divergence rule's
         ncls = c.cfg.num_classes or c.rd.num_classes
         chance = math.log(ncls) if ncls else None
-        stuck = chance is not None and last >= c.cfg.t("chance_fraction") * chance
+        # the chance level means something only for a loss on the per-example scale (from its start)
+        per_example = chance is not None and \
+            c.cfg.t("initial_low") * chance <= first <= c.cfg.t("initial_high") * chance
+        stuck = per_example and last >= c.cfg.t("chance_fraction") * chance
         if improvement >= c.cfg.t("plateau_improvement") and not stuck:
             continue
         best = np.fmin.accumulate(sm)
         final = best[-1]
         within = best <= final + 0.02 * abs(final) + 1e-12
         i = int(np.argmax(within))
-        why = (f"improved only {fmt(100 * improvement)}% (from {fmt(first)} to {fmt(last)})"
+        why = ((f"improved only {fmt(100 * improvement)}%" if improvement >= 0 else
+                f"rose {fmt(-100 * improvement)}%") + f" (from {fmt(first)} to {fmt(last)})"
                if improvement < c.cfg.t("plateau_improvement")
                else f"ends at {fmt(last)}, {fmt(100 * last / chance)}% of chance level ln({ncls}) = {fmt(chance)}")
         ev = {"start_value": first, "end_value": last, "improvement": improvement, "points": n}

@@ -119,9 +119,30 @@ def test_plateau_and_chance_level():
     # improves 20%, but stays near ln(10)
     slow = 2.3 - 0.4 * np.arange(400) / 400
     assert run("plateau", rd_with(losses=[sig(slow)])) == []
-    (f,) = run("plateau", rd_with(losses=[sig(slow)], num_classes=2))  # ln 2 = 0.69: far above chance? no
+    (f,) = run("plateau", rd_with(losses=[sig(slow)], num_classes=8))  # ends at 1.9: 91% of ln 8 = 2.08
     assert "chance" in f.message
     assert run("plateau", rd_with(losses=[sig(flat[:30])])) == []  # too short to say
+
+
+def test_plateau_whichever_way_a_flat_loss_drifts():
+    rng = np.random.default_rng(16)  # its own: the module's RNG feeds the tests after this one
+    for drift in (-0.002, 0.0002, 0.002):  # 0.1% down, 0.01% and 0.1% up: flat all the same
+        flat = 2.30 * (1 + drift * np.arange(400) / 400) + 0.01 * rng.standard_normal(400)
+        (f,) = run("plateau", rd_with(losses=[sig(flat)], num_classes=10))
+        assert f.severity == "warning", drift
+    rising = 2.30 * (1 + 0.3 * np.arange(400) / 400)  # 30% up: not flat (and not a plateau)
+    assert run("plateau", rd_with(losses=[sig(rising)])) == []
+
+
+def test_plateau_does_not_compare_a_summed_loss_with_chance():
+    # reduction="sum" over batches of 256: starts at 256 x ln 10 = 590 and learns to 2.6, "113% of chance"
+    rng = np.random.default_rng(17)
+    summed = 590 * np.exp(-np.arange(400) / 70) + 2.6 + 0.05 * rng.standard_normal(400)
+    assert run("plateau", rd_with(losses=[sig(summed)], num_classes=10)) == []
+    # the same curve per example (590 / 256 = 2.3 -> 0.01) is no plateau either; one stuck near ln 10 is
+    assert run("plateau", rd_with(losses=[sig(summed / 256)], num_classes=10)) == []
+    (f,) = run("plateau", rd_with(losses=[sig(2.3 - 0.3 * (1 - np.exp(-np.arange(400) / 50)))], num_classes=10))
+    assert "chance" in f.message
 
 
 def test_constant_and_zero_loss():
