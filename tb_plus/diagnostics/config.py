@@ -52,6 +52,9 @@ THRESHOLDS = {
     "oscillation_swing": 0.5,
     "oscillation_swings": 4,
     "oscillation_floor": 0.05,  # ... and by this share of the loss's improvement from start to best
+    # ... and by this many times the loss's local noise (1.4826 x its median absolute residual
+    # around the smoothed loss)
+    "oscillation_noise": 1.5,
     # overfitting: validation loss above its minimum by this share, while the train loss still falls
     "overfit_rise": 0.15,
     "overfit_points": 3,

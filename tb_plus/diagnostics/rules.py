@@ -314,9 +314,11 @@ def initial_loss(c: _Ctx):
 
 @rule("oscillation", "warning", "Loss oscillates",
       """The smoothed training loss swings up and down by at least oscillation_swing (50%) of its
-      local level and oscillation_floor (5%) of the improvement from its start to its best,
-      oscillation_swings (4) times or more (a zig-zag with hysteresis): the learning rate is likely
-      too high. Onset: the first swing.""")
+      local level, oscillation_floor (5%) of the improvement from its start to its best and
+      oscillation_noise (1.5) x the loss's local noise (1.4826 x the median absolute residual
+      around the smoothed loss over 5 smoothing windows: small batches make a loss bimodal, and
+      its running median flips between the modes), oscillation_swings (4) times or more (a
+      zig-zag with hysteresis): the learning rate is likely too high. Onset: the first swing.""")
 def oscillation(c: _Ctx):
     out = []
     swing = c.cfg.t("oscillation_swing")
@@ -324,7 +326,8 @@ def oscillation(c: _Ctx):
         step, value, x, v, sm = _loss_view(c, sig)
         if len(sm) < 20:
             continue
-        pivots = _zigzag(sm, swing, c.cfg.t("oscillation_floor") * max(sm[0] - float(np.min(sm)), 0.0))
+        noise = c.cfg.t("oscillation_noise") * _smoothed_noise(v, sm)
+        pivots = _zigzag(sm, swing, c.cfg.t("oscillation_floor") * max(sm[0] - float(np.min(sm)), 0.0), noise)
         if len(pivots) < c.cfg.t("oscillation_swings"):
             continue
         amps = [abs(sm[b] - sm[a]) / max(abs(sm[a]), abs(sm[b]), 1e-12) for a, b in zip(pivots, pivots[1:])]
@@ -340,9 +343,20 @@ def oscillation(c: _Ctx):
     return out
 
 
-def _zigzag(sm, swing, floor=0.0):
-    """Indices where the series turns after moving by at least `swing` x the level at the turn, and
-    by at least `floor`."""
+def _smoothed_noise(v, sm):
+    """Per point, the noise of `v` around its running median `sm`: 1.4826 x the median absolute
+    residual over the neighbouring 5 smoothing windows (robust, so that the jumps of a real
+    oscillation do not count as noise). Not divided by the root of the window: with small batches
+    a loss is bimodal (a batch with or without a wrong answer), and a running median then flips
+    between the modes whole."""
+    w = smooth_window(len(v))
+    resid = np.abs(np.asarray(v, np.float64) - sm)
+    return 1.4826 * rolling_median(resid, min(len(resid), 5 * w) | 1)
+
+
+def _zigzag(sm, swing, floor=0.0, noise=None):
+    """Indices where the series turns after moving by at least `swing` x the level at the turn, by
+    at least `floor`, and by at least `noise` (per point: what noise alone moves it by)."""
     pivots = []
     ext_i, ext = 0, sm[0]
     direction = 0
@@ -359,7 +373,7 @@ def _zigzag(sm, swing, floor=0.0):
                 direction = -1
             continue
         level = max(abs(ext), abs(y), 1e-12)
-        if abs(y - ext) >= max(swing * level, floor):
+        if abs(y - ext) >= max(swing * level, floor, 0.0 if noise is None else max(noise[i], noise[ext_i])):
             if direction != 0:
                 pivots.append(ext_i)
             direction = -1 if y < ext else 1

@@ -178,6 +178,23 @@ def test_oscillation():
     assert run("oscillation", rd_with(losses=[sig(healthy_loss(800, noise=0.3))])) == []
 
 
+def test_oscillation_is_judged_against_the_loss_noise():
+    rng = np.random.default_rng(18)  # its own: the module's RNG feeds the tests after this one
+    n = 2000
+    err = 0.03 + 0.87 * np.exp(-np.arange(n) / 150)  # the share of wrong answers, falling as it learns
+    for batch in (1, 4, 16):
+        # per example: a confident right answer (loss ~0.01) or a wrong one (2-4): with small batches the
+        # batch loss is bimodal and its running median flips between the modes by 90% of its level
+        wrong = rng.random((n, batch)) < err[:, None]
+        v = np.where(wrong, rng.uniform(1.5, 4.0, (n, batch)), rng.exponential(0.01, (n, batch))).mean(1)
+        assert run("oscillation", rd_with(losses=[sig(v)])) == [], batch
+    # a real oscillation stands out of noise of a fifth of its size
+    t = np.arange(800)
+    v = 1.0 + 0.8 * np.sign(np.sin(t / 40)) + 0.3 * rng.standard_normal(800)
+    (f,) = run("oscillation", rd_with(losses=[sig(v)]))
+    assert f.evidence["swings"] >= 4
+
+
 def test_overfitting_onset_at_the_validation_minimum():
     n = 1000
     train = sig(healthy_loss(n, end=0.01))
