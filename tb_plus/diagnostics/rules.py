@@ -836,7 +836,9 @@ def update_ratio(c: _Ctx):
     )]
 
 
-def _act_rule(c: _Ctx, stat, thr_name, what, prompt):
+def _act_rule(c: _Ctx, stat, thr_name, what, prompt, windowed=False):
+    """windowed: each value covers the traced steps since the previous one (the tracer's dead
+    units), so a stretch starts where the window of its first value starts."""
     lay = c.rd.acts.get(stat)
     if lay is None or not len(lay):
         return []
@@ -852,7 +854,10 @@ def _act_rule(c: _Ctx, stat, thr_name, what, prompt):
         k = streak(vv > thr, _patience(c.cfg, len(vv)) if len(vv) > 20 else 2)
         if k is None or _edge(vv, False) <= thr:
             continue
-        hits.append((i, int(x[k]), float(_edge(vv, False))))
+        onset = int(x[k])
+        if windowed:  # the window of the stretch's first value starts after the value before it
+            onset = int(s[np.searchsorted(s, x[k]) - 1]) + 1 if x[k] > s[0] else _first_traced_step(c.rd, s[0])
+        hits.append((i, onset, float(_edge(vv, False))))
     if not hits:
         return []
     names = [lay.names[i] for i, _, _ in hits]
@@ -868,12 +873,20 @@ def _act_rule(c: _Ctx, stat, thr_name, what, prompt):
 @rule("dead_relu", "warning", "Dead ReLU units",
       """The tracer's dead_fraction of a ReLU-like layer (units never positive over a window of
       traced steps) stays above dead_fraction (0.5) until the end of the run, for `patience`
-      windows (at least 2). Onset: the first window of that stretch.""")
+      windows (at least 2). Onset: the start of the first window of that stretch (the run's first
+      traced step when units are dead from the first window on).""")
 def dead_relu(c: _Ctx):
     return _act_rule(c, "dead_fraction", "dead_fraction", "of units dead",
                      "Lower the learning rate (a large step can push units below zero for good); use LeakyReLU, "
                      "ELU or GELU; initialise with He (kaiming) initialisation and biases at zero or slightly "
-                     "positive; add normalisation before the activation.")
+                     "positive; add normalisation before the activation.", windowed=True)
+
+
+def _first_traced_step(rd, default):
+    """The first step of the run's per-layer data (the tracer's first traced step)."""
+    firsts = [int(lay.step[i][0]) for group in (rd.layers, rd.acts) for lay in group.values()
+              for i in range(len(lay)) if len(lay.step[i])]
+    return min(firsts + [int(default)])
 
 
 @rule("saturation", "warning", "Saturated activations",

@@ -320,7 +320,12 @@ def test_dead_relu_and_saturation_need_to_last():
     dead[:, 1] = np.where(steps >= 300, 0.8, 0.1)
     lay = layers("dead_fraction", dead, names=["act0", "act1"], steps=steps)
     (f,) = run("dead_relu", rd_with(acts={"dead_fraction": lay}))
-    assert f.step == 300 and f.evidence["first_layer"] == "act1"
+    assert f.step == 251 and f.evidence["first_layer"] == "act1"  # the window 251-300 showed it first
+    # dead from the first window on (its value at step 50 covers steps 0-50): from the first traced step
+    grads = layers("grad_norm", np.ones((1000, 1)))
+    first = layers("dead_fraction", np.full((len(steps), 1), 0.8), names=["act0"], steps=steps)
+    (f,) = run("dead_relu", rd_with(acts={"dead_fraction": first}, layers={"grad_norm": grads}))
+    assert f.step == 0
     dead[:, 1] = np.where((steps >= 300) & (steps < 500), 0.8, 0.1)  # recovered
     assert run("dead_relu", rd_with(acts={"dead_fraction": layers("dead_fraction", dead, ["a", "b"], steps)})) == []
     sat = np.full((300, 1), 0.9)
