@@ -938,8 +938,10 @@ def weight_growth(c: _Ctx):
 @rule("metric_volatility", "warning", "Evaluation metric is volatile",
       """A validation metric (tags matching `metric` in a validation series) changes from one
       evaluation to the next by a median of more than volatility (0.1) over the second half of the
-      run: absolute for metrics within [0, 1] (accuracy, AUC, F1), relative to its level otherwise;
-      at least volatility_min_points (6) evaluations. Onset: the start of the second half.""")
+      run, or by more than twice that in a fifth of the changes (3 at least: a metric that keeps
+      dropping and coming back, its median change small): absolute for metrics within [0, 1]
+      (accuracy, AUC, F1), relative to its level otherwise; at least volatility_min_points (6)
+      evaluations. Onset: the start of the second half.""")
 def metric_volatility(c: _Ctx):
     out = []
     for sig in c.rd.metrics:
@@ -954,13 +956,17 @@ def metric_volatility(c: _Ctx):
         unit = np.all((v >= 0) & (v <= 1))
         level = 1.0 if unit else max(float(np.median(np.abs(v))), 1e-12)
         change = float(np.median(d)) / level
-        if change <= c.cfg.t("volatility"):
+        jumps = int(np.sum(d / level > 2 * c.cfg.t("volatility")))
+        if change <= c.cfg.t("volatility") and jumps < max(3, 0.2 * len(d)):
             continue
         out.append(c.find(
             [sig.tag], s[h], s[-1],
             f"{sig.tag}{_in(sig)} changes by a median {fmt(change * (1 if unit else 100))}{'' if unit else '%'} between "
-            f"evaluations in the second half of the run (range {fmt(v[h:].min())} to {fmt(v[h:].max())}).",
-            {"median_change": change, "evaluations": len(v), "min": float(v[h:].min()), "max": float(v[h:].max())},
+            f"evaluations in the second half of the run, {jumps} of {len(d)} times by more than "
+            f"{fmt(2 * c.cfg.t('volatility') * (1 if unit else 100))}{'' if unit else '%'} "
+            f"(range {fmt(v[h:].min())} to {fmt(v[h:].max())}).",
+            {"median_change": change, "jumps": jumps, "evaluations": len(v), "min": float(v[h:].min()),
+             "max": float(v[h:].max())},
             "Evaluate on a larger or fixed validation set; lower the learning rate or decay it; average the weights "
             "(EMA/SWA); with BatchNorm check the evaluation uses eval() mode and enough data for its statistics.",
         ))

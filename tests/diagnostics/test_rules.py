@@ -352,6 +352,20 @@ def test_metric_volatility():
     assert f.step == steps[len(steps) // 2] and f.evidence["median_change"] == pytest.approx(0.4)
 
 
+def test_metric_volatility_of_a_metric_that_keeps_dropping():
+    rng = np.random.default_rng(19)  # its own: the module's RNG feeds the tests after this one
+    steps = np.arange(0, 4000, 100)
+    # about 0.72, with a drop to 0.39 every fifth evaluation: median change 0.02, swings of 0.33
+    acc = 0.72 + 0.02 * rng.standard_normal(len(steps))
+    acc[::5] = 0.39
+    (f,) = run("metric_volatility", rd_with(metrics=[sig(acc, "val/acc", steps)]))
+    assert f.evidence["median_change"] < 0.1 and f.evidence["jumps"] >= 6
+    # one bad evaluation (a drop and the way back: 2 changes) is no pattern
+    once = 0.72 + 0.02 * rng.standard_normal(len(steps))
+    once[30] = 0.39
+    assert run("metric_volatility", rd_with(metrics=[sig(once, "val/acc", steps)])) == []
+
+
 def test_stalled_gap_inside_a_run():
     walls = 1e9 + np.concatenate([np.arange(100) * 10.0, 5000 + np.arange(100) * 10.0])
     v = healthy_loss(200)
