@@ -65,7 +65,7 @@ THRESHOLDS = {
     # or the gradient norm grows this many times from the start to the end
     "spike_factor": 10.0,
     "spike_count": 3,
-    "burst_factor": 50.0,  # ... or its first points are this many times its median over the run
+    "burst_factor": 10.0,  # ... or its first points are this many times its median over the run
     "burst_grad_to_weight": 1.0,  # ... and the gradient starts at least this large relative to the weights
     "explode_growth": 100.0,
     # update ratio ||dW|| / ||W||: a layer below `frozen_ratio` is not updated; the run's median

@@ -615,7 +615,7 @@ def _total_grad(lay):
       """The global gradient norm (the root of the sum of squares of the per-layer norms, from the
       tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more spikes above spike_factor (10) x both its median over the run and its
       running median (centred, or over the points just before it: the start of a burst of several steps),
-      or starts (median of its first 3 points) above burst_factor (50) x its median over the run while
+      or starts (median of its first 3 points) above burst_factor (10) x its median over the run while
       larger than the weights themselves (global gradient norm / global weight norm >=
       burst_grad_to_weight, 1; tracer data only): a burst at the start (unnormalised inputs, a bad
       initialisation), or grows explode_growth (100) times

@@ -436,6 +436,12 @@ def test_exploding_gradients_burst_at_the_start():
     assert run("exploding_gradients", rd_with(layers=lay, traced=True)) == []
     # without weight norms there is no telling the two apart: no finding
     assert run("exploding_gradients", rd_with(layers={"grad_norm": layers("grad_norm", g[:, None])}, traced=True)) == []
+    # a start-up burst of 16-20x the run's median, 1.2-3x the weights (a bad initialisation) is one too
+    g2 = 1 + 0.1 * np.random.default_rng(20).random(400)
+    g2[:10] = np.linspace(20, 16, 10)
+    lay2 = {"grad_norm": layers("grad_norm", g2[:, None]), "weight_norm": layers("weight_norm", np.full((400, 1), 8.0))}
+    (f,) = run("exploding_gradients", rd_with(layers=lay2, traced=True))
+    assert f.step == 0 and 15 < f.evidence["ratio"] < 21
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 50, 1000])
