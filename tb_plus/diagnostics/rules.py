@@ -149,8 +149,9 @@ def _in(sig):
 @rule("divergence", "error", "Loss diverges",
       """The smoothed training loss rises above its best value so far by at least
       (divergence_factor - 1) x |best| and by divergence_share of the improvement made until then
-      (defaults 1.5 and 0.5), for `patience` points. Onset: walking back from the detection, the
-      point where the rise passed a tenth of that margin.""")
+      (defaults 1.5 and 0.5), for `patience` points. An error when the loss is still that high at
+      the end; a warning when it came back below (a divergence the run recovered from). Onset:
+      walking back from the detection, the point where the rise passed a tenth of that margin.""")
 def divergence(c: _Ctx):
     out = []
     f, share = c.cfg.t("divergence_factor"), c.cfg.t("divergence_share")
@@ -174,14 +175,22 @@ def divergence(c: _Ctx):
         nan_note = ""
         if len(step) < len(sig.step):
             nan_note = f", then it is not finite from step {int(sig.step[len(step)])}"
+        # recovered: back below the divergence level by the end (a finite loss that was cut by a NaN
+        # did not recover)
+        back = np.flatnonzero(sm[peak:] <= best[i] + margin[i])
+        recovered = len(back) > 0 and sm[-1] <= best[i] + margin[i] and not nan_note
+        stay = (f"and came back below {fmt(best[i] + margin[i])} at step {int(x[peak + int(back[0])])}"
+                if recovered else "and stayed up")
         out.append(c.find(
-            [sig.tag], x[j], sig.step[-1],
+            [sig.tag], x[j], x[peak + int(back[0])] if recovered else sig.step[-1],
             f"{sig.tag} rose from its best {fmt(best[i])} to {fmt(sm[peak])} (x{fmt(sm[peak] / best[i]) if best[i] else 'inf'}, "
-            f"smoothed) from about step {int(x[j])} and stayed up{nan_note}.",
+            f"smoothed) from about step {int(x[j])} {stay}{nan_note}.",
             {"best_value": best[i], "best_step": int(x[int(np.argmin(sm[: i + 1]))]), "peak_value": sm[peak],
-             "peak_step": int(x[peak]), "detected_step": int(x[i]), "final_value": sm[-1]},
+             "peak_step": int(x[peak]), "detected_step": int(x[i]), "final_value": sm[-1],
+             "recovered": int(recovered)},
             "Lower the learning rate about 10x (or add warm-up); clip gradients (clip_grad_norm_ 1.0); check that "
             "the learning-rate schedule does not grow it; normalise the inputs.",
+            severity="warning" if recovered else None,
         ))
     return out
 

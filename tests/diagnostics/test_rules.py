@@ -21,10 +21,11 @@ def sig(values, tag="train/loss", steps=None, walls=None):
     return Sig(tag, steps.astype(np.int64), values, walls)
 
 
-def healthy_loss(n=500, start=2.3, end=0.1, noise=0.05):
+def healthy_loss(n=500, start=2.3, end=0.1, noise=0.05, rng=None):
+    """rng: a generator of the test's own (the module's RNG feeds the older tests their data)."""
     t = np.arange(n)
     v = end + (start - end) * np.exp(-t / (n / 6))
-    return v * (1 + noise * RNG.standard_normal(n))
+    return v * (1 + noise * (RNG if rng is None else rng).standard_normal(n))
 
 
 def layers(stat, mats, names=None, steps=None):
@@ -103,6 +104,18 @@ def test_divergence_onset_and_patience():
     blip[300:305] = 5.0  # a 5-point spike is not a divergence
     assert run("divergence", rd_with(losses=[sig(blip)])) == []
     assert run("divergence", rd_with(losses=[sig(healthy_loss(n))])) == []
+
+
+def test_divergence_the_run_recovered_from_is_a_warning():
+    n = 800
+    v = healthy_loss(n, noise=0.02, rng=np.random.default_rng(21))
+    v[300:360] = 5.0  # a blow-up of 60 steps, then back to where it was
+    (f,) = run("divergence", rd_with(losses=[sig(v)]))
+    assert f.severity == "warning" and f.evidence["recovered"] == 1 and "came back" in f.message
+    assert 355 <= f.step_end <= 380
+    v[300:] = 5.0  # the same blow-up, for good
+    (f,) = run("divergence", rd_with(losses=[sig(v)]))
+    assert f.severity == "error" and f.evidence["recovered"] == 0 and "stayed up" in f.message
 
 
 def test_divergence_from_the_start():
