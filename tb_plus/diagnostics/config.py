@@ -30,6 +30,10 @@ PATTERNS = {
     "weight_norm": r"(weight|param)s?[/_.\-]?norm",
     # the class count, as a scalar tag or an hparam key (HF Transformers: num_labels)
     "num_classes": r"(^|/)(num_classes|n_classes|nb_classes|classes|num_labels|n_labels)$",
+    # episode returns: a reinforcement-learning run (Stable-Baselines3 rollout/ep_rew_mean, RLlib
+    # episode_reward_mean / episode_return_mean, CleanRL charts/episodic_return), whose losses are
+    # not judged as supervised losses
+    "rl_return": r"(^|/)(ep_rew_mean|episode_reward(_mean)?|episode_return(_mean)?|episodic_return)$",
     # per-epoch means (Keras' epoch_loss): no initial value to check
     "epoch_aggregate": r"(^|[/_.\-])epoch[_\-]",
 }

@@ -49,6 +49,10 @@ class RunData:
     acts: dict = dataclasses.field(default_factory=dict)  # stat -> Layers (activations family)
     traced: bool = False
     num_classes: int | None = None
+    # "rl" when the run logs episode returns (reinforcement learning): its losses chase moving
+    # targets (value, Q, policy losses), so they are kept apart and not judged as supervised losses
+    kind: str | None = None
+    rl_losses: list = dataclasses.field(default_factory=list)
     last_wall: float | None = None
     walls: np.ndarray | None = None  # write times of its main series, for stall detection
     cache: dict = dataclasses.field(default_factory=dict)  # what several rules compute (smoothed losses)
@@ -100,7 +104,12 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
     derived = ld.derived_tags(run)
     scalar_tags = [t for t in ld.tags(run) if t not in derived]
     grad_tags, weight_tags = [], []
+    if any(cfg.matches("rl_return", t) for t in scalar_tags):
+        rd.kind = "rl"
     for tag in scalar_tags:
+        if rd.kind == "rl" and cfg.matches("loss", tag):
+            rd.rl_losses.append(_sig(ld, run, tag))
+            continue
         if cfg.matches("num_classes", tag):
             s = ld.scalars(run, tag)
             finite = s.value[np.isfinite(s.value)]
@@ -149,7 +158,7 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
     if rd.num_classes is None:
         rd.num_classes = _hparam_classes(ld, run, cfg, runs)
     _cut_at_breakage(rd)
-    main = rd.losses[0] if rd.losses else None
+    main = rd.losses[0] if rd.losses else (rd.rl_losses[0] if rd.rl_losses else None)
     if main is None and scalar_tags:
         main = _sig(ld, run, scalar_tags[0])
     if main is not None and len(main.wall):
