@@ -164,10 +164,11 @@ def test_corpus_holds_on_every_cpu_path(capability, threads, tmp_path):
 
 @pytest.mark.parametrize("lr", [1.8, 5.0, 30.0])
 def test_labels_follow_the_run(lr, tmp_path):
-    """lr_too_high at other learning rates stands in for the trajectories other CPUs give: a late
-    divergence (1.8), NaN ten steps after a finite blow-up (5), NaN within a few steps (30). Its label
-    says what the run did (a non-finite loss is expected where and only where one was measured) and
-    the diagnostics agree with it."""
+    """lr_too_high at other learning rates stands in for the trajectories other CPUs give (here, on
+    an AVX2 machine: a late divergence at 1.8, NaN ten steps after a finite blow-up at 5, NaN within a
+    few steps at 30; elsewhere they may differ, and the labels with them). Its label says what the run
+    did (a non-finite loss is expected where and only where one was measured) and the diagnostics
+    agree with it."""
     out = tmp_path / "corpus"
     labels = diagnostics_corpus.make_corpus(str(out), ["lr_too_high"], lr_too_high=lr)
     lab = labels["lr_too_high"]
@@ -183,4 +184,5 @@ def test_labels_follow_the_run(lr, tmp_path):
     report = _diagnose(out, tmp_path / "cache")
     result = diagnostics_score.score(report.findings, labels)
     assert not _problems(labels, report, result), _problems(labels, report, result)
-    assert result["expected"], "a learning rate this high must leave something to find"
+    if lr >= 30:  # overflows within a few steps on any CPU
+        assert "nonfinite_loss" in rules, sig
