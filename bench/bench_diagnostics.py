@@ -7,7 +7,9 @@
    pathological PyTorch and Keras runs) and prints, per rule, how many labelled pathologies it
    found at the documented onset (recall), how many of its warning/error findings fall outside
    the labels (precision), and the largest onset error in steps.
-2. Speed: a generated 2 GB log directory (bench/gen_logdir.py: 8 runs x 300 scalar tags in real
+2. Real logs: every finding on ../shared/wild-logs (real log directories of other projects, beside
+   the checkout; --wild PATH), warnings and errors listed one by one.
+3. Speed: a generated 2 GB log directory (bench/gen_logdir.py: 8 runs x 300 scalar tags in real
    writers' bytes, per-layer gradient and weight norms among them) plus the corpus (tracer data),
    all its files hard-linked into one directory. Times, as child processes (what a CI pipeline
    runs), with the files in the page cache: `tb-plus index` with an empty cache (the store's cold
@@ -170,12 +172,44 @@ def scale(data_dir, corpus, size_gb, repeat, smoke=False):
     print("\n" + "\n".join(out.splitlines()[:1]))
 
 
+def wild(path):
+    """Every finding on real log directories written by other projects, warnings and errors listed."""
+    if not os.path.isdir(path):
+        left_out("the real log directories", "none at %s" % path)
+        return
+    from tb_plus.diagnostics import diagnose
+    from tb_plus.store import Logdir
+
+    cache = tempfile.mkdtemp(prefix="diag_w_")
+    try:
+        ld = Logdir(path, cache_dir=cache)
+        ld.refresh()
+        report = diagnose(ld)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    counts = {sev: sum(f.severity == sev for f in report.findings) for sev in ("error", "warning", "info")}
+    print("\n## Real logs: %s, %d runs: %d errors, %d warnings, %d info\n"
+          % (path, len(report.runs), counts["error"], counts["warning"], counts["info"]))
+    print("| severity | run | rule | step | message |")
+    print("|---|---|---|---|---|")
+    severe = [f for f in report.findings if f.severity in ("error", "warning")]
+    for f in severe:
+        print("| %s | %s | %s | %s | %s |" % (f.severity, f.run, f.rule, f.step, f.message.replace("|", "/")))
+    if not severe:
+        print("| - | - | - | - | no warning or error |")
+    rules = sorted({f.rule for f in report.findings if f.severity == "info"})
+    print("\ninfo findings by rule: %s" % (", ".join("%s %d" % (r, sum(f.rule == r for f in report.findings))
+                                                    for r in rules) or "none"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size-gb", type=float, default=2.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--data-dir", default=os.path.join(HERE, "data"))
+    ap.add_argument("--wild", default=os.path.join(os.path.dirname(ROOT), "shared", "wild-logs"),
+                    help="real log directories of other projects (default: ../shared/wild-logs beside the checkout)")
     add_smoke_flag(ap)
     a = ap.parse_args()
     runs = keras = None
@@ -188,6 +222,7 @@ def main():
         os.makedirs(a.data_dir, exist_ok=True)
         corpus = corpus_dir(a.data_dir, runs, keras)
         quality(corpus)
+        wild(a.wild)
         if not a.skip_scale:
             scale(a.data_dir, corpus, a.size_gb, a.repeat, a.smoke)
 
