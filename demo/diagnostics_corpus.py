@@ -259,10 +259,10 @@ def _norm(t) -> float:
     return float(t.detach().double().norm())
 
 
-def _torch_run(name, run_dir, lr_too_high=LR_TOO_HIGH):
+def _torch_run(name, run_dir, lr_too_high=LR_TOO_HIGH, seed=0):
     import torch
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     sgd, adam = torch.optim.SGD, torch.optim.Adam
     if name == "healthy_mlp":
         m = mlp([64, 64, 64, 10])
@@ -383,12 +383,14 @@ def keras_available() -> bool:
 # ------------------------------------------------------------------ corpus
 
 def make_corpus(outdir, runs=None, keras=None, timings=None, threads=1, labels_path=None,
-                lr_too_high=LR_TOO_HIGH) -> dict:
+                lr_too_high=LR_TOO_HIGH, seed=0) -> dict:
     """Writes OUTDIR/<run> for each run (None: all) and returns the labels of the runs written,
     derived from what each run measurably did (diagnostics_labels.derive), and writes them with the
     measurements and the platform to labels_path (default OUTDIR/corpus_labels.json).
     keras=None: the Keras runs when TensorFlow imports; False: never; True: always (fails without TF).
     threads: torch's intra-op threads while training (restored after).
+    seed: torch's seed for the PyTorch runs' initial weights (0: the corpus as documented; others give
+    other trajectories of the chaotic runs, as another CPU would).
     lr_too_high: the learning rate of the lr_too_high run (other values give other trajectories, as
     another CPU would: the tests use them to check that the labels follow the run).
     timings: an optional dict that receives {run: wall seconds, run + ":cpu": CPU seconds of the process}."""
@@ -415,7 +417,7 @@ def make_corpus(outdir, runs=None, keras=None, timings=None, threads=1, labels_p
             if name in KERAS_RUNS:
                 measured = _keras_run(name, run_dir)
             else:
-                measured = _torch_run(name, run_dir, lr_too_high=lr_too_high)
+                measured = _torch_run(name, run_dir, lr_too_high=lr_too_high, seed=seed)
             if timings is not None:
                 timings[name] = time.perf_counter() - t0
                 timings[name + ":cpu"] = time.process_time() - c0
