@@ -52,6 +52,12 @@ THRESHOLDS = {
     # initial loss: outside [low, high] x ln(C)
     "initial_low": 0.5,
     "initial_high": 2.0,
+    # ... unless within [summed_low, summed_high] x B x ln(C) for a power of two B >= summed_min_batch:
+    # a loss summed over the batch (reduction='sum'; its per-example mean at initialisation is at
+    # least ln(C) on average, a batch's some percent lower or higher)
+    "summed_low": 0.9,
+    "summed_high": 1.25,
+    "summed_min_batch": 16,
     # oscillation: swings of the smoothed loss by at least this share of its level, this many times
     "oscillation_swing": 0.5,
     "oscillation_swings": 4,
@@ -62,6 +68,8 @@ THRESHOLDS = {
     # overfitting: validation loss above its minimum by this share, while the train loss still falls
     "overfit_rise": 0.15,
     "overfit_points": 3,
+    # ... and by this many times the validation loss's noise over the root of its smoothing window
+    "overfit_noise": 6.0,
     # vanishing gradients: first / last layer gradient norm below this, or any layer below the floor
     "vanishing_ratio": 1e-2,
     "vanishing_floor": 1e-8,
@@ -69,6 +77,9 @@ THRESHOLDS = {
     # or the gradient norm grows this many times from the start to the end
     "spike_factor": 10.0,
     "spike_count": 3,
+    # ... and above exp(spike_noise x the log-norm's noise) x that median: spikes stand out of the
+    # run's own step-to-step scatter (log-normal noise of sigma 0.7: 16x)
+    "spike_noise": 4.0,
     "burst_factor": 10.0,  # ... or its first points are this many times its median over the run
     "burst_grad_to_weight": 1.0,  # ... and the gradient starts at least this large relative to the weights
     "explode_growth": 100.0,
@@ -86,6 +97,9 @@ THRESHOLDS = {
     # level (accuracy-like metrics in [0, 1]: above this absolute change)
     "volatility": 0.1,
     "volatility_min_points": 6,
+    # ... a jump of a share of a small validation set (values multiples of 1/n) also above this many
+    # standard deviations of the change binomial noise alone makes, sqrt(2 p (1 - p) / n)
+    "volatility_jump_noise": 3.0,
     # stalled: no data for this long (seconds), in a run written within `stall_horizon` seconds
     "stall_seconds": 1800.0,
     "stall_horizon": 6 * 3600.0,

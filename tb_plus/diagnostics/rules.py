@@ -200,7 +200,9 @@ def divergence(c: _Ctx):
       level from start to end, whichever way it drifts, over at least plateau_min_points (50)
       points; or, when the class count C is known and the loss starts on the scale of a
       per-example cross-entropy (within [initial_low, initial_high] x ln(C); a summed loss starts
-      batch-size times higher), it ends above chance_fraction (0.85) x ln(C). Onset: the step from
+      batch-size times higher), it ends above chance_fraction (0.85) x ln(C), also when it rose a
+      little (less than divergence_factor, 1.5 x: a model stuck at chance whose outputs spread
+      out). Onset: the step from
       which the loss stayed within 2% of its final best.""")
 def plateau(c: _Ctx):
     out = []
@@ -213,14 +215,15 @@ def plateau(c: _Ctx):
         if not (math.isfinite(first) and math.isfinite(last)):
             continue
         improvement = (first - last) / abs(first) if first else 0.0
-        if improvement <= -c.cfg.t("plateau_improvement"):
-            continue  # rising, not flat: the divergence rule's
         ncls = c.cfg.num_classes or c.rd.num_classes
         chance = math.log(ncls) if ncls else None
         # the chance level means something only for a loss on the per-example scale (from its start)
         per_example = chance is not None and \
             c.cfg.t("initial_low") * chance <= first <= c.cfg.t("initial_high") * chance
         stuck = per_example and last >= c.cfg.t("chance_fraction") * chance
+        if improvement <= -c.cfg.t("plateau_improvement") and \
+                not (stuck and last < c.cfg.t("divergence_factor") * first):
+            continue  # rising, not flat: the divergence rule's
         if improvement >= c.cfg.t("plateau_improvement") and not stuck:
             continue
         best = np.fmin.accumulate(sm)
@@ -290,7 +293,10 @@ def constant_loss(c: _Ctx):
       Series of per-epoch means (tags matching `epoch_aggregate`, such as Keras' epoch_loss) are
       skipped: their first point comes after an epoch of training; so are series of fewer than
       patience_min (3) points (a summary value, such as add_hparams' hparam/ metrics, is no
-      training curve). Onset: the first step.""")
+      training curve). A first value within [summed_low, summed_high] (0.9 to 1.25) x B x ln(C)
+      for a power of two B >= summed_min_batch (16) is what a loss summed over a batch of B
+      (reduction='sum') starts at, not a bad initialisation (whose excess has no reason to land on
+      a batch size): that is said at info only. Onset: the first step.""")
 def initial_loss(c: _Ctx):
     ncls = c.cfg.num_classes or c.rd.num_classes
     if not ncls or ncls < 2:
@@ -307,6 +313,18 @@ def initial_loss(c: _Ctx):
         lo, hi = c.cfg.t("initial_low") * chance, c.cfg.t("initial_high") * chance
         if lo <= l0 <= hi:
             continue
+        batch = _summed_batch(c.cfg, l0 / chance)
+        if batch:
+            out.append(c.find(
+                [sig.tag], sig.step[0], sig.step[min(4, len(sig.step) - 1)],
+                f"{sig.tag} starts at {fmt(l0)}, {fmt(l0 / chance)} x ln({ncls}) = {fmt(chance)}: about {batch} x "
+                f"the loss of a uniform guess, as a loss summed over batches of {batch} (reduction='sum') starts.",
+                {"initial_loss": l0, "chance_loss": chance, "num_classes": ncls, "ratio": l0 / chance,
+                 "summed_batch": batch},
+                f"Nothing to do if the loss is summed over batches of {batch}. If it is a mean, the first predictions "
+                "are confidently wrong: scale down the last layer's initial weights and normalise the inputs.",
+                severity="info", title="Initial loss of a summed loss"))
+            continue
         out.append(c.find(
             [sig.tag], sig.step[0], sig.step[min(4, len(sig.step) - 1)],
             f"{sig.tag} starts at {fmt(l0)}, {fmt(l0 / chance)} x ln({ncls}) = {fmt(chance)} expected for a uniform "
@@ -321,13 +339,24 @@ def initial_loss(c: _Ctx):
     return out
 
 
+def _summed_batch(cfg, ratio):
+    """The batch size B (a power of two, at least summed_min_batch) when `ratio` (a first loss over
+    ln(C)) is within [summed_low, summed_high] x B, as for a loss summed over the batch; else None."""
+    if not ratio > 0:
+        return None
+    b = 2 ** int(round(math.log2(ratio)))
+    ok = b >= cfg.t("summed_min_batch") and cfg.t("summed_low") * b <= ratio <= cfg.t("summed_high") * b
+    return int(b) if ok else None
+
+
 @rule("oscillation", "warning", "Loss oscillates",
       """The smoothed training loss swings up and down by at least oscillation_swing (50%) of its
       local level, oscillation_floor (5%) of the improvement from its start to its best and
       oscillation_noise (1.5) x the loss's local noise (1.4826 x the median absolute residual
       around the smoothed loss over 5 smoothing windows: small batches make a loss bimodal, and
       its running median flips between the modes), oscillation_swings (4) times or more (a
-      zig-zag with hysteresis): the learning rate is likely too high. Onset: the first swing.""")
+      zig-zag with hysteresis; a peak within the first smoothing window is where the loss starts
+      to fall, no swing): the learning rate is likely too high. Onset: the first swing.""")
 def oscillation(c: _Ctx):
     out = []
     swing = c.cfg.t("oscillation_swing")
@@ -337,6 +366,8 @@ def oscillation(c: _Ctx):
             continue
         noise = c.cfg.t("oscillation_noise") * _smoothed_noise(v, sm)
         pivots = _zigzag(sm, swing, c.cfg.t("oscillation_floor") * max(sm[0] - float(np.min(sm)), 0.0), noise)
+        if pivots and pivots[0] < smooth_window(len(sm)) and len(pivots) > 1 and sm[pivots[0]] > sm[pivots[1]]:
+            pivots = pivots[1:]  # a peak within the first window: the start of the loss's first descent
         if len(pivots) < c.cfg.t("oscillation_swings"):
             continue
         amps = [abs(sm[b] - sm[a]) / max(abs(sm[a]), abs(sm[b]), 1e-12) for a, b in zip(pivots, pivots[1:])]
@@ -391,9 +422,13 @@ def _zigzag(sm, swing, floor=0.0, noise=None):
 
 
 @rule("overfitting", "warning", "Overfitting",
-      """A validation loss rises above its minimum by more than overfit_rise (15%) for its last
-      overfit_points (3) points or more, while the training loss keeps falling (smoothed, at
-      least 2% lower at the end than at the validation minimum): the train/validation gap grows.
+      """A validation loss, smoothed by a running median over a fifth of its points (3 at least;
+      none under 9 points), rises above its minimum by more than overfit_rise (15%) and by more
+      than overfit_noise (6) x its noise over the root of that window (the noise: 1.4826 x the
+      median absolute residual around the smoothed loss: a small validation set scatters widely)
+      for its last overfit_points (3) points or a fifth of them, whichever more, while the
+      training loss keeps falling (smoothed, at least 2% lower at the end than at the validation
+      minimum): the train/validation gap grows.
       Validation series are found by the `validation` pattern in tags or in a sibling run
       (<x>/validation beside <x>/train). Onset: the step of the validation minimum.""")
 def overfitting(c: _Ctx):
@@ -407,11 +442,15 @@ def overfitting(c: _Ctx):
         vs, vv = vsig.step[ok], vsig.value[ok]
         if len(vv) < k + 3:
             continue
-        smv = rolling_median(vv, 3) if len(vv) >= 9 else vv
+        w = max(3, len(vv) // 5) | 1 if len(vv) >= 9 else 1
+        smv = rolling_median(vv, w) if w > 1 else vv
         imin = int(np.argmin(smv))
         vmin = float(smv[imin])
         tail = smv[imin + 1:]
-        if len(tail) < k or not np.all(tail[-k:] > vmin + c.cfg.t("overfit_rise") * abs(vmin)):
+        last = max(k, len(vv) // 5)
+        noise = 1.4826 * float(np.median(np.abs(vv - smv))) if w > 1 else 0.0
+        margin = max(c.cfg.t("overfit_rise") * abs(vmin), c.cfg.t("overfit_noise") * noise / math.sqrt(w))
+        if len(tail) < last or not np.all(tail[-last:] > vmin + margin):
             continue
         tsig = _pair(vsig, c.rd.losses)
         if tsig.tag in seen:
@@ -622,8 +661,13 @@ def _total_grad(lay):
 
 @rule("exploding_gradients", "warning", "Exploding gradients",
       """The global gradient norm (the root of the sum of squares of the per-layer norms, from the
-      tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more spikes above spike_factor (10) x both its median over the run and its
-      running median (centred, or over the points just before it: the start of a burst of several steps),
+      tracer or hand-logged gradient-norm tags; a single tag as it is) has spike_count (3) or more
+      spikes above spike_factor (10) x both its median over the run and its running median (centred,
+      or over the points just before it: the start of a burst of several steps), and above
+      exp(spike_noise x its log-noise) x them (spike_noise 4; the log-noise: 1.4826 x the median
+      absolute residual of the log norm around its running median; a norm whose batches scatter by
+      a log-normal sigma of 0.7 has steps 10x its median by chance, and 5x blips that noise lifts
+      past 10x),
       or starts (median of its first 3 points) above burst_factor (10) x its median over the run while
       larger than the weights themselves (global gradient norm / global weight norm >=
       burst_grad_to_weight, 1; tracer data only): a burst at the start (unnormalised inputs, a bad
@@ -651,7 +695,8 @@ def exploding_gradients(c: _Ctx):
         # several steps, whose start is then not a spike against its own neighbourhood)
         w = max(5, smooth_window(n))
         base = np.maximum(np.fmin(rolling_median(v, w), trailing_median(v, w)), float(np.median(v)))
-        spikes = np.flatnonzero(v > c.cfg.t("spike_factor") * np.maximum(base, 1e-30))
+        factor = max(c.cfg.t("spike_factor"), math.exp(c.cfg.t("spike_noise") * _log_noise(v, w)))
+        spikes = np.flatnonzero(v > factor * np.maximum(base, 1e-30))
         start, end = _edge(v, True), _edge(v, False)
         growth = end / start if start > 0 else math.nan
         if math.isfinite(growth) and growth >= c.cfg.t("explode_growth"):
@@ -665,7 +710,7 @@ def exploding_gradients(c: _Ctx):
             peak = int(spikes[np.argmax(v[spikes] / np.maximum(base[spikes], 1e-30))])
             out.append(c.find(
                 tags, x[spikes[0]], x[spikes[-1]],
-                f"The {label} spikes {len(spikes)} times above {fmt(c.cfg.t('spike_factor'))}x its running median, "
+                f"The {label} spikes {len(spikes)} times above {fmt(factor)}x its running median, "
                 f"first at step {int(x[spikes[0]])}; the largest is {fmt(v[peak])} ({fmt(v[peak] / max(base[peak], 1e-30))}x) at step {int(x[peak])}.",
                 {"spikes": len(spikes), "first_spike_step": int(x[spikes[0]]), "largest": float(v[peak]),
                  "largest_ratio": float(v[peak] / max(base[peak], 1e-30)), "median": float(np.median(v))},
@@ -681,6 +726,17 @@ def exploding_gradients(c: _Ctx):
                 {"start": first3, "median": med, "ratio": first3 / med, "spikes": len(spikes)},
                 _EXPLODE_PROMPT))
     return out
+
+
+def _log_noise(v, w):
+    """The scatter of a positive series from step to step, in log units: 1.4826 x the median
+    absolute residual of log(v) around its running median over `w` points (robust: spikes do not
+    count; 0 without positive values)."""
+    pos = v[v > 0]
+    if len(pos) < 10:
+        return 0.0
+    lv = np.log(pos)
+    return float(1.4826 * np.median(np.abs(lv - rolling_median(lv, w))))
 
 
 def _grad_to_weight_at_start(rd):
@@ -950,7 +1006,14 @@ def weight_growth(c: _Ctx):
       run, or by more than twice that in a fifth of the changes (3 at least: a metric that keeps
       dropping and coming back, its median change small): absolute for metrics within [0, 1]
       (accuracy, AUC, F1), relative to its level otherwise; at least volatility_min_points (6)
-      evaluations. Onset: the start of the second half.""")
+      evaluations. A metric within [0, 1] whose values are all multiples of 1/n for some n up to
+      1000 is a share of an n-example validation set: its changes are counted in whole examples
+      (3 of 30 is a change of 0.1, not above it), and as binomial noise alone makes its change
+      between two evaluations scatter by se = sqrt(2 p (1 - p) / n) (p: its median over the second
+      half), a jump must also exceed volatility_jump_noise (3) x se (30 examples at p = 0.8: 0.31;
+      a set so small that its median change exceeds volatility, such as 8 examples, is itself
+      the finding: its metric cannot tell one evaluation from the next). Onset: the start of the
+      second half.""")
 def metric_volatility(c: _Ctx):
     out = []
     for sig in c.rd.metrics:
@@ -964,8 +1027,14 @@ def metric_volatility(c: _Ctx):
             continue
         unit = np.all((v >= 0) & (v <= 1))
         level = 1.0 if unit else max(float(np.median(np.abs(v))), 1e-12)
+        jump = 2 * c.cfg.t("volatility")
+        size = _set_size(v) if unit else None
+        if size:  # a share of `size` examples: changes in whole examples, jumps beyond its binomial noise
+            d = np.round(d * size) / size
+            p = min(max(float(np.median(v[h:])), 0.5 / size), 1 - 0.5 / size)
+            jump = max(jump, c.cfg.t("volatility_jump_noise") * math.sqrt(2 * p * (1 - p) / size))
         change = float(np.median(d)) / level
-        jumps = int(np.sum(d / level > 2 * c.cfg.t("volatility")))
+        jumps = int(np.sum(d / level > jump))
         if change <= c.cfg.t("volatility") and jumps < max(3, 0.2 * len(d)):
             continue
         out.append(c.find(
@@ -975,11 +1044,21 @@ def metric_volatility(c: _Ctx):
             f"{fmt(2 * c.cfg.t('volatility') * (1 if unit else 100))}{'' if unit else '%'} "
             f"(range {fmt(v[h:].min())} to {fmt(v[h:].max())}).",
             {"median_change": change, "jumps": jumps, "evaluations": len(v), "min": float(v[h:].min()),
-             "max": float(v[h:].max())},
+             "max": float(v[h:].max()), **({"set_size": size} if size else {})},
             "Evaluate on a larger or fixed validation set; lower the learning rate or decay it; average the weights "
             "(EMA/SWA); with BatchNorm check the evaluation uses eval() mode and enough data for its statistics.",
         ))
     return out
+
+
+def _set_size(v, largest=1000):
+    """The smallest n <= `largest` such that every value in [0, 1] is a multiple of 1/n (to float32
+    precision): the size of the set a share was counted on; None when there is none."""
+    v = np.asarray(v, np.float64)
+    n = np.arange(1, largest + 1)[:, None]
+    k = v[None, :] * n
+    fits = np.all(np.abs(k - np.round(k)) < 1e-3, axis=1)
+    return int(n[np.argmax(fits), 0]) if fits.any() else None
 
 
 @rule("stalled", "info", "No data for a while",

@@ -5,7 +5,9 @@ from hand-logged per-layer norm tags) and the class count when it is known."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 
 import numpy as np
 
@@ -157,6 +159,8 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
             rd.layers["weight_norm"] = _hand_layers(ld, run, weight_tags, "weight_norm")
     if rd.num_classes is None:
         rd.num_classes = _hparam_classes(ld, run, cfg, runs)
+    if rd.num_classes is None:
+        rd.num_classes = _config_text_classes(ld, run)
     _cut_at_breakage(rd)
     main = rd.losses[0] if rd.losses else (rd.rl_losses[0] if rd.rl_losses else None)
     if main is None and scalar_tags:
@@ -181,6 +185,44 @@ def _hparam_classes(ld, run, cfg, runs=None):
             continue
         if math.isfinite(v) and v >= 2 and float(v).is_integer():
             return int(v)
+    return None
+
+
+_CLASSIFIER = re.compile(r"For(Sequence|Token|Image|Audio|Video)Classification$")
+MAX_CONFIG_TEXT = 1 << 20  # bytes of a model_config text read at most
+
+
+def _config_text_classes(ld, run):
+    """The class count from the Hugging Face Trainer's model_config text summary (the model's
+    config as JSON): num_labels, else the size of id2label, for a model whose architecture is a
+    classifier (...ForSequenceClassification and the like; every config has a default id2label,
+    a masked or causal language model's too, which is no class count)."""
+    tags = [t for t in ld.tags(run, "tensors") if re.fullmatch(r"(.*/)?model_config(/text_summary)?", t)]
+    for tag in tags[:2]:
+        if ld.tag_info(run, tag).plugin_name != "text":
+            continue
+        try:
+            data = ld.tensors(run, tag)[:1]
+            raw = data[0].numpy.ravel()[0] if data and data[0].numpy.size else b""
+        except Exception:  # a damaged record is no class count
+            continue
+        if not isinstance(raw, bytes) or len(raw) > MAX_CONFIG_TEXT:
+            continue
+        try:
+            conf = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        if not isinstance(conf, dict):
+            continue
+        archs = conf.get("architectures")
+        if not isinstance(archs, list) or not any(isinstance(a, str) and _CLASSIFIER.search(a) for a in archs):
+            continue
+        n = conf.get("num_labels")
+        if not (isinstance(n, int) and not isinstance(n, bool)):
+            labels = conf.get("id2label")
+            n = len(labels) if isinstance(labels, dict) else None
+        if n is not None and 2 <= n <= 10**7:
+            return int(n)
     return None
 
 
