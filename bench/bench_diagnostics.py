@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Diagnostics: quality on the labelled corpus, and speed on a 2 GB log directory.
 
-    python bench/bench_diagnostics.py [--size-gb 2.0] [--repeat 3] [--skip-scale] [--smoke]
+    python bench/bench_diagnostics.py [--seeds 0,1,2] [--jobs 2] [--families-only] [--relabel]
+                                       [--size-gb 2.0] [--repeat 3] [--skip-scale] [--smoke]
 
 1. Quality: writes the corpus of real short trainings (demo/diagnostics_corpus.py; healthy and
    pathological PyTorch and Keras runs) and prints, per rule, how many labelled pathologies it
@@ -16,7 +17,16 @@
    index), `tb-plus diagnose` with an empty cache (index + every run diagnosed), and `tb-plus
    diagnose` again (index reopened). Targets: cold diagnose <= 1.2 x cold index; warm diagnose < 2 s.
 
---smoke: two PyTorch runs of the corpus and a 4 MB log directory, once, in a temporary directory.
+0. Generalisation: the families corpus (demo/diagnostics_families.py: 8 families of models, optimizers,
+   schedules, batch sizes and reductions, healthy and broken scenarios, seeds 0-2, each training written
+   in five logging styles; labels from each run's own measurements), written by --jobs processes.
+   Prints recall, the share of healthy runs with a warning or error, findings outside the labels and
+   the onset latency, for the families the thresholds were chosen on and for the held-out ones, per
+   family, per logging style and per scenario; then the misses and false alarms one by one.
+   --families-only stops there; --relabel labels the corpus again from its saved measurements.
+
+--smoke: two PyTorch runs of the corpus, two families x two scenarios x one seed, and a 4 MB log
+directory, once, in a temporary directory.
 """
 
 import argparse
@@ -97,6 +107,93 @@ def quality(corpus):
     for n, e, hit, same in result["expected"]:
         if hit is None:
             print("  missed: %s %s (found of that rule: %s)" % (n, e, [(f.step, f.tags) for f in same]))
+
+
+def families_dir(data_dir, seeds, scenarios=None, jobs=2, families=None):
+    """The families corpus (demo/diagnostics_families.py), written in `jobs` shards by child
+    processes (one per share of the families), reused when complete."""
+    import diagnostics_families as fam
+
+    tag = "s" + "-".join(str(s) for s in seeds) + ("" if scenarios is None else "_sub%d" % len(scenarios))
+    root = os.path.join(data_dir, "diag_families_" + tag)
+    names = list(families or fam.FAMILIES)
+    shards = [names[i::jobs] for i in range(jobs)]
+    procs = []
+    t = time.perf_counter()
+    for k, part in enumerate(shards):
+        out = os.path.join(root, "shard%d" % k)
+        if os.path.exists(os.path.join(out, ".complete")) or not part:
+            continue
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [sys.executable, os.path.join(ROOT, "demo", "diagnostics_families.py"), out,
+               "--families", ",".join(part), "--seeds", ",".join(str(s) for s in seeds)]
+        if scenarios is not None:
+            cmd += ["--scenarios", ",".join(scenarios)]
+        procs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+    for out, p in procs:
+        err = p.communicate()[1]
+        if p.returncode:
+            raise SystemExit("families corpus failed: %s" % err[-3000:])
+        open(os.path.join(out, ".complete"), "w").close()
+    if procs:
+        print("families corpus written in %.0f s by %d processes" % (time.perf_counter() - t, len(procs)))
+    return [os.path.join(root, "shard%d" % k) for k, part in enumerate(shards) if part]
+
+
+def families_quality(shards, relabel=False, show=40):
+    """Recall, false alarms on healthy runs, findings outside the labels and onset latency, per split
+    (families tuned on / held out), family, logging style and scenario."""
+    import diagnostics_families as fam
+
+    runs = {}
+    for sh in shards:
+        if relabel:
+            fam.relabel(sh)
+        runs.update(fam.evaluate(sh)["runs"])
+    result = {"runs": runs}
+    trainings = {k.split("/", 1)[1] for k in runs}
+    healthy = sum(r["label"]["healthy"] for r in runs.values())
+    print("\n## Quality on the families corpus: %d trainings x %d logging styles = %d runs (%d healthy), "
+          "%d expected detections\n" % (len(trainings), len({r["label"]["style"] for r in runs.values()}), len(runs),
+                                         healthy, sum(len(r["found"]) for r in runs.values())))
+    print("Thresholds were chosen on the families %s; %s are held out.\n"
+          % (", ".join(fam.TUNE_FAMILIES), ", ".join(fam.HELD_OUT_FAMILIES)))
+
+    def table(title, group):
+        print("| %s | expected | found | recall | healthy runs | with warning/error | share | findings outside "
+              "labels | onset latency median / worst (steps) |" % title)
+        print("|---|---|---|---|---|---|---|---|---|")
+        for row in fam.summarise(result, group):
+            print("| %s | %d | %d | %s | %d | %d | %s | %d | %s |" % (
+                row["group"], row["expected"], row["found"],
+                "-" if row["recall"] is None else "%.2f" % row["recall"], row["healthy"], row["healthy_alarmed"],
+                "-" if row["false_alarm_share"] is None else "%.1f%%" % (100 * row["false_alarm_share"]),
+                row["unsupported"], "-" if row["latency_median"] is None else
+                "%g / %+d" % (row["latency_median"], row["latency_worst"])))
+        print()
+
+    table("split", lambda lab: "held out" if lab["held_out"] else "tuned on")
+    table("all", lambda lab: "all")
+    table("family", lambda lab: lab["family"])
+    table("logging style", lambda lab: lab["style"])
+    table("scenario", lambda lab: lab["scenario"])
+    missed = [(k, e) for k, r in sorted(runs.items()) for e, f in r["found"] if f is None]
+    alarms = [(k, f) for k, r in sorted(runs.items()) if r["label"]["healthy"] for f in r["severe"]]
+    outside = [(k, f) for k, r in sorted(runs.items()) for f in r["unsupported"]]
+    print("missed: %d; warnings/errors on healthy runs: %d; findings outside the labels: %d (first %d of each)"
+          % (len(missed), len(alarms), len(outside), show))
+    for k, e in missed[:show]:
+        print("  missed: %s %s%s" % (k, e["rule"], "" if e.get("onset") is None else " @%s+-%s" % (e["onset"], e["tolerance"])))
+    for k, f in alarms[:show]:
+        print("  healthy alarm: %s %s %s step %s: %s" % (k, f.severity, f.rule, f.step, f.message[:160]))
+    for k, f in outside[:show]:
+        print("  outside labels: %s %s %s step %s: %s" % (k, f.severity, f.rule, f.step, f.message[:160]))
+    held = fam.summarise(result, lambda lab: lab["held_out"])
+    for row in held:
+        if row["group"]:
+            print("\nheld-out families: recall %.2f (target >= 0.90), healthy runs with a warning or error %.1f%% "
+                  "(target <= 5%%)" % (row["recall"] or 0, 100 * (row["false_alarm_share"] or 0)))
+    return result
 
 
 def link_tree(src, dst, prefix):
@@ -210,16 +307,28 @@ def main():
     ap.add_argument("--data-dir", default=os.path.join(HERE, "data"))
     ap.add_argument("--wild", default=os.path.join(os.path.dirname(ROOT), "shared", "wild-logs"),
                     help="real log directories of other projects (default: ../shared/wild-logs beside the checkout)")
+    ap.add_argument("--seeds", default="0,1,2", help="seeds of the families corpus (default 0,1,2)")
+    ap.add_argument("--jobs", type=int, default=2, help="processes writing the families corpus (default 2)")
+    ap.add_argument("--families-only", action="store_true", help="only the families corpus's quality")
+    ap.add_argument("--relabel", action="store_true",
+                    help="label the families corpus again from its saved measurements before scoring")
     add_smoke_flag(ap)
     a = ap.parse_args()
+    seeds = [int(x) for x in a.seeds.split(",")]
+    fam_scenarios = fam_families = None
     runs = keras = None
     if a.smoke:
         a.size_gb, a.repeat, runs, keras = 0.004, 1, SMOKE_RUNS, False
         left_out("the corpus's other runs, Keras ones included", "smoke: %s only" % ", ".join(SMOKE_RUNS))
+        seeds, fam_scenarios, fam_families = [0], ["healthy", "nan"], ["mlp_adam", "gru"]
+        left_out("the families corpus but two families, two scenarios, one seed", "smoke")
     with temp_dir(prefix="tbp_bench_diag_") as work:
         if a.smoke:
             a.data_dir = work
         os.makedirs(a.data_dir, exist_ok=True)
+        families_quality(families_dir(a.data_dir, seeds, fam_scenarios, a.jobs, fam_families), a.relabel)
+        if a.families_only:
+            return
         corpus = corpus_dir(a.data_dir, runs, keras)
         quality(corpus)
         wild(a.wild)

@@ -117,8 +117,10 @@ lr_grows         MLP 64-64-64-10, SGD momentum 0.9 with a learning rate that gro
                  expects nonfinite_loss instead. Whatever a blow-up brings is allowed.
 lr_spikes        MLP 64-64-64-10 with tanh, SGD momentum 0.9 at lr 0.02, but 1.0 for steps 60-79 of every 80
                  (a schedule bug): the loss drops to 0.3 by step 60, jumps to 1.6 in the first burst, recovers,
-                 and swings with every burst. Onset: the first burst, step 60 (+-20). The bursts also
-                 saturate the tanh units and spike the gradients (allowed).
+                 and swings with every burst. Onset: the first burst, step 60 (+-20), where the measured
+                 loss turns 4 times or more by half its level and 30% of its progress (its running
+                 median); where the later bursts only nudge a loss near 0, oscillation is allowed, not
+                 expected. The bursts also saturate the tanh units and spike the gradients (allowed).
 tiny_val_set     MLP 64-64-64-10, Adam 1e-3, on the 300 noisy examples of label_noise_overfit, evaluated on 8
                  validation examples drawn at random for each evaluation: val/acc jumps between 0.38 and 1.0
                  (median change 0.125 in the second half). Onset: none (any step). It also overfits
@@ -260,6 +262,7 @@ def _signals(measured) -> dict:
     grad = np.asarray(measured["grad_norm"], np.float64)
     ratio = np.asarray(measured["update_ratio"], np.float64)
     fin = measured["first_nonfinite"]
+    sig["swings"] = _swings(loss)
     sig.update(steps=len(loss), loss_first=float(loss[0]), loss_last=float(loss[-1]),
                first_nonfinite_loss=fin["loss"], first_nonfinite_grad=fin["grad"],
                first_nonfinite_weight=fin["weight"])
@@ -426,6 +429,34 @@ def _unnormalised(lab, sig):
 def _lr_spikes(lab, sig):
     _require("lr_spikes", sig["first_nonfinite_loss"] is None or sig["first_nonfinite_loss"] > LR_SPIKE_FIRST,
              "its loss was not finite before the first burst", sig)
+    # oscillation expected where the bursts set the loss back by a real share of its progress: 4 turns
+    # or more of its running median, each by half its level and 30% of the progress from its first
+    # value to its best; fewer (the later bursts only nudge a loss near 0): allowed only
+    if sig.get("swings", 0) < 4:
+        _allow_only(lab, "oscillation")
+
+
+def _swings(loss, swing=0.5, share=0.3):
+    """Turns of the loss's running median (over a 40th of the steps, 5 at least) after moves of at
+    least `swing` x its level and `share` x the progress from its first value to its best."""
+    loss = np.asarray(loss, np.float64)
+    loss = loss[: int(np.argmax(~np.isfinite(loss)))] if (~np.isfinite(loss)).any() else loss
+    if len(loss) < MIN_POINTS:
+        return 0
+    sm = _running_median(loss, max(5, (len(loss) // 40) | 1))
+    floor = share * max(float(sm[0] - sm.min()), 0.0)
+    turns, ext, d = 0, sm[0], 0
+    for y in sm[1:]:
+        if d >= 0 and y > ext:
+            ext, d = y, (1 if d == 0 else d)
+            continue
+        if d <= 0 and y < ext:
+            ext, d = y, (-1 if d == 0 else d)
+            continue
+        if abs(y - ext) >= max(swing * max(abs(ext), abs(y), 1e-12), floor):
+            turns += d != 0
+            d, ext = (-1 if y < ext else 1), y
+    return turns
 
 
 _DERIVE = {

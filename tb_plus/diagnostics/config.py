@@ -45,7 +45,7 @@ THRESHOLDS = {
     "divergence_share": 0.5,
     # plateau: relative improvement of the smoothed loss from its start to its end below this
     "plateau_improvement": 0.05,
-    "plateau_min_points": 50,
+    "plateau_min_points": 20,
     "chance_fraction": 0.85,  # ... or still above this share of ln(C) at the end
     # constant loss: identical values for this many points
     "constant_points": 30,
@@ -61,7 +61,7 @@ THRESHOLDS = {
     # oscillation: swings of the smoothed loss by at least this share of its level, this many times
     "oscillation_swing": 0.5,
     "oscillation_swings": 4,
-    "oscillation_floor": 0.05,  # ... and by this share of the loss's improvement from start to best
+    "oscillation_floor": 0.25,  # ... and by this share of the loss's improvement from start to best
     # ... and by this many times the loss's local noise (1.4826 x its median absolute residual
     # around the smoothed loss)
     "oscillation_noise": 1.5,

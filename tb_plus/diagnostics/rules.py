@@ -150,7 +150,8 @@ def _in(sig):
       """The smoothed training loss rises above its best value so far by at least
       (divergence_factor - 1) x |best| and by divergence_share of the improvement made until then
       (defaults 1.5 and 0.5), for `patience` points. An error when the loss is still that high at
-      the end; a warning when it came back below (a divergence the run recovered from). Onset:
+      the end; when it came back below (a spike the run recovered from), a warning if it peaked
+      above 4x its best, else info (worth knowing, no fault). Onset:
       walking back from the detection, the point where the rise passed a tenth of that margin.""")
 def divergence(c: _Ctx):
     out = []
@@ -190,16 +191,17 @@ def divergence(c: _Ctx):
              "recovered": int(recovered)},
             "Lower the learning rate about 10x (or add warm-up); clip gradients (clip_grad_norm_ 1.0); check that "
             "the learning-rate schedule does not grow it; normalise the inputs.",
-            severity="warning" if recovered else None,
+            severity=(("info" if sm[peak] <= 4 * best[i] else "warning") if recovered else None),
         ))
     return out
 
 
 @rule("plateau", "warning", "Loss does not converge",
       """The smoothed training loss changes by less than plateau_improvement (5%) of its starting
-      level from start to end, whichever way it drifts, over at least plateau_min_points (50)
+      level from start to end, whichever way it drifts, over at least plateau_min_points (20)
       points; or, when the class count C is known and the loss starts on the scale of a
-      per-example cross-entropy (within [initial_low, initial_high] x ln(C); a summed loss starts
+      per-example cross-entropy (its start, or its first point when a burst follows, within
+      [initial_low, initial_high] x ln(C); a summed loss starts
       batch-size times higher), it ends above chance_fraction (0.85) x ln(C), also when it rose a
       little (less than divergence_factor, 1.5 x: a model stuck at chance whose outputs spread
       out). Onset: the step from
@@ -218,8 +220,9 @@ def plateau(c: _Ctx):
         ncls = c.cfg.num_classes or c.rd.num_classes
         chance = math.log(ncls) if ncls else None
         # the chance level means something only for a loss on the per-example scale (from its start)
-        per_example = chance is not None and \
-            c.cfg.t("initial_low") * chance <= first <= c.cfg.t("initial_high") * chance
+        lo, hi = c.cfg.t("initial_low"), c.cfg.t("initial_high")
+        per_example = chance is not None and (lo * chance <= first <= hi * chance or  # or from its first point
+                                              (len(v) and lo * chance <= v[0] <= hi * chance))
         stuck = per_example and last >= c.cfg.t("chance_fraction") * chance
         if improvement <= -c.cfg.t("plateau_improvement") and \
                 not (stuck and last < c.cfg.t("divergence_factor") * first):
@@ -293,10 +296,15 @@ def constant_loss(c: _Ctx):
       Series of per-epoch means (tags matching `epoch_aggregate`, such as Keras' epoch_loss) are
       skipped: their first point comes after an epoch of training; so are series of fewer than
       patience_min (3) points (a summary value, such as add_hparams' hparam/ metrics, is no
-      training curve). A first value within [summed_low, summed_high] (0.9 to 1.25) x B x ln(C)
-      for a power of two B >= summed_min_batch (16) is what a loss summed over a batch of B
-      (reduction='sum') starts at, not a bad initialisation (whose excess has no reason to land on
-      a batch size): that is said at info only. Onset: the first step.""")
+      training curve). A loss that stays on a batch-times scale (the median of its first tenth
+      above 3 x ln(C)) and starts within [initial_low, initial_high] x B x ln(C) for the run's
+      batch size B (an hparam batch_size, train_batch_size, per_device_train_batch_size, the
+      Hugging Face Trainer's args text, or the batch the tracer saw), or, when none is logged,
+      within [summed_low, summed_high] (0.9 to 1.25) x B x ln(C) for a power of two B >=
+      summed_min_batch (16), up to 65536, is what a loss summed over a batch of B
+      (reduction='sum') does, not a bad initialisation (whose excess has no reason to land on a
+      batch size, and falls to the per-example scale within steps): that is said at info only.
+      Onset: the first step.""")
 def initial_loss(c: _Ctx):
     ncls = c.cfg.num_classes or c.rd.num_classes
     if not ncls or ncls < 2:
@@ -313,7 +321,7 @@ def initial_loss(c: _Ctx):
         lo, hi = c.cfg.t("initial_low") * chance, c.cfg.t("initial_high") * chance
         if lo <= l0 <= hi:
             continue
-        batch = _summed_batch(c.cfg, l0 / chance)
+        batch = _summed_batch(c.cfg, v, chance, c.rd.batch_size)
         if batch:
             out.append(c.find(
                 [sig.tag], sig.step[0], sig.step[min(4, len(sig.step) - 1)],
@@ -339,10 +347,21 @@ def initial_loss(c: _Ctx):
     return out
 
 
-def _summed_batch(cfg, ratio):
-    """The batch size B (a power of two, at least summed_min_batch) when `ratio` (a first loss over
-    ln(C)) is within [summed_low, summed_high] x B, as for a loss summed over the batch; else None."""
-    if not ratio > 0:
+def _summed_batch(cfg, v, chance, known=None):
+    """The batch size B when the finite loss values `v` look like a loss summed over batches of B:
+    the first is within a band of B x ln(C), the cross-entropy of a uniform guess times the batch,
+    and the loss stays on that scale (the median of its first tenth above 3 x ln(C): a mean loss
+    that starts high from a bad initialisation or unnormalised inputs falls to the per-example
+    scale within a few steps); else None. B is the run's logged batch size when it has one (band
+    [initial_low, initial_high]: a first loss at chance varies with few classes), else a power of
+    two, at least summed_min_batch, up to 65536 (band [summed_low, summed_high])."""
+    ratio = float(v[0]) / chance if len(v) else math.nan
+    if not ratio > 0 or float(np.median(v[: max(3, len(v) // 10)])) < 3 * chance:
+        return None
+    if known:
+        lo, hi = cfg.t("initial_low"), cfg.t("initial_high")
+        return int(known) if lo * known <= ratio <= hi * known else None
+    if ratio > 1.5 * 2 ** 16:  # no batch is that large: a loss that starts that high is broken
         return None
     b = 2 ** int(round(math.log2(ratio)))
     ok = b >= cfg.t("summed_min_batch") and cfg.t("summed_low") * b <= ratio <= cfg.t("summed_high") * b
@@ -351,7 +370,7 @@ def _summed_batch(cfg, ratio):
 
 @rule("oscillation", "warning", "Loss oscillates",
       """The smoothed training loss swings up and down by at least oscillation_swing (50%) of its
-      local level, oscillation_floor (5%) of the improvement from its start to its best and
+      local level, oscillation_floor (25%) of the improvement from its start to its best and
       oscillation_noise (1.5) x the loss's local noise (1.4826 x the median absolute residual
       around the smoothed loss over 5 smoothing windows: small batches make a loss bimodal, and
       its running median flips between the modes), oscillation_swings (4) times or more (a
@@ -668,11 +687,11 @@ def _total_grad(lay):
       absolute residual of the log norm around its running median; a norm whose batches scatter by
       a log-normal sigma of 0.7 has steps 10x its median by chance, and 5x blips that noise lifts
       past 10x),
-      or starts (median of its first 3 points) above burst_factor (10) x its median over the run while
-      larger than the weights themselves (global gradient norm / global weight norm >=
-      burst_grad_to_weight, 1; tracer data only): a burst at the start (unnormalised inputs, a bad
-      initialisation), or grows explode_growth (100) times
-      from its start to its end (an error). Onset: the first spike, the first step, or the first
+      or starts (median of its first 3 points) above burst_factor (10) x its median over the run
+      while larger than the weights themselves (global gradient norm / global weight norm >=
+      burst_grad_to_weight, 1; tracer data only; divided by B for a loss summed over batches of B,
+      see initial_loss): a burst at the start (unnormalised inputs, a bad initialisation), or grows
+      explode_growth (100) times from its start to its end (an error). Onset: the first spike, the first step, or the first
       step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
     lay = c.rd.layers.get("grad_norm")
@@ -716,7 +735,7 @@ def exploding_gradients(c: _Ctx):
                  "largest_ratio": float(v[peak] / max(base[peak], 1e-30)), "median": float(np.median(v))},
                 _EXPLODE_PROMPT))
         elif _edge(v, True, 3) > c.cfg.t("burst_factor") * float(np.median(v)) and \
-                _grad_to_weight_at_start(c.rd) >= c.cfg.t("burst_grad_to_weight"):
+                _grad_to_weight_at_start(c.rd) / (_summed(c) or 1) >= c.cfg.t("burst_grad_to_weight"):
             first3, med = _edge(v, True, 3), float(np.median(v))
             j = int(np.argmax(v < c.cfg.t("burst_factor") * med))
             out.append(c.find(
@@ -739,6 +758,23 @@ def _log_noise(v, w):
     return float(1.4826 * np.median(np.abs(lv - rolling_median(lv, w))))
 
 
+def _summed(c):
+    """B when the run's training loss is summed over batches of B (its first value is B times a
+    per-example loss at chance, see initial_loss), else None: its gradients are B times those of
+    a mean loss."""
+    key = ("summed",)
+    if key not in c.rd.cache:
+        ncls = c.cfg.num_classes or c.rd.num_classes
+        b = None
+        if ncls and ncls >= 2 and c.rd.losses:
+            v = c.rd.losses[0].value
+            v = v[np.isfinite(v)]
+            if len(v):
+                b = _summed_batch(c.cfg, v, math.log(ncls), c.rd.batch_size)
+        c.rd.cache[key] = b
+    return c.rd.cache[key]
+
+
 def _grad_to_weight_at_start(rd):
     """The global gradient norm over the global weight norm in the first 3 traced steps (NaN without
     weight norms): a converging model's gradients also fall 100x from the start, but they never
@@ -756,9 +792,10 @@ _EXPLODE_PROMPT = ("Clip gradients (torch.nn.utils.clip_grad_norm_(params, 1.0))
 
 
 @rule("weights_not_updated", "warning", "Weights not updated (dead spot)",
-      """A layer's update ratio ||dW||/||W|| (tracer; a zero update counts as 0) stays below
+      """A weight tensor's update ratio ||dW||/||W|| (tracer; a zero update counts as 0) stays below
       frozen_ratio (1e-7) from some step to the end, a quarter of the run or longer, while other
-      layers are updated; with hand-logged weight norms, a
+      layers are updated (biases are not judged when weights are traced: a bias before a
+      normalisation layer rightly gets no gradient); with hand-logged weight norms, a
       layer's norm stays exactly constant while others change. Gradients arriving (grad_norm > 0)
       point at the optimizer (the layer missing from its parameter groups, a zero learning rate
       for its group); none arriving point at the graph. Onset: the start of the frozen stretch.""")
@@ -770,6 +807,7 @@ def weights_not_updated(c: _Ctx):
     if lay is not None and len(lay) >= 2:
         thr = c.cfg.t("frozen_ratio")
         moving = 0
+        judged = set(_weights_only(lay))  # a bias before a normalisation layer gets no gradient, rightly
         for i in range(len(lay)):
             v = lay.value[i]
             if un is not None:  # a zero update of zero weights has ratio 0/0: frozen all the same
@@ -784,7 +822,8 @@ def weights_not_updated(c: _Ctx):
             while j > 0 and below[j - 1]:
                 j -= 1
             if len(vv) - j >= max(len(vv) / 4, c.cfg.t("patience_min")):  # frozen to the end, a quarter or more
-                frozen.append((i, int(ss[j]), float(np.median(vv[j:]))))
+                if i in judged:
+                    frozen.append((i, int(ss[j]), float(np.median(vv[j:]))))
             elif np.median(vv[half:]) > thr * 100:
                 moving += 1
         if not moving:

@@ -51,6 +51,7 @@ class RunData:
     acts: dict = dataclasses.field(default_factory=dict)  # stat -> Layers (activations family)
     traced: bool = False
     num_classes: int | None = None
+    batch_size: int | None = None  # when logged (hparams, the HF Trainer's args text)
     # "rl" when the run logs episode returns (reinforcement learning): its losses chase moving
     # targets (value, Q, policy losses), so they are kept apart and not judged as supervised losses
     kind: str | None = None
@@ -106,6 +107,7 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
     derived = ld.derived_tags(run)
     scalar_tags = [t for t in ld.tags(run) if t not in derived]
     grad_tags, weight_tags = [], []
+    traced_batch = None
     if any(cfg.matches("rl_return", t) for t in scalar_tags):
         rd.kind = "rl"
     for tag in scalar_tags:
@@ -145,9 +147,13 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
         if info.plugin_name != metadata.TRACE_PLUGIN:
             continue
         try:
-            family = metadata.parse_content(info.plugin_content).get("family")
+            content = metadata.parse_content(info.plugin_content)
         except ValueError:
             continue
+        family = content.get("family")
+        batch = content.get("batch")
+        if isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 1 << 24:
+            traced_batch = batch
         if family == "params" and not rd.traced:
             rd.traced = _tracer_layers(ld, run, tag, rd.layers)
         elif family == "activations" and not rd.acts:
@@ -161,6 +167,8 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
         rd.num_classes = _hparam_classes(ld, run, cfg, runs)
     if rd.num_classes is None:
         rd.num_classes = _config_text_classes(ld, run)
+    if rd.num_classes is not None:
+        rd.batch_size = _batch_size(ld, run, runs) or traced_batch
     _cut_at_breakage(rd)
     main = rd.losses[0] if rd.losses else (rd.rl_losses[0] if rd.rl_losses else None)
     if main is None and scalar_tags:
@@ -192,19 +200,38 @@ _CLASSIFIER = re.compile(r"For(Sequence|Token|Image|Audio|Video)Classification$"
 MAX_CONFIG_TEXT = 1 << 20  # bytes of a model_config text read at most
 
 
-def _config_text_classes(ld, run):
-    """The class count from the Hugging Face Trainer's model_config text summary (the model's
-    config as JSON): num_labels, else the size of id2label, for a model whose architecture is a
-    classifier (...ForSequenceClassification and the like; every config has a default id2label,
-    a masked or causal language model's too, which is no class count)."""
-    tags = [t for t in ld.tags(run, "tensors") if re.fullmatch(r"(.*/)?model_config(/text_summary)?", t)]
-    for tag in tags[:2]:
+_BATCH_KEYS = re.compile(r"(^|/)(batch_size|batch|train_batch_size|per_device_train_batch_size|bs)$", re.I)
+
+
+def _batch_size(ld, run, runs=None):
+    """The batch size from the run's hparams (batch_size, train_batch_size, ...), else from the
+    Hugging Face Trainer's args text (per_device_train_batch_size x gradient_accumulation_steps is
+    not the batch the loss is reduced over: the per-device size is)."""
+    from tb_plus.query.hparams import hparams_of
+
+    hp = hparams_of(ld, run, runs)
+    for k in sorted(hp):
+        v = hp[k]
+        if _BATCH_KEYS.search(k) and isinstance(v, (int, float)) and not isinstance(v, bool) and \
+                math.isfinite(v) and 1 <= v <= 1 << 24 and float(v).is_integer():
+            return int(v)
+    conf = _text_json(ld, run, r"(.*/)?args(/text_summary)?")
+    v = conf.get("per_device_train_batch_size") if conf else None
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 24:
+        return v
+    return None
+
+
+def _text_json(ld, run, pattern):
+    """The first text summary whose tag matches `pattern`, parsed as a JSON object (None when there
+    is none, it is larger than MAX_CONFIG_TEXT or not a JSON object)."""
+    for tag in [t for t in ld.tags(run, "tensors") if re.fullmatch(pattern, t)][:2]:
         if ld.tag_info(run, tag).plugin_name != "text":
             continue
         try:
             data = ld.tensors(run, tag)[:1]
             raw = data[0].numpy.ravel()[0] if data and data[0].numpy.size else b""
-        except Exception:  # a damaged record is no class count
+        except Exception:  # a damaged record is no configuration
             continue
         if not isinstance(raw, bytes) or len(raw) > MAX_CONFIG_TEXT:
             continue
@@ -212,18 +239,27 @@ def _config_text_classes(ld, run):
             conf = json.loads(raw.decode("utf-8", "replace"))
         except ValueError:
             continue
-        if not isinstance(conf, dict):
-            continue
-        archs = conf.get("architectures")
-        if not isinstance(archs, list) or not any(isinstance(a, str) and _CLASSIFIER.search(a) for a in archs):
-            continue
-        n = conf.get("num_labels")
-        if not (isinstance(n, int) and not isinstance(n, bool)):
-            labels = conf.get("id2label")
-            n = len(labels) if isinstance(labels, dict) else None
-        if n is not None and 2 <= n <= 10**7:
-            return int(n)
+        if isinstance(conf, dict):
+            return conf
     return None
+
+
+def _config_text_classes(ld, run):
+    """The class count from the Hugging Face Trainer's model_config text summary (the model's
+    config as JSON): num_labels, else the size of id2label, for a model whose architecture is a
+    classifier (...ForSequenceClassification and the like; every config has a default id2label,
+    a masked or causal language model's too, which is no class count)."""
+    conf = _text_json(ld, run, r"(.*/)?model_config(/text_summary)?")
+    if conf is None:
+        return None
+    archs = conf.get("architectures")
+    if not isinstance(archs, list) or not any(isinstance(a, str) and _CLASSIFIER.search(a) for a in archs):
+        return None
+    n = conf.get("num_labels")
+    if not (isinstance(n, int) and not isinstance(n, bool)):
+        labels = conf.get("id2label")
+        n = len(labels) if isinstance(labels, dict) else None
+    return int(n) if n is not None and 2 <= n <= 10**7 else None
 
 
 NONFINITE_STATS = ("grad_nan", "grad_inf", "weight_nan", "weight_inf")

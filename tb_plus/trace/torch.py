@@ -21,6 +21,9 @@ ReLU-like modules the fraction of dead units: units (channels of a conv output, 
 linear one) that were never positive over the last complete window of `dead_window` traced steps.
 Statistics are taken on the first forward call of the module in each traced step, over the first
 `act_examples` (16) examples of the batch: estimates, at a fraction of the cost of full reductions.
+The activations' metadata also carries "batch": the leading dimension of the first traced
+activation (the batch size, when the batch dimension comes first), which tells the diagnostics a
+loss summed over the batch from a bad initialisation.
 
 Histograms of weights, gradients and activations are computed on the device (torch.histc) every
 `histograms_every` steps and written as ordinary TensorBoard histograms under trace/hist/.
@@ -74,6 +77,7 @@ class Tracer:
         self._alive = {}  # module name -> bool tensor of units seen positive in the current window
         self._dead = {}  # module name -> dead fraction (tensor) of the last complete window
         self._window_steps = 0
+        self._batch = None  # the leading dimension of the first traced activation (the batch size)
         self._hist_acts = {}
         if activations:
             self._hook_activations(all_leaves=activations == "all")
@@ -131,6 +135,8 @@ class Tracer:
                     self._alive[name] = positive if prev is None or prev.shape != positive.shape else prev | positive
                 dead = self._dead.get(name, x.new_tensor(float("nan")))
                 self._act[name] = torch.stack([mean, std, zeros.float(), saturated.float(), dead.float()])
+                if self._batch is None and out.dim() >= 2:
+                    self._batch = int(out.shape[0])  # written once, in the activations' metadata
                 if self.histograms_every and self.global_step % self.histograms_every == 0:
                     self._hist_acts[name] = out
 
@@ -209,9 +215,11 @@ class Tracer:
         tag = f"{self.prefix}/{family}"
         md = None
         if tag not in self._sent_meta:  # the first event of a tag carries its metadata (layers, stats)
-            md = metadata.summary_metadata(metadata.TRACE_PLUGIN, {
-                "version": metadata.TRACE_VERSION, "family": family, "layers": list(names), "stats": list(stats),
-            })
+            fields = {"version": metadata.TRACE_VERSION, "family": family, "layers": list(names),
+                      "stats": list(stats)}
+            if family == "activations" and self._batch is not None:
+                fields["batch"] = self._batch
+            md = metadata.summary_metadata(metadata.TRACE_PLUGIN, fields)
             self._sent_meta.add(tag)
         wall = time.time()
         self._writer.put(ready, lambda: [_tensor_event(tag, s, host.numpy().copy(), md, wall)])

@@ -134,7 +134,8 @@ def test_plateau_and_chance_level():
     assert run("plateau", rd_with(losses=[sig(slow)])) == []
     (f,) = run("plateau", rd_with(losses=[sig(slow)], num_classes=8))  # ends at 1.9: 91% of ln 8 = 2.08
     assert "chance" in f.message
-    assert run("plateau", rd_with(losses=[sig(flat[:30])])) == []  # too short to say
+    assert run("plateau", rd_with(losses=[sig(flat[:15])])) == []  # too short to say (20 points: a loss logged
+    (f,) = run("plateau", rd_with(losses=[sig(flat[:30])]))  # every 10 of 300 steps is judged)
 
 
 def test_plateau_whichever_way_a_flat_loss_drifts():
