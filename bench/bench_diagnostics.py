@@ -17,9 +17,10 @@
    index), `tb-plus diagnose` with an empty cache (index + every run diagnosed), and `tb-plus
    diagnose` again (index reopened). Targets: cold diagnose <= 1.2 x cold index; warm diagnose < 2 s.
 
-0. Generalisation: the families corpus (demo/diagnostics_families.py: 8 families of models, optimizers,
-   schedules, batch sizes and reductions, healthy and broken scenarios, seeds 0-2, each training written
-   in five logging styles; labels from each run's own measurements), written by --jobs processes.
+0. Generalisation: the families corpus (demo/diagnostics_families.py: 8 PyTorch families of models,
+   optimizers, schedules, batch sizes and reductions, and a Keras one where TensorFlow imports; healthy
+   and broken scenarios, seeds 0-2, each PyTorch training written in five logging styles; labels from
+   each run's own measurements), one directory per family, --jobs processes at a time.
    Prints recall, the share of healthy runs with a warning or error, findings outside the labels and
    the onset latency, for the families the thresholds were chosen on and for the held-out ones, per
    family, per logging style and per scenario; then the misses and false alarms one by one.
@@ -109,35 +110,45 @@ def quality(corpus):
             print("  missed: %s %s (found of that rule: %s)" % (n, e, [(f.step, f.tags) for f in same]))
 
 
-def families_dir(data_dir, seeds, scenarios=None, jobs=2, families=None):
-    """The families corpus (demo/diagnostics_families.py), written in `jobs` shards by child
-    processes (one per share of the families), reused when complete."""
+def families_dir(data_dir, seeds, scenarios=None, jobs=2, families=None, keras_scenarios=None):
+    """The families corpus (demo/diagnostics_families.py), one directory per family written by a
+    child process, `jobs` at a time; a family's directory is reused when complete."""
     import diagnostics_families as fam
 
     tag = "s" + "-".join(str(s) for s in seeds) + ("" if scenarios is None else "_sub%d" % len(scenarios))
     root = os.path.join(data_dir, "diag_families_" + tag)
-    names = list(families or fam.FAMILIES)
-    shards = [names[i::jobs] for i in range(jobs)]
-    procs = []
+    names = [f for f in (families or fam.FAMILIES) if f != "keras_mlp" or fam.keras_available()]
+    if len(names) < len(families or fam.FAMILIES):
+        left_out("the keras_mlp family", "TensorFlow does not import")
+    todo = [f for f in names if not os.path.exists(os.path.join(root, f, ".complete"))]
+    running = []
     t = time.perf_counter()
-    for k, part in enumerate(shards):
-        out = os.path.join(root, "shard%d" % k)
-        if os.path.exists(os.path.join(out, ".complete")) or not part:
-            continue
+
+    def start(f):
+        out = os.path.join(root, f)
         shutil.rmtree(out, ignore_errors=True)
-        cmd = [sys.executable, os.path.join(ROOT, "demo", "diagnostics_families.py"), out,
-               "--families", ",".join(part), "--seeds", ",".join(str(s) for s in seeds)]
-        if scenarios is not None:
-            cmd += ["--scenarios", ",".join(scenarios)]
-        procs.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
-    for out, p in procs:
+        cmd = [sys.executable, os.path.join(ROOT, "demo", "diagnostics_families.py"), out, "--families", f,
+               "--seeds", ",".join(str(s) for s in seeds)]
+        scen = keras_scenarios if fam.FAMILIES[f]["arch"] == "keras" and keras_scenarios else scenarios
+        if scen is not None:
+            cmd += ["--scenarios", ",".join(scen)]
+        running.append((out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+
+    n = len(todo)
+    while todo or running:
+        while todo and len(running) < max(1, jobs):
+            start(todo.pop(0))
+        out, p = running.pop(0)
         err = p.communicate()[1]
         if p.returncode:
-            raise SystemExit("families corpus failed: %s" % err[-3000:])
+            for _, q in running:
+                q.kill()
+            raise SystemExit("families corpus failed (%s): %s" % (out, err[-3000:]))
         open(os.path.join(out, ".complete"), "w").close()
-    if procs:
-        print("families corpus written in %.0f s by %d processes" % (time.perf_counter() - t, len(procs)))
-    return [os.path.join(root, "shard%d" % k) for k, part in enumerate(shards) if part]
+    if n:
+        print("families corpus: %d families written in %.0f s, %d processes at a time"
+              % (n, time.perf_counter() - t, jobs))
+    return [os.path.join(root, f) for f in names]
 
 
 def families_quality(shards, relabel=False, show=40):
@@ -153,11 +164,18 @@ def families_quality(shards, relabel=False, show=40):
     result = {"runs": runs}
     trainings = {k.split("/", 1)[1] for k in runs}
     healthy = sum(r["label"]["healthy"] for r in runs.values())
+    ambiguous = sum(bool(r["label"].get("ambiguous")) for r in runs.values())
+    unscored = sum(not r["label"]["healthy"] and not r["label"].get("ambiguous") and not r["label"]["expect"]
+                   for r in runs.values())
     print("\n## Quality on the families corpus: %d trainings x %d logging styles = %d runs (%d healthy), "
           "%d expected detections\n" % (len(trainings), len({r["label"]["style"] for r in runs.values()}), len(runs),
                                          healthy, sum(len(r["found"]) for r in runs.values())))
     print("Thresholds were chosen on the families %s; %s are held out.\n"
           % (", ".join(fam.TUNE_FAMILIES), ", ".join(fam.HELD_OUT_FAMILIES)))
+    print("Runs of a healthy scenario whose measurements come near a pathology (a slow start, a rise of the "
+          "validation loss, swings, a gradient burst, ...) are not counted as healthy: %d such runs; broken "
+          "scenarios whose run shows nothing its logging style can see have no expectation: %d runs (their "
+          "findings outside the label still count).\n" % (ambiguous, unscored))
 
     def table(title, group):
         print("| %s | expected | found | recall | healthy runs | with warning/error | share | findings outside "
@@ -183,7 +201,8 @@ def families_quality(shards, relabel=False, show=40):
     print("missed: %d; warnings/errors on healthy runs: %d; findings outside the labels: %d (first %d of each)"
           % (len(missed), len(alarms), len(outside), show))
     for k, e in missed[:show]:
-        print("  missed: %s %s%s" % (k, e["rule"], "" if e.get("onset") is None else " @%s+-%s" % (e["onset"], e["tolerance"])))
+        at = "" if e.get("onset") is None else " @%s+-%s" % (e["onset"], e["tolerance"])
+        print("  missed: %s %s%s" % (k, e["rule"], at))
     for k, f in alarms[:show]:
         print("  healthy alarm: %s %s %s step %s: %s" % (k, f.severity, f.rule, f.step, f.message[:160]))
     for k, f in outside[:show]:

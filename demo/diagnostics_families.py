@@ -21,6 +21,8 @@ Families (data from scikit-learn, shipped with it, nothing downloaded; or synthe
   transformer      digits rows as 8 tokens, one TransformerEncoder layer (d 32, 2 heads), AdamW 1e-3 with
                    warm-up + cosine, batch 64
   binary_sum       breast_cancer (2 classes), MLP 30-64-64-2, loss with reduction='sum', Adam 1e-3, batch 128
+  keras_mlp        digits, Keras Dense 64-64-10, Adam 1e-3, batch 64, 20 epochs (only where TensorFlow imports;
+                   its own scenarios: the healthy ones, lr_grows, lr_low, nan, overfit)
 
 Scenarios: healthy variants (base; smaller and larger batches; learning rate x3 and /3; a 30-example
 validation set; weight decay with gradient clipping; another optimizer) and broken ones taken from
@@ -43,6 +45,9 @@ training as its users log it:
              eval/loss, eval/accuracy every 20 steps; a model_config text with id2label
   lightning  PyTorch Lightning's tags (tensorboardX): train_loss_step (the step's loss) every 10
              steps, lr-<Optimizer>, val_loss, val_acc, epoch; hparams (num_classes) in the run itself
+  keras      (the keras_mlp family only) tf.keras.callbacks.TensorBoard(update_freq="epoch"):
+             <run>/train and <run>/validation with epoch_loss, epoch_accuracy per epoch; labelled
+             from Keras' History
 
 Labels follow the run (as demo/diagnostics_labels.py does for the small corpus): the generator
 measures the training with its own code in float64 (loss, gradient norm per parameter, update
@@ -88,10 +93,15 @@ FAMILIES = {
     "gru": dict(data="digits", arch="gru", opt="adam", lr=3e-3, batch=16),
     "transformer": dict(data="digits", arch="transformer", opt="adamw", lr=1e-3, batch=64, sched="cosine"),
     "binary_sum": dict(data="cancer", arch="mlp", hidden=(64, 64), opt="adam", lr=1e-3, batch=128, reduction="sum"),
+    # Keras (only where TensorFlow imports): its TensorBoard callback's epoch series, the "keras" style
+    "keras_mlp": dict(data="digits", arch="keras", hidden=(64, 64), opt="adam", lr=1e-3, batch=64),
 }
+KERAS_EPOCHS = 20
+KERAS_SCENARIOS = ("healthy", "healthy_small_batch", "healthy_large_batch", "healthy_lr_x3", "healthy_lr_div3",
+                   "healthy_val30", "lr_grows", "lr_low", "nan", "overfit")
 # chosen to tune on / held out (an outside benchmark's families are none of these)
 TUNE_FAMILIES = ("mlp_adam", "mlp_sgd_step", "cnn_sgd", "wine_b4")
-HELD_OUT_FAMILIES = ("bn_adamw_cosine", "gru", "transformer", "binary_sum")
+HELD_OUT_FAMILIES = ("bn_adamw_cosine", "gru", "transformer", "binary_sum", "keras_mlp")
 
 HEALTHY = ("healthy", "healthy_small_batch", "healthy_large_batch", "healthy_lr_x3", "healthy_lr_div3",
            "healthy_val30", "healthy_wd_clip", "healthy_other_opt")
@@ -99,12 +109,15 @@ BROKEN_ALL = ("lr_high", "lr_low", "lr_grows", "lr_spikes", "nan", "overfit", "u
 BROKEN_MLP = ("dead_relu", "zero_init", "vanishing", "saturation")
 SUBSETS = {  # the CI subset: one seed, every family, the scenarios that show their pathology in any run
     "ci": dict(seeds=(0,), scenarios=("healthy", "healthy_small_batch", "healthy_val30", "healthy_lr_x3",
-                                      "lr_grows", "nan", "overfit", "dead_relu", "vanishing", "lr_low")),
+                                      "lr_grows", "nan", "overfit", "dead_relu", "vanishing", "lr_low"),
+               keras_scenarios=("healthy", "nan")),
 }
 
 
 def scenarios_of(family):
     arch = FAMILIES[family]["arch"]
+    if arch == "keras":
+        return list(KERAS_SCENARIOS)
     out = list(HEALTHY) + list(BROKEN_ALL)
     if arch in ("mlp", "mlp_bn"):
         out += list(BROKEN_MLP)
@@ -456,7 +469,8 @@ class Styles:
                                  dead_window=DEAD_WINDOW)
             self.w["tracer"].add_scalar("meta/num_classes", ncls, 0)
         if "hf" in styles:
-            cfg = {"architectures": [type(model).__name__ + "ForSequenceClassification"], "id2label": {str(i): f"LABEL_{i}" for i in range(ncls)},
+            cfg = {"architectures": [type(model).__name__ + "ForSequenceClassification"],
+                   "id2label": {str(i): f"LABEL_{i}" for i in range(ncls)},
                    "label2id": {f"LABEL_{i}": i for i in range(ncls)}, "model_type": "custom"}
             self.w["hf"].add_text("model_config", json.dumps(cfg, indent=2, sort_keys=True))
             self.w["hf"].add_text("args", json.dumps({"learning_rate": hp["lr"], "per_device_train_batch_size":
@@ -603,6 +617,71 @@ def train(root, family, scenario, seed, styles=STYLES):
     return m
 
 
+def keras_available() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def train_keras(root, family, scenario, seed):
+    """A Keras training (model.fit with tf.keras.callbacks.TensorBoard, update_freq="epoch": the
+    layout <run>/train and <run>/validation with epoch_loss, epoch_accuracy, ... per epoch), in the
+    "keras" style; the measurements are Keras' own History, per epoch. nan: from epoch 12 the
+    training set carries an inf; overfit: a 256-256 MLP for 40 epochs on the noisy subset."""
+    import tensorflow as tf
+
+    p = plan(family, scenario)
+    xt, yt, xv, yv, ncls = dataset(p["data"])
+    rng = np.random.default_rng(1000 + seed)
+    epochs = 2 * KERAS_EPOCHS if p["subset"] else KERAS_EPOCHS
+    if p["subset"]:
+        pick = rng.choice(len(xt), min(p["subset"], len(xt) * 2 // 3), replace=False)
+        xt, yt = xt[pick], yt[pick].copy()
+        flip = rng.random(len(yt)) < 0.4
+        yt[flip] = rng.integers(0, ncls, int(flip.sum()))
+    if p["val_n"]:
+        xv, yv = xv[: p["val_n"]], yv[: p["val_n"]]
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(seed)
+    layers = [tf.keras.Input((xt.shape[1],))] + [tf.keras.layers.Dense(h, activation="relu", name=f"dense{i + 1}")
+                                                 for i, h in enumerate((256, 256) if p["subset"] else
+                                                                       FAMILIES[family]["hidden"])]
+    model = tf.keras.Sequential(layers + [tf.keras.layers.Dense(ncls, name="logits")], name="mlp")
+    model.compile(optimizer=tf.keras.optimizers.Adam(p["lr"]),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  jit_compile=False)
+    run = f"{family}-{scenario}-s{seed}"
+    steps_per_epoch = max(1, len(xt) // p["batch"])
+    lr_at = _lr_fn(dict(p, steps=epochs * steps_per_epoch))
+    cbs = [tf.keras.callbacks.TensorBoard(log_dir=os.path.join(root, "keras", run), update_freq="epoch",
+                                          histogram_freq=0, write_graph=False),
+           tf.keras.callbacks.LearningRateScheduler(lambda e, lr: float(lr_at(e * steps_per_epoch)))]
+    hist = {"loss": [], "val_loss": [], "val_accuracy": []}
+    stages = [(0, 12, xt), (12, epochs, _poisoned(xt))] if p["inject"] is not None else [(0, epochs, xt)]
+    for first, last, x in stages:
+        h = model.fit(x, yt, batch_size=p["batch"], epochs=last, initial_epoch=first, validation_data=(xv, yv),
+                      shuffle=True, verbose=0, callbacks=cbs)
+        for k in hist:
+            hist[k] += [float(v) for v in h.history[k]]
+    loss = hist["loss"]
+    bad = [i for i, v in enumerate(loss) if not math.isfinite(v)]
+    e = len(loss)
+    nan = [[math.nan]] * e
+    return {"loss": loss, "grad": nan, "names": ["kernel"], "weights": ["kernel"], "update": nan, "wnorm": nan,
+            "wnorm_start": [math.nan], "val": {i: (hist["val_loss"][i], hist["val_accuracy"][i]) for i in range(e)},
+            "first": {"loss": bad[0] if bad else None, "grad": None, "weight": None}, "dead": {}, "sat": {},
+            "family": family, "scenario": scenario, "seed": seed, "ncls": ncls, "steps": e,
+            "reduction": "mean", "batch": p["batch"], "unit": "epoch"}
+
+
+def _poisoned(x):
+    x = x.copy()
+    x[0, 0] = np.inf
+    return x
+
+
 # ------------------------------------------------------------------ labels from the measurements
 
 CHANCE_HIGH, CHANCE_LOW = 2.5, 0.4  # a first loss outside [0.4, 2.5] x ln C: a margin over the rule's [0.5, 2]
@@ -696,8 +775,8 @@ def measure(m) -> dict:
             if zero[len(up) // 2:, i].all() and moving:
                 frozen.append(weights[i])
     f["frozen"] = frozen
-    f["frozen_any"] = [weights[i] for i in range(up.shape[1]) if len(up) >= 20 and (up[len(up) // 2:, i] < 1e-7).all()] \
-        if up.ndim == 2 else []
+    f["frozen_any"] = [weights[i] for i in range(up.shape[1])
+                       if len(up) >= 20 and (up[len(up) // 2:, i] < 1e-7).all()] if up.ndim == 2 else []
     f["frozen_with_grad"] = [w for w in frozen if np.nanmedian(grad[:k, names.index(w)]) > 0]
     wn = np.asarray(m["wnorm"], np.float64)[:k]
     w0 = np.asarray(m["wnorm_start"], np.float64)
@@ -765,14 +844,15 @@ def label(m, style, figures=None) -> dict:
         # plateau: no progress, or stuck near chance on a mean loss
         improvement = (first - final) / abs(first) if first else 0.0
         sig["improvement"] = improvement
-        at_chance = style != "norms" and final > 0.9 * chance and CHANCE_LOW * chance < first < CHANCE_HIGH * chance
+        at_chance = style not in ("norms", "keras") and final > 0.9 * chance and \
+            CHANCE_LOW * chance < first < CHANCE_HIGH * chance
         if improvement < 0.03 or (at_chance and not any(e["rule"] == "divergence" for e in expect)):
             if not any(e["rule"] in ("divergence", "nonfinite_loss") for e in expect):
                 # a loss that fell and came back up to where it started is also a divergence
                 exp("plateau", alternatives=["divergence"] if best < 0.8 * final or up.any() or
                     float(np.max(sm)) > 1.5 * first else [])
             allow.update(["plateau", "constant_loss", "update_ratio", "vanishing_gradients", "weights_not_updated"])
-        elif improvement < 0.15 or (final > 0.75 * chance and style != "norms"):
+        elif improvement < 0.15 or (final > 0.75 * chance and style not in ("norms", "keras")):
             allow.update(["plateau", "update_ratio"])
             borderline.append("slow")
         elif up.any():
@@ -790,7 +870,7 @@ def label(m, style, figures=None) -> dict:
             borderline.append("swings")
         # initial loss, where the style logs the class count (not norms), on the first point it logs
         # (hf: the mean of the first 10 steps)
-        if style != "norms" and math.isfinite(loss[0]):
+        if style not in ("norms", "keras") and math.isfinite(loss[0]):  # keras: epoch means
             l0 = float(loss[0])
             sig["initial_over_chance"] = l0 / chance
             raw0 = float(m["loss"][0])
@@ -809,6 +889,7 @@ def label(m, style, figures=None) -> dict:
         j = int(np.argmin(smv))
         tail = smv[j + 1:]
         tr = np.asarray(m["loss"], np.float64)
+        win = 2 if style == "keras" else 10  # the training loss around the validation minimum (epochs / steps)
         # ... and rises as a trend (rank correlation of the points after the minimum with time),
         # not by the swings of an unstable training
         trend = _rank_corr(smv[j:]) if len(tail) >= 3 else 0.0
@@ -817,9 +898,9 @@ def label(m, style, figures=None) -> dict:
         sig["val_noise"] = noise
         if len(tail) >= 5 and (tail[-3:] > 1.2 * smv[j]).all() and trend >= 0.6 and \
                 smv[-1] - smv[j] > 3 * noise and \
-                np.median(tr[-20:]) < 0.9 * np.median(tr[max(0, vs[j] - 10): vs[j] + 10]):
+                np.median(tr[-2 * win:]) < 0.9 * np.median(tr[max(0, vs[j] - win): vs[j] + win]):
             shift = 1 if style == "hf" else 0
-            exp("overfitting", int(vs[j]) + shift, 3 * VAL_EVERY)
+            exp("overfitting", int(vs[j]) + shift, 3 if style == "keras" else 3 * VAL_EVERY)
         if smv[-1] > 1.1 * smv[j]:
             allow.add("overfitting")
             borderline.append("val_rise")
@@ -881,7 +962,8 @@ def label(m, style, figures=None) -> dict:
                   "zero_init": ["vanishing_gradients", "dead_relu", "weights_not_updated", "update_ratio", "plateau",
                                 "constant_loss"],
                   "vanishing": ["weights_not_updated", "update_ratio", "plateau", "constant_loss", "saturation"],
-                  "saturation": ["initial_loss", "plateau", "vanishing_gradients", "update_ratio", "exploding_gradients"],
+                  "saturation": ["initial_loss", "plateau", "vanishing_gradients", "update_ratio",
+                                 "exploding_gradients"],
                   "dead_relu": ["plateau", "weights_not_updated", "vanishing_gradients", "update_ratio"],
                   "frozen": ["update_ratio"], "lr_low": ["update_ratio", "constant_loss", "plateau"],
                   "overfit": ["metric_volatility", "oscillation"]}.get(scen, []))
@@ -907,12 +989,13 @@ def _clean(x):
 
 
 def make_families(outdir, families=None, scenarios=None, seeds=(0, 1, 2), styles=STYLES, threads=1,
-                  timings=None, progress=None, resume=False) -> dict:
+                  timings=None, progress=None, resume=False, keras_scenarios=None) -> dict:
     """Trains every (family, scenario, seed) asked for and writes it in every style under
     OUTDIR/<style>/<family>-<scenario>-s<seed>; returns {"<style>/<run>": label} and writes them to
     OUTDIR/families_labels.json. scenarios=None: every scenario of each family; a scenario a family
     does not have is left out for it. resume: a training whose measurements an earlier call saved
-    (OUTDIR/.measured) is not trained again."""
+    (OUTDIR/.measured) is not trained again. keras_scenarios: fewer scenarios for the Keras family (its
+    trainings are the slowest)."""
     import logging
 
     import torch
@@ -922,6 +1005,9 @@ def make_families(outdir, families=None, scenarios=None, seeds=(0, 1, 2), styles
     bad = [f for f in fams if f not in FAMILIES]
     if bad:
         raise ValueError(f"unknown families {bad}; known: {list(FAMILIES)}")
+    if "keras_mlp" in fams and not keras_available():
+        fams.remove("keras_mlp")
+        print("left out: the keras_mlp family (TensorFlow does not import)", file=sys.stderr)
     os.makedirs(outdir, exist_ok=True)
     saved = torch.get_num_threads()
     torch.set_num_threads(int(threads))
@@ -931,17 +1017,22 @@ def make_families(outdir, families=None, scenarios=None, seeds=(0, 1, 2), styles
             for scen in scenarios_of(fam):
                 if scenarios is not None and scen not in scenarios:
                     continue
+                if keras_scenarios is not None and FAMILIES[fam]["arch"] == "keras" and scen not in keras_scenarios:
+                    continue
                 for seed in seeds:
                     t0 = time.perf_counter()
                     run = f"{fam}-{scen}-s{seed}"
                     if resume and os.path.exists(os.path.join(outdir, MEASURED_DIR, run + ".json")):
                         m = load_measured(outdir, run)  # written by an earlier call that stopped later
+                    elif FAMILIES[fam]["arch"] == "keras":
+                        m = train_keras(outdir, fam, scen, int(seed))
+                        save_measured(outdir, m)
                     else:
                         m = train(outdir, fam, scen, int(seed), styles)
                         save_measured(outdir, m)
                     figs = measure(m)
                     figures_all[run] = figs
-                    for st in styles:
+                    for st in (("keras",) if FAMILIES[fam]["arch"] == "keras" else styles):
                         labels[f"{st}/{run}"] = label(m, st, figs)
                     if timings is not None:
                         timings[run] = time.perf_counter() - t0
@@ -989,9 +1080,9 @@ def load_measured(outdir, run) -> dict:
 def relabel(outdir) -> dict:
     """The labels of OUTDIR computed again from its saved measurements (after label() changed)."""
     runs = sorted(n[:-5] for n in os.listdir(os.path.join(outdir, MEASURED_DIR)) if n.endswith(".json"))
-    styles = [st for st in STYLES if os.path.isdir(os.path.join(outdir, st))]
+    styles = [st for st in STYLES + ("keras",) if os.path.isdir(os.path.join(outdir, st))]
     labels, figures_all = {}, {}
-    for style, run in ((st, r) for r in runs for st in styles):
+    for style, run in ((st, r) for r in runs for st in styles if os.path.isdir(os.path.join(outdir, st, r))):
         key = f"{style}/{run}"
         if run not in figures_all:
             m = load_measured(outdir, run)
@@ -1019,8 +1110,8 @@ SEVERE = ("warning", "error")
 def _hit(f, e):
     if f.rule != e["rule"] and f.rule not in e.get("alternatives", ()):
         return False
-    if e.get("layer") and not any(t.rsplit("/", 1)[-1] == e["layer"] or t.rsplit("/", 1)[-1].startswith(e["layer"] + ".")
-                                  for t in f.tags):
+    names = [t.rsplit("/", 1)[-1] for t in f.tags]
+    if e.get("layer") and not any(n == e["layer"] or n.startswith(e["layer"] + ".") for n in names):
         return False
     if e.get("onset") is not None:
         return f.step is not None and abs(f.step - e["onset"]) <= e.get("tolerance", 0)
@@ -1095,11 +1186,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     scen = args.scenarios.split(",") if args.scenarios else None
+    kscen = None
     if args.subset:
         seeds, scen = list(SUBSETS[args.subset]["seeds"]), list(SUBSETS[args.subset]["scenarios"])
+        kscen = SUBSETS[args.subset].get("keras_scenarios")
     fams = args.families.split(",") if args.families else None
     t0 = time.perf_counter()
     labels = make_families(args.outdir, fams, scen, seeds, threads=args.threads, resume=args.resume,
+                           keras_scenarios=kscen,
                            progress=lambda run, dt: print(f"{run}: {dt:.1f}s", flush=True))
     n = len({k.split("/", 1)[1] for k in labels})
     print(f"{n} trainings, {len(labels)} runs in {time.perf_counter() - t0:.0f}s")

@@ -26,8 +26,10 @@ PATTERNS = {
     # evaluation metrics watched for volatility (on validation series)
     "metric": r"(^|[/_.\-])(acc|accuracy|auc|f1|precision|recall|map|bleu|iou|top1|top5|top_1|top_5)([/_.\-]|$)",
     # per-layer norms logged by hand (tracer data needs no pattern)
-    "grad_norm": r"grad[a-z_]*[/_.\-]?norm|norm[/_.\-]?grad",
-    "weight_norm": r"(weight|param)s?[/_.\-]?norm",
+    # (grad_norm/fc1.weight, fc1.weight/grad_norm, gradients/fc1.weight/norm, norm/grad/fc1, Lightning's
+    # grad_2.0_norm/fc1.weight; its grad_2.0_norm_total is no layer)
+    "grad_norm": r"grad[a-z_]*[/_.\-]?norm|norm[/_.\-]?grad|grad[a-z]*/.+[/_.\-]norm$|grad_[0-9.]+_norm/",
+    "weight_norm": r"(weight|param)s?[/_.\-]?norm|(weight|param)s?/.+[/_.\-]norm$",
     # the class count, as a scalar tag or an hparam key (HF Transformers: num_labels)
     "num_classes": r"(^|/)(num_classes|n_classes|nb_classes|classes|num_labels|n_labels)$",
     # episode returns: a reinforcement-learning run (Stable-Baselines3 rollout/ep_rew_mean, RLlib

@@ -467,3 +467,16 @@ def test_rolling_median_equals_the_definition(n, w):
     h = w // 2
     ref = [np.nanmedian(v[max(0, i - h): i + h + 1]) for i in range(n)]
     np.testing.assert_allclose(rolling_median(v, w), ref)
+
+
+@pytest.mark.parametrize("tag,kind", [
+    ("grad_norm/fc1.weight", "grad_norm"), ("fc1.weight/grad_norm", "grad_norm"),
+    ("gradients/fc1.weight/norm", "grad_norm"), ("norm/grad/fc1", "grad_norm"), ("grads/layer1_norm", "grad_norm"),
+    ("weight_norm/fc1.weight", "weight_norm"), ("weights/fc1/norm", "weight_norm"), ("param_norm/conv1", "weight_norm"),
+    ("grad_2.0_norm/fc1.weight", "grad_norm"), ("train/loss", None), ("grad/fc1.weight", None),
+    ("weights/bn1.weight", None),
+])
+def test_hand_logged_norm_tags_as_people_name_them(tag, kind):
+    cfg = Config()
+    got = "grad_norm" if cfg.matches("grad_norm", tag) else "weight_norm" if cfg.matches("weight_norm", tag) else None
+    assert got == kind
