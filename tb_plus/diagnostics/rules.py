@@ -254,8 +254,9 @@ def plateau(c: _Ctx):
 
 @rule("constant_loss", "warning", "Loss is constant",
       """The training loss is exactly the same value for constant_points (30) points in a row:
-      exactly zero is an error (a bug: a masked or empty loss, labels leaking), any other constant
-      a warning (nothing trains: detached graph, zero learning rate). Onset: the first of them.""")
+      exactly zero is likely a bug (a masked or empty loss, labels leaking; or an auxiliary loss
+      that is switched off), any other constant means nothing trains (detached graph, zero
+      learning rate): a warning either way (inferred, not certain). Onset: the first of them.""")
 def constant_loss(c: _Ctx):
     out = []
     k = int(c.cfg.t("constant_points"))
@@ -282,7 +283,6 @@ def constant_loss(c: _Ctx):
              "Nothing changes: check that the loss depends on the parameters (no .detach() / .item() on the path), "
              "that optimizer.step() runs and the learning rate is not zero, and that the data loader yields "
              "different batches."),
-            severity="error" if zero else None,
             title="Loss is exactly zero" if zero else None,
         ))
     return out
@@ -447,9 +447,9 @@ def _zigzag(sm, swing, floor=0.0, noise=None):
       median absolute residual around the smoothed loss: a small validation set scatters widely)
       for its last overfit_points (3) points or a fifth of them, whichever more, while the
       training loss keeps falling (smoothed, at least 2% lower at the end than at the validation
-      minimum): the train/validation gap grows.
-      Validation series are found by the `validation` pattern in tags or in a sibling run
-      (<x>/validation beside <x>/train). Onset: the step of the validation minimum.""")
+      minimum): the train/validation gap grows. Validation series are found by the `validation`
+      pattern in tags or in a sibling run (<x>/validation beside <x>/train). Onset: the lowest
+      validation point within the smoothing window around the smoothed minimum.""")
 def overfitting(c: _Ctx):
     out = []
     if not c.rd.losses:
@@ -471,6 +471,9 @@ def overfitting(c: _Ctx):
         margin = max(c.cfg.t("overfit_rise") * abs(vmin), c.cfg.t("overfit_noise") * noise / math.sqrt(w))
         if len(tail) < last or not np.all(tail[-last:] > vmin + margin):
             continue
+        # the onset: the lowest point itself, within the smoothing window around the smoothed minimum
+        lo_i = max(0, imin - w // 2)
+        imin = lo_i + int(np.argmin(vv[lo_i: imin + w // 2 + 1]))
         tsig = _pair(vsig, c.rd.losses)
         if tsig.tag in seen:
             continue
@@ -691,8 +694,8 @@ def _total_grad(lay):
       while larger than the weights themselves (global gradient norm / global weight norm >=
       burst_grad_to_weight, 1; tracer data only; divided by B for a loss summed over batches of B,
       see initial_loss): a burst at the start (unnormalised inputs, a bad initialisation), or grows
-      explode_growth (100) times from its start to its end (an error). Onset: the first spike, the first step, or the first
-      step above 10x the starting level.""")
+      explode_growth (100) times from its start to its end. Onset: the first spike, the first
+      step, or the first step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
     lay = c.rd.layers.get("grad_norm")
     if lay is None or not len(lay):
@@ -724,7 +727,7 @@ def exploding_gradients(c: _Ctx):
                 tags, x[i], x[-1],
                 f"The {label} grows {fmt(growth)}x, from {fmt(start)} to {fmt(end)}; above 10x its start from step {int(x[i])}.",
                 {"start": start, "end": end, "growth": growth, "spikes": len(spikes)},
-                _EXPLODE_PROMPT, severity="error"))
+                _EXPLODE_PROMPT))
         elif len(spikes) >= c.cfg.t("spike_count"):
             peak = int(spikes[np.argmax(v[spikes] / np.maximum(base[spikes], 1e-30))])
             out.append(c.find(
