@@ -25,7 +25,8 @@ Families (data from scikit-learn, shipped with it, nothing downloaded; or synthe
                    its own scenarios: the healthy ones, lr_grows, lr_low, nan, overfit)
 
 Scenarios: healthy variants (base; smaller and larger batches; learning rate x3 and /3; a 30-example
-validation set; weight decay with gradient clipping; another optimizer) and broken ones taken from
+validation set; weight decay with gradient clipping; another optimizer; label smoothing 0.1; another
+schedule; twice the batch at twice the rate; evaluation every 5 steps) and broken ones taken from
 the literature (AUTOTRAINER, DeepDiagnosis, TheDeepChecker): learning rate x30 (lr_high) and /1e4
 (lr_low), a growing learning-rate schedule (lr_grows), periodic learning-rate bursts (lr_spikes), an
 inf in one batch (nan), noisy labels on a small subset (overfit), unnormalised inputs x100 (unnorm),
@@ -36,7 +37,8 @@ biased dead (dead_relu), all-zero initialisation (zero_init), a 10-layer sigmoid
 Logging styles: each training is written at once by five writers, so each style holds the same
 training as its users log it:
 
-  scalars    torch SummaryWriter: train/loss and lr every step, val/loss and val/acc every 20 steps,
+  scalars    torch SummaryWriter: train/loss and lr every step, val/loss and val/acc every 20 steps (5
+             for healthy_val_often),
              add_hparams (lr, batch_size, num_classes) at the end (a <run>/<timestamp> sub-run)
   norms      scalars (no hparams) + hand-logged grad_norm/<param> and weight_norm/<param> every step
   tracer     scalars (no hparams) + tb_plus.trace.Tracer(every=1, dead_window=50), meta/num_classes
@@ -104,7 +106,8 @@ TUNE_FAMILIES = ("mlp_adam", "mlp_sgd_step", "cnn_sgd", "wine_b4")
 HELD_OUT_FAMILIES = ("bn_adamw_cosine", "gru", "transformer", "binary_sum", "keras_mlp")
 
 HEALTHY = ("healthy", "healthy_small_batch", "healthy_large_batch", "healthy_lr_x3", "healthy_lr_div3",
-           "healthy_val30", "healthy_wd_clip", "healthy_other_opt")
+           "healthy_val30", "healthy_wd_clip", "healthy_other_opt", "healthy_label_smoothing", "healthy_decay",
+           "healthy_linear_scaling", "healthy_val_often")
 BROKEN_ALL = ("lr_high", "lr_low", "lr_grows", "lr_spikes", "nan", "overfit", "unnorm", "frozen")
 BROKEN_MLP = ("dead_relu", "zero_init", "vanishing", "saturation")
 SUBSETS = {  # the CI subset: one seed, every family, the scenarios that show their pathology in any run
@@ -291,7 +294,7 @@ def plan(family, scenario):
     spec = dict(FAMILIES[family])
     p = dict(data=spec["data"], batch=spec["batch"], opt=spec["opt"], lr=spec["lr"], wd=0.0, clip=None,
              sched=spec.get("sched"), reduction=spec.get("reduction", "mean"), steps=STEPS, val_n=None,
-             inject=None, subset=None, exclude=None)
+             inject=None, subset=None, exclude=None, smoothing=0.0, val_every=VAL_EVERY)
     if scenario == "healthy_small_batch":
         p["batch"] = max(1, p["batch"] // 4)
         p["lr"] = p["lr"] / 2
@@ -305,6 +308,14 @@ def plan(family, scenario):
         p["val_n"] = 30
     elif scenario == "healthy_wd_clip":
         p["wd"], p["clip"] = 1e-4 if p["opt"] != "adamw" else 0.05, 1.0
+    elif scenario == "healthy_label_smoothing":  # the loss cannot reach 0: it levels off above
+        p["smoothing"] = 0.1
+    elif scenario == "healthy_decay":  # another schedule: step decay, or warm-up + cosine for step-decay families
+        p["sched"] = "cosine" if p["sched"] == "step" else "step"
+    elif scenario == "healthy_linear_scaling":  # twice the batch at twice the rate
+        p["batch"], p["lr"] = p["batch"] * 2, p["lr"] * 2
+    elif scenario == "healthy_val_often":  # evaluated every 5 steps: 60 noisy validation points
+        p["val_every"] = 5
     elif scenario == "healthy_other_opt":
         p["opt"], p["lr"] = ("sgdm", 0.02) if p["opt"] in ("adam", "adamw") else ("adam", 1e-3)
         p["sched"] = None
@@ -584,7 +595,7 @@ def train(root, family, scenario, seed, styles=STYLES):
             model.train()
             meter.training = True
             logits = model(xb)
-            loss = F.cross_entropy(logits, yb, reduction=p["reduction"])
+            loss = F.cross_entropy(logits, yb, reduction=p["reduction"], label_smoothing=p["smoothing"])
             opt.zero_grad(set_to_none=False)
             model.zero_grad(set_to_none=False)
             loss.backward()
@@ -596,7 +607,7 @@ def train(root, family, scenario, seed, styles=STYLES):
             meter.after_step()
             wn = [(meter.names[i], v) for i, v in zip(meter.weight_idx, meter.wnorm[-1])]
             out.step(s, loss.item(), lr, meter.grad[-1], wn, epoch + pos / len(xt))
-            if s % VAL_EVERY == 0 or s == p["steps"] - 1:
+            if s % p["val_every"] == 0 or s == p["steps"] - 1:
                 model.eval()
                 meter.training = False
                 xe, ye = Xv, Yv
