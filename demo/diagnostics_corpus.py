@@ -113,9 +113,10 @@ def noisy_subset(n=300, noise=0.4, seed=1):
 
 # ------------------------------------------------------------------ PyTorch
 
-def mlp(sizes, act="relu"):
+def mlp(sizes, act="relu", bn=False, dropout=0.0):
     """Linear layers fc1..fcN with activations act1..act(N-1) between them (named, so the tracer's
-    layers read fc1.weight, act1, ...)."""
+    layers read fc1.weight, act1, ...); bn: BatchNorm bn1.. before each activation; dropout: drop1..
+    after it."""
     from torch import nn
 
     acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -123,11 +124,15 @@ def mlp(sizes, act="relu"):
     for i in range(len(sizes) - 1):
         layers.append((f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1])))
         if i < len(sizes) - 2:
+            if bn:
+                layers.append((f"bn{i + 1}", nn.BatchNorm1d(sizes[i + 1])))
             layers.append((f"act{i + 1}", acts[act]()))
+            if dropout:
+                layers.append((f"drop{i + 1}", nn.Dropout(dropout)))
     return nn.Sequential(OrderedDict(layers))
 
 
-def tiny_cnn():
+def tiny_cnn(ncls=NUM_CLASSES):
     from torch import nn
 
     return nn.Sequential(OrderedDict([
@@ -135,7 +140,7 @@ def tiny_cnn():
         ("conv1", nn.Conv2d(1, 8, 3, padding=1)), ("act1", nn.ReLU()),
         ("conv2", nn.Conv2d(8, 16, 3, padding=1)), ("act2", nn.ReLU()),
         ("pool", nn.MaxPool2d(2)), ("flatten", nn.Flatten()),
-        ("fc1", nn.Linear(16 * 4 * 4, NUM_CLASSES)),
+        ("fc1", nn.Linear(16 * 4 * 4, ncls)),
     ]))
 
 

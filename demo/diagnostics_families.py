@@ -70,13 +70,20 @@ import math
 import os
 import sys
 import time
-from collections import OrderedDict
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:
     sys.path.insert(0, os.path.dirname(HERE))
+if __package__:  # imported as demo.diagnostics_families
+    from .diagnostics_corpus import _norm, mlp, tiny_cnn
+    from .diagnostics_labels import turns
+else:  # run as a script, or imported with demo/ on sys.path
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    from diagnostics_corpus import _norm, mlp, tiny_cnn  # noqa: E402
+    from diagnostics_labels import turns  # noqa: E402
 
 LABELS_FILE = "families_labels.json"
 STEPS = 300
@@ -174,34 +181,6 @@ def dataset(name):
 
 # ------------------------------------------------------------------ models
 
-def _mlp(sizes, act="relu", bn=False, dropout=0.0):
-    from torch import nn
-
-    acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append((f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1])))
-        if i < len(sizes) - 2:
-            if bn:
-                layers.append((f"bn{i + 1}", nn.BatchNorm1d(sizes[i + 1])))
-            layers.append((f"act{i + 1}", acts[act]()))
-            if dropout:
-                layers.append((f"drop{i + 1}", nn.Dropout(dropout)))
-    return nn.Sequential(OrderedDict(layers))
-
-
-def _cnn(ncls):
-    from torch import nn
-
-    return nn.Sequential(OrderedDict([
-        ("unflatten", nn.Unflatten(1, (1, 8, 8))),
-        ("conv1", nn.Conv2d(1, 8, 3, padding=1)), ("act1", nn.ReLU()),
-        ("conv2", nn.Conv2d(8, 16, 3, padding=1)), ("act2", nn.ReLU()),
-        ("pool", nn.MaxPool2d(2)), ("flatten", nn.Flatten()),
-        ("fc1", nn.Linear(16 * 4 * 4, ncls)),
-    ]))
-
-
 def _seq_models():
     from torch import nn
 
@@ -236,20 +215,20 @@ def build_model(family, scenario, n_in, ncls):
     spec = FAMILIES[family]
     arch = spec["arch"]
     if scenario == "vanishing":
-        return _mlp([n_in] + [64] * 9 + [ncls], act="sigmoid")
+        return mlp([n_in] + [64] * 9 + [ncls], act="sigmoid")
     if scenario == "saturation":
-        m = _mlp([n_in] + list(spec.get("hidden", (64, 64))) + [ncls], act="tanh")
+        m = mlp([n_in] + list(spec.get("hidden", (64, 64))) + [ncls], act="tanh")
         with torch.no_grad():  # weights of std 1: pre-activations of std ~sqrt(fan_in) sit in tanh's tails
             for mod in m:
                 if isinstance(mod, torch.nn.Linear) and mod.out_features != ncls:
                     mod.weight.normal_(0.0, 1.0)
         return m
     if arch == "mlp":
-        m = _mlp([n_in] + list(spec["hidden"]) + [ncls])
+        m = mlp([n_in] + list(spec["hidden"]) + [ncls])
     elif arch == "mlp_bn":
-        m = _mlp([n_in] + list(spec["hidden"]) + [ncls], bn=True, dropout=0.2)
+        m = mlp([n_in] + list(spec["hidden"]) + [ncls], bn=True, dropout=0.2)
     elif arch == "cnn":
-        m = _cnn(ncls)
+        m = tiny_cnn(ncls)
     else:
         gru, transformer = _seq_models()
         m = (gru if arch == "gru" else transformer)(ncls)
@@ -447,10 +426,6 @@ class FamilyMeter:
                 "weights": [self.names[i] for i in self.weight_idx], "update": self.update, "wnorm": self.wnorm,
                 "wnorm_start": self.wnorm_start, "val": {int(k): v for k, v in self.val.items()},
                 "first": self.first, "dead": self.dead, "sat": self.sat}
-
-
-def _norm(t) -> float:
-    return float(t.detach().double().norm())
 
 
 # ------------------------------------------------------------------ writers (the logging styles)
@@ -720,23 +695,6 @@ def _sampled_loss(m, style):
     return np.arange(n), loss
 
 
-def _zigzag_count(sm, swing, floor=0.0):
-    """Turns of `sm` after moves of at least `swing` x the level and `floor` (the generator's own
-    count)."""
-    piv, ext, d = 0, sm[0], 0
-    for y in sm[1:]:
-        if d >= 0 and y > ext:
-            ext, d = y, 1 if d == 0 else d
-            continue
-        if d <= 0 and y < ext:
-            ext, d = y, -1 if d == 0 else d
-            continue
-        if abs(y - ext) >= max(swing * max(abs(ext), abs(y), 1e-12), floor):
-            piv += d != 0
-            d, ext = (-1 if y < ext else 1), y
-    return piv
-
-
 def _rank_corr(v):
     """Spearman's rank correlation of v with its index."""
     r = np.argsort(np.argsort(np.asarray(v, np.float64))).astype(np.float64)
@@ -871,8 +829,8 @@ def label(m, style, figures=None) -> dict:
         # oscillation: the loss's running median swings by half its level and a quarter of the
         # progress from its first value to its best, 4 times or more (minibatch noise around a small
         # loss swings by its level, not by the progress)
-        swings = _zigzag_count(sm, 0.5, 0.3 * max(first - best, 0.0))
-        small = _zigzag_count(sm, 0.5, 0.15 * max(first - best, 0.0))
+        swings = turns(sm, 0.5, 0.3 * max(first - best, 0.0))
+        small = turns(sm, 0.5, 0.15 * max(first - best, 0.0))
         sig.update(swings=swings, small_swings=small)
         if swings >= 4 and not any(e["rule"] == "divergence" for e in expect):
             exp("oscillation")
@@ -954,18 +912,15 @@ def label(m, style, figures=None) -> dict:
             allow.add("update_ratio")
             borderline.append("update_ratio")
         if first_nf is None:
-            dead = [n for n, v in figures["dead"].items() if v > 0.6]
-            if dead:
-                exp("dead_relu", layer=dead[0])
-            if any(v > 0.4 for v in figures["dead"].values()):
-                allow.add("dead_relu")
-                borderline.append("dead")
-            sat = [n for n, v in figures["saturated"].items() if v > 0.5]
-            if sat:
-                exp("saturation", layer=sat[0])
-            if any(v > 0.3 for v in figures["saturated"].values()):
-                allow.add("saturation")
-                borderline.append("saturated")
+            # (rule, measured fractions per layer, expected above, allowed above)
+            for rule, fractions, high, near in (("dead_relu", figures["dead"], 0.6, 0.4),
+                                                ("saturation", figures["saturated"], 0.5, 0.3)):
+                over = [n for n, v in fractions.items() if v > high]
+                if over:
+                    exp(rule, layer=over[0])
+                if any(v > near for v in fractions.values()):
+                    allow.add(rule)
+                    borderline.append(rule)
     # the scenario's own consequences
     allow.update({"lr_high": BLOWN, "lr_grows": BLOWN, "lr_spikes": BLOWN, "nan": BLOWN,
                   "unnorm": ["initial_loss", "exploding_gradients", "oscillation", "update_ratio", "metric_volatility",

@@ -444,8 +444,13 @@ def _swings(loss, swing=0.5, share=0.3):
     if len(loss) < MIN_POINTS:
         return 0
     sm = _running_median(loss, max(5, (len(loss) // 40) | 1))
-    floor = share * max(float(sm[0] - sm.min()), 0.0)
-    turns, ext, d = 0, sm[0], 0
+    return turns(sm, swing, share * max(float(sm[0] - sm.min()), 0.0))
+
+
+def turns(sm, swing, floor=0.0) -> int:
+    """How often the series `sm` turns after a move of at least `swing` x its level and `floor`
+    (a zig-zag with hysteresis; the corpora's own count, no tb_plus code)."""
+    n, ext, d = 0, sm[0], 0
     for y in sm[1:]:
         if d >= 0 and y > ext:
             ext, d = y, (1 if d == 0 else d)
@@ -454,9 +459,9 @@ def _swings(loss, swing=0.5, share=0.3):
             ext, d = y, (-1 if d == 0 else d)
             continue
         if abs(y - ext) >= max(swing * max(abs(ext), abs(y), 1e-12), floor):
-            turns += d != 0
+            n += d != 0
             d, ext = (-1 if y < ext else 1), y
-    return turns
+    return n
 
 
 _DERIVE = {
