@@ -179,6 +179,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/standalone.js": assets.standalone_js,
             "/runs": runs.route(self),
             "/tags": tags.route(self),
+            "/keytags": tags.keytags_route(self),
             "/series": series.series_route(self),
             "/series_batch": series.series_batch_route(self),
             "/export": series.export_route(self),

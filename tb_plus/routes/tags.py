@@ -104,3 +104,21 @@ def route(plugin):
         return respond_json(request, body)
 
     return app(handler)
+
+
+MAX_KEY_TAGS = 12
+
+
+def keytags_route(plugin):
+    """/keytags: the key series a first view charts (tb_plus/query/keytags.py)."""
+
+    def handler(request):
+        from tb_plus.query.keytags import key_tags
+
+        ld = plugin.logdir_for(request)
+        limit = arg(request, "limit", 6, type=int)
+        if not 1 <= limit <= MAX_KEY_TAGS:
+            raise errors.InvalidArgumentError(f"parameter 'limit' must be 1 to {MAX_KEY_TAGS}, not {limit}")
+        return respond_json(request, key_tags(ld, limit))
+
+    return app(handler)

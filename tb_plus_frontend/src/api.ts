@@ -50,6 +50,15 @@ export interface RunsResponse {
 }
 
 /** One run, as a row (what the views use). */
+/** One key series of /keytags: its tag, role ("loss", "val_loss", "return", "val_metric", "metric", "lr",
+ * "common") and the runs that have it. */
+export interface KeyTag {
+  tag: string;
+  role: string;
+  count: number;
+  runs: string[];
+}
+
 export interface RunInfo {
   name: string;
   path: string | null;
@@ -926,6 +935,21 @@ export class Api {
         step: toFloat64(r.step),
         value: toFloat64(r.value),
       })),
+    );
+  }
+
+  /** /keytags: the key series of the log directory (losses, returns, metrics, rates) with the runs that have
+   * them, for the first view. An empty list when the backend has no such route. Cached until a run changes. */
+  keyTags(): Promise<KeyTag[]> {
+    const url = this.url("keytags");
+    return this.cached(url, [...this.versions.keys()], () =>
+      getJson<{ tags: KeyTag[] }>(url).then(
+        (r) => r.tags,
+        (e) => {
+          if (e instanceof ApiError && e.status === 404) return [];
+          throw e;
+        },
+      ),
     );
   }
 

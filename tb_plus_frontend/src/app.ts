@@ -20,7 +20,7 @@ import { EvalController } from "./eval_controller";
 import { TraceController } from "./trace_controller";
 import { connectHost } from "./host";
 import {
-  RECENT_MAX, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type ViewState,
+  RECENT_MAX, hasSavedState, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type ViewState,
 } from "./state";
 import { TagTreeModel } from "./tag_tree_model";
 import { createControls, type Controls } from "./views/controls";
@@ -36,6 +36,8 @@ export const PALETTE = [
 ];
 const NO_VALUE_COLOR = "#9e9e9e";
 export const DEFAULT_RUNS = 10;
+/** Runs a first view selects at most: those with key series, the most recently written first. */
+export const FIRST_VIEW_RUNS = 20;
 /** Charts per page of a group. */
 export const GROUP_PAGE = 24;
 /** Charts at most per pin in the Pinned section. */
@@ -147,12 +149,22 @@ export class App {
   /** The last /runs failed (e.g. a refused directory in the URL): poll at the normal pace, not fast. */
   private runsFailed = false;
 
+  // first view
+  /** Runs that have a key series (/keytags): the default selection; null until known. */
+  private keyRuns: Set<string> | null = null;
+  private keySeq = 0;
+  /** Whether the next /keytags answer opens the charts (no chart was chosen yet in this directory). */
+  private firstView = false;
+  /** The tags a first view opened, while they are unchanged (a directory switch then opens the new ones). */
+  private autoTags: string | null = null;
+
   start(parent: HTMLElement): void {
     this.layout = createLayout(parent);
     this.s = loadState();
     this.api.setLogdir(this.s.logdir);
     // A directory named by the URL may be opened for the first time: nothing but /runs until it is indexed.
     this.dirReady = this.s.logdir === null;
+    this.firstView = !hasSavedState() && this.pristine();
     this.recent = loadRecentLogdirs();
     if (this.s.runs) for (const r of this.s.runs) this.selectedRuns.add(r);
     this.picker = new LogdirPicker({
@@ -495,10 +507,7 @@ export class App {
     this.runHparamNames = answer.hparamNames;
     for (const r of this.runs) this.runColor(r.name);
     const names = new Set(this.runs.map((r) => r.name));
-    if (this.s.runs === null) {
-      this.selectedRuns.clear();
-      for (const r of this.runs.slice(0, DEFAULT_RUNS)) this.selectedRuns.add(r.name);
-    }
+    if (this.s.runs === null) this.selectDefaultRuns();
     const changed = new Set<string>();
     for (const r of this.runs) {
       const v = runVersion(r);
@@ -529,6 +538,7 @@ export class App {
       this.tagsKey = tagsKey;
     }
     this.takePendingRun(names);
+    if (this.s.runs === null && (all || runsChanged || this.keyRuns === null)) void this.loadKeyTags();
     if (all || runsChanged || changed.size > 0) {
       if (all || this.s.dim.startsWith("hparam:")) void this.loadHparams();
     }
@@ -541,6 +551,61 @@ export class App {
     const touchesSelection = [...changed].some((r) => this.selectedRuns.has(r));
     if (all || runsChanged || touchesSelection) this.updateCards(all || runsChanged ? null : changed);
     this.schedulePoll();
+  }
+
+  // ---- first view
+
+  /** No chart chosen yet: no tags, pins, group or built charts, and no run selection. */
+  private pristine(): boolean {
+    const s = this.s;
+    return s.runs === null && !s.tags.length && !s.pins.length && s.group === null && !s.custom.length && !s.agg.length && !s.cmp.length;
+  }
+
+  /** The selection while none was chosen: the runs with key series, the most recently written first (up to
+   * FIRST_VIEW_RUNS); before /keytags answers (or without key series), the first DEFAULT_RUNS runs. */
+  private selectDefaultRuns(): void {
+    this.selectedRuns.clear();
+    const keyed = this.keyRuns === null ? [] : this.runs.filter((r) => this.keyRuns!.has(r.name));
+    if (keyed.length) {
+      // Newest first by the first event's time (a copied directory's files all have the copy's mtime).
+      const started = (r: RunInfo): number => r.firstWrite ?? r.lastWrite;
+      keyed.sort((a, b) => started(b) - started(a) || b.lastWrite - a.lastWrite || (a.name < b.name ? -1 : 1));
+      for (const r of keyed.slice(0, FIRST_VIEW_RUNS)) this.selectedRuns.add(r.name);
+    } else {
+      for (const r of this.runs.slice(0, DEFAULT_RUNS)) this.selectedRuns.add(r.name);
+    }
+  }
+
+  /** Asks /keytags: the runs with key series become the default selection, and a first view charts the
+   * key series themselves. */
+  private async loadKeyTags(): Promise<void> {
+    if (!this.dirReady || !this.runs.length) return;
+    const seq = ++this.keySeq;
+    let tags;
+    try {
+      tags = await this.api.keyTags();
+    } catch {
+      return; // the charts stay as chosen; the tree still lists every tag
+    }
+    if (seq !== this.keySeq) return;
+    this.keyRuns = new Set(tags.flatMap((t) => t.runs));
+    const open = this.firstView && this.pristine() && tags.length > 0;
+    if (this.s.runs !== null) return;
+    const before = [...this.selectedRuns].join("\n");
+    this.selectDefaultRuns();
+    // Only the key series that some selected run has: no first chart says "no data".
+    const shown = tags.filter((t) => t.runs.some((r) => this.selectedRuns.has(r)));
+    if (open && shown.length) {
+      this.s.tags = shown.map((t) => t.tag);
+      this.autoTags = JSON.stringify(this.s.tags);
+      this.firstView = false;
+      this.afterChartsChanged();
+      this.renderRuns();
+      this.diagCtl.render();
+      void this.traceCtl.loadList();
+    } else if (before !== [...this.selectedRuns].join("\n")) {
+      this.afterRunSelection();
+    }
   }
 
   // ---- log directories
@@ -652,6 +717,10 @@ export class App {
     this.selectedRuns.clear();
     this.s.runs = null;
     this.pendingRun = null;
+    this.keyRuns = null;
+    this.keySeq++;
+    if (this.autoTags !== null && this.autoTags === JSON.stringify(this.s.tags)) this.s.tags = []; // the first view's
+    this.autoTags = null;
     // The group, the search and charts built from the old directory's runs mean nothing in the new one;
     // open tags, pins, axes and smoothing stay.
     this.s.group = null;
@@ -683,6 +752,7 @@ export class App {
     this.sampleSeq++;
     window.clearTimeout(this.searchTimer);
     this.dirReady = false;
+    this.firstView = this.firstView || this.pristine();
     this.tree.reset();
     this.tree.waiting = WAITING_TEXT;
     this.treeView.search.value = "";

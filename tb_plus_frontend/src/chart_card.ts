@@ -362,6 +362,7 @@ export class ChartCard {
       if (generation !== this.generation || !this.chart) return; // out of date
       let shown = 0;
       let inRange = 0;
+      const missing: string[] = [];
       this.drawn = [];
       results.forEach((r, i) => {
         const [run, tag] = pairs[i];
@@ -378,13 +379,17 @@ export class ChartCard {
           });
           shown += r.value.xs.length;
           inRange += r.value.inRange;
-        } else if (!(r.reason instanceof ApiError && r.reason.status === 404 && this.spec.kind === "tag" && !/for x=/.test(r.reason.message))) {
+        } else if (r.reason instanceof ApiError && r.reason.status === 404 && this.spec.kind === "tag" && !/for x=/.test(r.reason.message)) {
+          missing.push(run); // a selected run without the tag: named beside the status, not an error
+        } else {
           // A tag chart draws every selected run: a run without the tag (404) is left out silently; a run
           // without the x-axis tag is reported.
           errors.push(`${run}${this.spec.kind === "custom" ? `:${tag}` : ""}: ${message(r.reason)}`);
         }
       });
-      if (!errors.length && !series.length) status = "no data in the selected runs";
+      this.panel.setMissing(missing, pairs.length);
+      if (!pairs.length) status = "no run selected";
+      else if (!errors.length && !series.length) status = missing.length ? "" : "no data in the selected runs";
       else status = shown < inRange ? `${shown.toLocaleString()} of ${inRange.toLocaleString()} pts` : `${shown.toLocaleString()} pts`;
     } else if (this.spec.kind === "agg") {
       const spec = this.spec.spec;

@@ -321,6 +321,20 @@ export function loadState(): ViewState {
   return stored ?? defaultState();
 }
 
+/** Whether a view was saved or linked: the URL names any state key other than the log directory and the
+ * refresh interval, or localStorage holds a state. Without one, the app opens its first view (the key
+ * series). Call before the first `saveState`. */
+export function hasSavedState(): boolean {
+  const parent = reachableParent();
+  const params = parent ? hashParams(parent.location.hash) : new URLSearchParams(window.location.search);
+  if (STATE_KEYS.some((k) => k !== "logdir" && k !== "refresh" && params.has(k))) return true;
+  try {
+    return Boolean(window.localStorage.getItem(STORAGE_KEY) || window.localStorage.getItem(OLD_STORAGE_KEY));
+  } catch {
+    return false;
+  }
+}
+
 /** Writes the state to the URL (without adding history entries) and to localStorage. */
 export function saveState(s: ViewState): void {
   const pairs = encodeState(s);

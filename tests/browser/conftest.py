@@ -39,6 +39,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUNDLE = os.path.join(ROOT, "tb_plus", "static", "index.js")
 ARTIFACTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts")
 
+# Run in every page before its scripts: a saved view unless one is there (tb_plus.state.v2 is the tab's key).
+NO_FIRST_VIEW = (
+    "try { if (!localStorage.getItem('tb_plus.state.v2')) localStorage.setItem('tb_plus.state.v2', 'refresh=30'); }"
+    " catch (e) {}"
+)
 # The generated logdir: what the tests expect to see.
 RUNS = ("run_a", "run_b")
 TAGS = ("train/loss", "train/acc", "eval/loss", "epoch")
@@ -62,6 +67,12 @@ def _missing_requirement():
 
 
 _REASON = _missing_requirement()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "first_view: the page starts without a saved view, so the tab opens its first view (key series)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -234,10 +245,21 @@ def browser():
             b.close()
 
 
+def new_context(browser, first_view=False, **kwargs):
+    """A browser context with the tests' locale and time zone; unless `first_view`, with a saved view
+    (NO_FIRST_VIEW), so the tab starts without charts."""
+    context = browser.new_context(**CONTEXT, **kwargs)
+    if not first_view:
+        context.add_init_script(NO_FIRST_VIEW)
+    return context
+
+
 @pytest.fixture
 def page(browser, request):
     """A fresh context (fresh localStorage) per test; a screenshot lands in artifacts/ afterwards."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
+    # A saved (empty) view, as after a first visit: the tab then starts without charts, as most tests
+    # expect; tests marked first_view see the first visit's key series.
+    context = new_context(browser, bool(request.node.get_closest_marker("first_view")), viewport={"width": 1400, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(15000)
     errors = []

@@ -22,7 +22,7 @@ try:
 except ImportError:  # conftest skips every test here with the reason
     expect = None
 
-from .conftest import CONTEXT, _require_bundle, run_tensorboard
+from .conftest import _require_bundle, new_context, run_tensorboard
 from .test_tab import PLUGIN_FRAME, wait_points
 from .test_views import STANDALONE, wait_for
 
@@ -165,7 +165,7 @@ def test_two_browsers_look_at_different_directories_at_once(browser, env):
     """Two browsers, two directories, one server. The first one's URL also builds an aggregation and a
     comparison chart and colours by a hyperparameter: every data request it makes names its directory."""
     base, paths = env
-    contexts = [browser.new_context(viewport={"width": 1300, "height": 850}, **CONTEXT) for _ in range(2)]
+    contexts = [new_context(browser, viewport={"width": 1300, "height": 850}) for _ in range(2)]
     try:
         p1, p2 = (c.new_page() for c in contexts)
         errors = []

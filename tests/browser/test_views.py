@@ -16,7 +16,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from .conftest import CONTEXT, EPOCH_EVERY, RUNS, STEPS, STEPS_PER_EPOCH, loss_value
+from .conftest import EPOCH_EVERY, RUNS, STEPS, STEPS_PER_EPOCH, loss_value, new_context
 from .test_tab import PLUGIN_FRAME, wait_points
 
 STANDALONE = "/data/plugin/tb_plus/standalone"
@@ -271,7 +271,7 @@ def test_pins_go_first_and_persist(page, tensorboard_url):
 
 def test_url_restores_the_view_in_a_fresh_browser(browser, tensorboard_url):
     """Choices made in the UI land in the URL; the URL in a new context (empty storage) shows the same."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
+    ctx = new_context(browser, viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     try:
         page.goto(tensorboard_url + STANDALONE)
@@ -293,7 +293,7 @@ def test_url_restores_the_view_in_a_fresh_browser(browser, tensorboard_url):
     finally:
         ctx.close()
 
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
+    ctx = new_context(browser, viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     try:
         page.goto(url)
@@ -319,7 +319,7 @@ def test_url_restores_the_view_in_a_fresh_browser(browser, tensorboard_url):
 
 
 def test_tensorboard_tab_keeps_state_in_the_parent_hash(browser, tensorboard_url):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
+    ctx = new_context(browser, viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     try:
         page.goto(tensorboard_url + "/#tb_plus")
@@ -331,7 +331,7 @@ def test_tensorboard_tab_keeps_state_in_the_parent_hash(browser, tensorboard_url
         assert url.split("#")[1].startswith("tb_plus&")
     finally:
         ctx.close()
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, **CONTEXT)
+    ctx = new_context(browser, viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     try:
         page.goto(url)

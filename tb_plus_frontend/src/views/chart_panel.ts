@@ -7,6 +7,8 @@ export interface ChartPanel {
   host: HTMLElement;
   setStatus: (text: string, isError?: boolean) => void;
   setZoomed: (zoomed: boolean) => void;
+  /** Says which of the `total` runs asked for have no such series (none: nothing shown). */
+  setMissing: (runs: string[], total: number) => void;
   setExports: (links: { run: string; csv: string; json: string }[]) => void;
   /** Per-chart controls (x axis, log scales, pin) go here. */
   tools: HTMLElement;
@@ -20,6 +22,7 @@ export interface ChartPanelHandlers {
 /** A card titled `title`; its data-testid is `chart-${id}` (a tag chart's id is its tag). */
 export function createChartPanel(title: string, id: string, handlers: ChartPanelHandlers): ChartPanel {
   const status = el("span", { class: "tbp-chart-status", testid: "chart-status" });
+  const missing = el("span", { class: "tbp-chart-missing", testid: "chart-missing", hidden: true });
   const reset = el("button", { class: "tbp-link", testid: "chart-reset", text: "reset zoom", hidden: true });
   reset.addEventListener("click", () => handlers.onResetZoom());
   const close = el("button", { class: "tbp-link", testid: "chart-close", title: "Remove this chart", text: "✕" });
@@ -32,6 +35,7 @@ export function createChartPanel(title: string, id: string, handlers: ChartPanel
     { class: "tbp-chart-head" },
     el("span", { class: "tbp-chart-title", title, text: title }),
     status,
+    missing,
     tools,
     reset,
     exportBox,
@@ -46,6 +50,13 @@ export function createChartPanel(title: string, id: string, handlers: ChartPanel
     setStatus(text, isError = false) {
       status.textContent = text;
       status.classList.toggle("error", isError);
+    },
+    setMissing(runs, total) {
+      missing.hidden = runs.length === 0;
+      const shown = runs.slice(0, 20).join("\n") + (runs.length > 20 ? `\n… and ${runs.length - 20} more` : "");
+      missing.textContent = runs.length === total ? `none of the ${total} selected runs has it` : `${runs.length} of ${total} runs lack it`;
+      missing.title = runs.length ? `Selected runs without this series:\n${shown}` : "";
+      root.dataset.missing = String(runs.length);
     },
     setZoomed(zoomed) {
       reset.hidden = !zoomed;
