@@ -52,6 +52,8 @@ export interface ChartCardContext {
   style: (run: string, tag: string) => { color: string; emphasis: Emphasis };
   /** Colour and emphasis of an aggregation group. */
   groupStyle: (groupBy: string, key: string, index: number) => { color: string; emphasis: Emphasis };
+  /** A run's name as the legend shows it (shortened); the full name stays the series' label. */
+  runLabel?: (run: string) => string;
   settings: () => GlobalSettings;
   /** Tags that may serve as x axes. */
   xTags: () => string[];
@@ -370,6 +372,7 @@ export class ChartCard {
           const st = this.ctx.style(run, tag);
           series.push({
             label: this.spec.kind === "tag" ? run : `${run}:${tag}`,
+            short: this.ctx.runLabel ? (this.spec.kind === "tag" ? this.ctx.runLabel(run) : `${this.ctx.runLabel(run)}:${tag}`) : undefined,
             color: st.color,
             emphasis: st.emphasis,
             x: r.value.xs,
