@@ -52,8 +52,8 @@ const WAITING_TEXT = "Waiting for the log directory's index…";
 const FOCUS_THROTTLE_MS = 2000;
 const MAX_X_TAGS = 500;
 
-/** An fnmatch-style glob (`*` any characters, `?` one, `[...]` / `[!...]` a set) as an anchored regular
- * expression, the way the server reads pins. */
+/** An fnmatch-style glob (`*` any characters, `?` one, `[...]` / `[!...]` a set) as an anchored,
+ * case-insensitive regular expression, the way the server reads pins (tag search ignores case in every mode). */
 export function globRegex(glob: string): RegExp {
   let out = "";
   for (let i = 0; i < glob.length; i++) {
@@ -73,7 +73,7 @@ export function globRegex(glob: string): RegExp {
       i = close;
     } else out += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
   }
-  return new RegExp(`^${out}$`, "s");
+  return new RegExp(`^${out}$`, "si");
 }
 
 /** Natural order: "layer2" before "layer10", numbers by value. */
@@ -366,7 +366,7 @@ export class App {
   }
 
   /** A run's name as shown (the shared leading path elided, cut in the middle). */
-  private runLabel = (run: string): string => this.names.short(run);
+  private runLabel = (run: string, maxChars?: number): string => this.names.short(run, maxChars);
 
   /** Style of a series of a custom chart: a run with several series in it gets a colour per series. */
   private customStyle(spec: CustomSpec, run: string, tag: string): { color: string; emphasis: Emphasis } {
@@ -914,7 +914,7 @@ export class App {
     const next = el("button", { class: "tbp-button tbp-small", testid: "group-next", text: "next ›", disabled: this.s.gpage >= n - 1 });
     prev.addEventListener("click", () => this.gotoGroupPage(this.s.gpage - 1));
     next.addEventListener("click", () => this.gotoGroupPage(this.s.gpage + 1));
-    const close = el("button", { class: "tbp-link", testid: "group-close", text: "✕", title: "Leave this group (its charts stay)" });
+    const close = el("button", { class: "tbp-link", testid: "group-close", text: "×", title: "Leave this group (its charts stay)" });
     close.addEventListener("click", () => {
       this.s.group = null;
       this.groupTotal = null;

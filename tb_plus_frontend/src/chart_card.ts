@@ -8,6 +8,7 @@
 // Annotations (diagnostics findings, `ctx.annotations`) are drawn as chart markers on "tag" and "custom"
 // cards: a finding's step is put on the x axis through the (run, tag) series drawn (any x axis works).
 
+import { icon } from "./views/icons";
 import { ApiError, type Api, type Smoothing } from "./api";
 import { Chart, nearestIndex, type ChartMarker, type ChartSeries, type Emphasis, type XKind } from "./chart";
 import type { AggSpec, ChartOpts, CmpSpec, CustomSpec } from "./state";
@@ -203,7 +204,7 @@ export class ChartCard {
   private renderPin(): void {
     if (this.pinButton) {
       const pinned = this.ctx.isPinned(this);
-      this.pinButton.textContent = pinned ? "📌" : "pin";
+      this.pinButton.replaceChildren(pinned ? icon("pin") : "pin");
       this.pinButton.classList.toggle("pinned", pinned);
       this.panel.root.dataset.pinned = String(pinned);
     }

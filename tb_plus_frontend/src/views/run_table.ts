@@ -9,13 +9,15 @@
 // hyperparameter column that is empty for every listed run is hidden until shown there.
 // The filters (name, status) narrow the rows and, through `passes`, the runs the charts draw.
 // Test ids: run-list (the pane), run-filter, run-filter-error, run-status-filter, run-summary, runs-all,
-// runs-none, runs-collapse, runs-resize, run-columns (the chooser's button; data-hidden: hidden columns),
+// runs-none, runs-collapse, runs-resize (the pane's height), run-name-resize (the name column's width), run-columns (the chooser's button; data-hidden: hidden columns),
 // run-columns-menu, run-colvis-<key> (a column's checkbox), run-columns-all, run-columns-reset,
 // run-col-<key> (headers), run-row-<name>, run-<name> (checkbox),
 // run-badge-<name>, run-diag-<name> (the diagnostics badge: data-worst "error" | "warning" | "info" | "ok" |
 // "none", data-error / data-warning / data-info: the counts); cells carry data-col=<key> (hyperparameter
 // columns: "hp:<name>").
 
+import { caret } from "./icons";
+import { middleCut } from "../run_names";
 import { el, formatBytes } from "./dom";
 import { VirtualList } from "./virtual_list";
 import type { DiagCounts, HparamValue, RunInfo, RunStatus } from "../api";
@@ -27,6 +29,18 @@ const GAP = 8;
 const COLS_KEY = "tb_plus.runcols.v1";
 /** Columns that cannot be hidden; the first three are pinned. */
 const FIXED = new Set(["select", "color", "name"]);
+const NAME_WIDTH_KEY = "tb_plus.runname.width";
+const NAME_MIN = 120;
+const NAME_MAX = 1200;
+
+function loadNameWidth(): number | null {
+  try {
+    const v = Number(window.localStorage.getItem(NAME_WIDTH_KEY));
+    return Number.isFinite(v) && v >= NAME_MIN ? Math.min(NAME_MAX, v) : null;
+  } catch {
+    return null;
+  }
+}
 const AUTO_MAX_HEIGHT = 260;
 const MIN_HEIGHT = 90;
 
@@ -36,7 +50,7 @@ export interface RunTableModel {
   selected: ReadonlySet<string>;
   colorOf: (run: string) => string;
   /** A run's name as shown (default: the full name). */
-  labelOf?: (run: string) => string;
+  labelOf?: (run: string, maxChars?: number) => string;
   liveSeconds: number;
   staleSeconds: number | null;
   /** What the summary says when there is no run (e.g. the first index is being built). */
@@ -181,6 +195,8 @@ export class RunTable {
   private columns: Column[] = [];
   private columnsKey = "";
   private columnChoice: Record<string, boolean> = loadColumnChoice();
+  /** The name column's width set by dragging its edge (null: at least 220 px, sharing the spare room). */
+  private nameWidth: number | null = loadNameWidth();
   private readonly columnsButton: HTMLButtonElement;
   private readonly columnsMenu: HTMLElement;
   /** Names of the runs passing the filters; null: no filter set (every run passes). */
@@ -342,7 +358,7 @@ export class RunTable {
         width: "minmax(220px, 1fr)",
         sortable: true,
         value: (r) => r.name,
-        cell: (r) => (r.name === "." ? ". (logdir)" : this.model?.labelOf ? this.model.labelOf(r.name) : r.name),
+        cell: (r) => (r.name === "." ? ". (logdir)" : this.model?.labelOf ? this.model.labelOf(r.name, this.nameChars()) : r.name),
       },
       {
         key: "status",
@@ -363,8 +379,8 @@ export class RunTable {
         width: "160px",
         sortable: true,
         value: (r) => r.path ?? null,
-        // the end of the path is what tells runs apart: show it, ellipsis on the left
-        cell: (r) => (r.path ? (r.path.length > 28 ? `…${r.path.slice(-27)}` : r.path) : "—"),
+        // both ends of a path tell runs apart (root, run directory): cut it in the middle
+        cell: (r) => (r.path ? middleCut(r.path, 26) : "—"),
       },
       ...m.hparamNames.map(
         (name, i): Column => ({
@@ -404,10 +420,12 @@ export class RunTable {
     const cols = this.allColumns.filter((c) => this.shownColumn(c));
     this.columns = cols;
     // Fixed widths (but the name's) so that every row, a grid of its own, lines up with the header.
+    const width = (c: Column): string => (c.key === "name" && this.nameWidth !== null ? `${this.nameWidth}px` : c.width);
     this.template = cols
-      .map((c) => (c.width.startsWith("minmax(") ? c.width.replace(/minmax\((\d+)px/, (_m, px) => `minmax(${Number(px) + GAP}px`) : `${parseInt(c.width, 10) + GAP}px`))
+      .map((c) => width(c))
+      .map((w) => (w.startsWith("minmax(") ? w.replace(/minmax\((\d+)px/, (_m, px) => `minmax(${Number(px) + GAP}px`) : `${parseInt(w, 10) + GAP}px`))
       .join(" ");
-    this.minWidth = cols.reduce((w, c) => w + (parseInt(c.width.replace(/^minmax\(/, ""), 10) || 0) + GAP, 0) + 10;
+    this.minWidth = cols.reduce((w, c) => w + (parseInt(width(c).replace(/^minmax\(/, ""), 10) || 0) + GAP, 0) + 10;
     if (this.sortKey && !cols.some((c) => c.key === this.sortKey)) this.sortKey = null;
     const hidden = this.allColumns.length - cols.length;
     this.columnsButton.textContent = hidden ? `columns (${hidden} hidden)` : "columns";
@@ -487,6 +505,12 @@ export class RunTable {
           sorted ? (this.sortDir === 1 ? " ▲" : " ▼") : "",
         );
         this.pin(cell, c.key);
+        if (c.key === "name") {
+          const grip = el("div", { class: "tbp-col-resize", testid: "run-name-resize", title: "Drag to widen or narrow the name column" });
+          grip.addEventListener("click", (e) => e.stopPropagation());
+          grip.addEventListener("pointerdown", (e) => this.startNameResize(e, grip, cell));
+          cell.append(grip);
+        }
         if (c.sortable) {
           cell.addEventListener("click", () =>
             this.interactive(() => {
@@ -592,6 +616,40 @@ export class RunTable {
     return row;
   }
 
+  /** Characters a name may have in the name column (a dragged width; else the default's, 48). */
+  private nameChars(): number | undefined {
+    return this.nameWidth === null ? undefined : Math.max(12, Math.floor(this.nameWidth / 6.6));
+  }
+
+  /** Drags the name column's right edge: wider or narrower (NAME_MIN .. NAME_MAX px), kept in localStorage. */
+  private startNameResize(e: PointerEvent, grip: HTMLElement, cell: HTMLElement): void {
+    e.preventDefault();
+    e.stopPropagation();
+    const startX = e.clientX;
+    const startW = cell.getBoundingClientRect().width - GAP;
+    grip.setPointerCapture(e.pointerId);
+    const move = (ev: PointerEvent): void => {
+      this.nameWidth = Math.round(Math.min(NAME_MAX, Math.max(NAME_MIN, startW + ev.clientX - startX)));
+      this.applyVisibility();
+      this.header.style.gridTemplateColumns = this.template;
+      this.header.style.minWidth = `${this.minWidth}px`;
+      this.list.sizer.style.minWidth = `${this.minWidth}px`;
+      for (const row of this.list.sizer.children) (row as HTMLElement).style.gridTemplateColumns = this.template;
+    };
+    const up = (): void => {
+      grip.removeEventListener("pointermove", move);
+      grip.removeEventListener("pointerup", up);
+      this.list.refresh(); // names cut to the new width
+      try {
+        if (this.nameWidth !== null) window.localStorage.setItem(NAME_WIDTH_KEY, String(this.nameWidth));
+      } catch {
+        // storage blocked
+      }
+    };
+    grip.addEventListener("pointermove", move);
+    grip.addEventListener("pointerup", up);
+  }
+
   /** Pins the select, colour and name cells to the left edge when the table scrolls sideways. */
   private pin(cell: HTMLElement, key: string): void {
     const left = this.stickyLeft(key);
@@ -618,7 +676,7 @@ export class RunTable {
 
   /** The pane's height: the user's (dragged) one, else just enough for the rows up to a limit. */
   private layoutHeight(): void {
-    this.collapse.textContent = this.collapsed ? "▸" : "▾";
+    this.collapse.replaceChildren(caret(!this.collapsed));
     this.collapse.setAttribute("aria-expanded", String(!this.collapsed));
     this.root.classList.toggle("collapsed", this.collapsed);
     if (this.collapsed) {
