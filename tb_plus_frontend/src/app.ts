@@ -455,6 +455,7 @@ export class App {
       state: this.s,
       xTags: this.tagSample.slice(0, MAX_X_TAGS),
       runs: this.runs.map((r) => r.name),
+      runLabel: this.runLabel,
       tags: this.tagSample,
       hparamNames: Object.keys(this.hparams.hparams).sort(),
       dimValues: values.map((value) => ({ value, color: this.dimColor(value, values) })),
@@ -1048,6 +1049,7 @@ export class App {
 
   /** The run table's filters changed: the charts draw the selected runs that pass them. */
   private afterRunFilter(): void {
+    this.renderControls(); // the values of a highlight dimension follow the series drawn
     this.updateCards(null);
   }
 

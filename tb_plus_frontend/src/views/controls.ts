@@ -9,6 +9,8 @@ export interface ControlsModel {
   state: ViewState;
   xTags: string[];
   runs: string[];
+  /** A run's name as shown (its distinguishing part); default: the full name. */
+  runLabel?: (run: string) => string;
   tags: string[];
   hparamNames: string[];
   /** Values of the chosen dimension with their colours (the colour legend). */
@@ -275,7 +277,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
       }),
     );
 
-    const runOpts = m.runs.map((r): [string, string] => [r, r]);
+    const runOpts = m.runs.map((r): [string, string] => [r, m.runLabel ? m.runLabel(r) : r]);
     const tagOpts = m.tags.map((t): [string, string] => [t, t]);
     for (const sel of [cRun, mARun, mBRun]) options(sel, runOpts);
     for (const sel of [cTag, mATag, mBTag]) options(sel, tagOpts);
