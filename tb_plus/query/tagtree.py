@@ -32,8 +32,9 @@ def natural_key(name: str):
 
 
 def compile_filter(pattern: str, mode: str):
-    """-> a function tag -> (start, end) of the match, or None. substring: case-insensitive;
-    glob: fnmatch syntax, case-sensitive, the whole tag; regex: re.search, case-sensitive.
+    """-> a function tag -> (start, end) of the match, or None. One case rule for the three modes: all
+    are case-insensitive. substring: anywhere in the tag; glob: fnmatch syntax, the whole tag; regex:
+    re.search.
     Raises ValueError for an unknown mode or an invalid regular expression."""
     if mode == "substring":
         low = pattern.lower()
@@ -45,11 +46,11 @@ def compile_filter(pattern: str, mode: str):
 
         return find
     if mode == "glob":
-        rx = re.compile(fnmatch.translate(pattern), re.DOTALL)
+        rx = re.compile(fnmatch.translate(pattern), re.DOTALL | re.IGNORECASE)
         return lambda tag: (0, len(tag)) if rx.match(tag) else None
     if mode == "regex":
         try:
-            rx = re.compile(pattern)
+            rx = re.compile(pattern, re.IGNORECASE)
         except re.error as e:
             raise ValueError(f"filter {pattern!r} is not a valid regular expression: {e}") from None
 

@@ -20,7 +20,8 @@ import { EvalController } from "./eval_controller";
 import { TraceController } from "./trace_controller";
 import { connectHost } from "./host";
 import {
-  RECENT_MAX, hasSavedState, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type ViewState,
+  RECENT_MAX, hasSavedState, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type CustomSpec,
+  type ViewState,
 } from "./state";
 import { TagTreeModel } from "./tag_tree_model";
 import { createControls, type Controls } from "./views/controls";
@@ -29,11 +30,10 @@ import { RunTable } from "./views/run_table";
 import { TagTreeView, type PinState } from "./views/tag_tree";
 import { el } from "./views/dom";
 import { LogdirPicker } from "./views/logdir_picker";
+import { PALETTE, RunColors } from "./colors";
+import { RunNames } from "./run_names";
 
-export const PALETTE = [
-  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a",
-];
+export { PALETTE };
 const NO_VALUE_COLOR = "#9e9e9e";
 export const DEFAULT_RUNS = 10;
 /** Runs a first view selects at most: those with key series, the most recently written first. */
@@ -55,8 +55,8 @@ const WAITING_TEXT = "Waiting for the log directory's index…";
 const FOCUS_THROTTLE_MS = 2000;
 const MAX_X_TAGS = 500;
 
-/** An fnmatch-style glob (`*` any characters, `?` one, `[...]` / `[!...]` a set) as an anchored regular
- * expression, the way the server reads pins. */
+/** An fnmatch-style glob (`*` any characters, `?` one, `[...]` / `[!...]` a set) as an anchored,
+ * case-insensitive regular expression, the way the server reads pins (tag search ignores case in every mode). */
 export function globRegex(glob: string): RegExp {
   let out = "";
   for (let i = 0; i < glob.length; i++) {
@@ -76,7 +76,7 @@ export function globRegex(glob: string): RegExp {
       i = close;
     } else out += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
   }
-  return new RegExp(`^${out}$`, "s");
+  return new RegExp(`^${out}$`, "si");
 }
 
 /** Natural order: "layer2" before "layer10", numbers by value. */
@@ -102,7 +102,10 @@ export class App {
   private staleSeconds: number | null = null;
   private runHparamNames: string[] = [];
   private readonly selectedRuns = new Set<string>();
-  private readonly colors = new Map<string, string>();
+  /** Run colours: stable per name, distinct among the selected runs (colors.ts). */
+  private readonly colors = new RunColors();
+  /** Short run names for the table and the legends (run_names.ts). */
+  private readonly names = new RunNames(48);
   private readonly versions = new Map<string, string>();
   private readonly cards = new Map<string, ChartCard>();
   private evalCtl!: EvalController;
@@ -211,6 +214,7 @@ export class App {
           { kind: "custom", spec },
           {
             ...this.cardContext(),
+            style: (run, tag) => this.customStyle(spec, run, tag),
             annotations: () => annotations(),
             onOpts: (c, o) => (c.opts = o),
             onClose: () => onClose(),
@@ -281,6 +285,7 @@ export class App {
     this.runTable = new RunTable({
       onSelect: (names, on) => this.selectRuns(names, on),
       onDiagnostics: (run) => this.diagCtl.showRun(run),
+      onFilter: () => this.afterRunFilter(),
     });
     this.layout.runsHost.appendChild(this.runTable.root);
 
@@ -366,14 +371,26 @@ export class App {
 
   // ---- colours, dimensions, emphasis
 
-  private runColor = (run: string): string => {
-    let c = this.colors.get(run);
-    if (!c) {
-      c = PALETTE[this.colors.size % PALETTE.length];
-      this.colors.set(run, c);
-    }
-    return c;
-  };
+  private runColor = (run: string): string => this.colors.color(run);
+
+  /** Recomputes the colour assignment for the selected runs (cheap when the selection did not change). */
+  private syncColors(): void {
+    this.colors.setDrawn(this.selectedRuns);
+  }
+
+  /** A run's name as shown (the shared leading path elided, cut in the middle). */
+  private runLabel = (run: string, maxChars?: number): string => this.names.short(run, maxChars);
+
+  /** Style of a series of a custom chart: a run with several series in it gets a colour per series. */
+  private customStyle(spec: CustomSpec, run: string, tag: string): { color: string; emphasis: Emphasis } {
+    const base = this.style(run, tag);
+    if (this.s.dim) return base;
+    const own = spec.series.filter(([r]) => r === run).map(([, t]) => t);
+    if (own.length < 2) return base;
+    const taken = new Set(spec.series.filter(([r]) => r !== run).map(([r]) => this.colors.index(r)));
+    const colors = this.colors.seriesColors(run, own.length, taken);
+    return { color: colors[Math.max(0, own.indexOf(tag))], emphasis: base.emphasis };
+  }
 
   /** The value of the highlight dimension for a (run, tag) series, or null. */
   private dimValue(run: string, tag: string): string | null {
@@ -451,6 +468,7 @@ export class App {
       state: this.s,
       xTags: this.tagSample.slice(0, MAX_X_TAGS),
       runs: this.runs.map((r) => r.name),
+      runLabel: this.runLabel,
       tags: this.tagSample,
       hparamNames: Object.keys(this.hparams.hparams).sort(),
       dimValues: values.map((value) => ({ value, color: this.dimColor(value, values) })),
@@ -505,7 +523,7 @@ export class App {
     this.liveSeconds = answer.liveSeconds;
     this.staleSeconds = answer.staleSeconds;
     this.runHparamNames = answer.hparamNames;
-    for (const r of this.runs) this.runColor(r.name);
+    this.names.setRuns(this.runs.map((r) => r.name));
     const names = new Set(this.runs.map((r) => r.name));
     if (this.s.runs === null) this.selectDefaultRuns();
     const changed = new Set<string>();
@@ -712,7 +730,6 @@ export class App {
     this.progress = null;
     this.runHparamNames = [];
     this.versions.clear();
-    this.colors.clear();
     this.tagsKey = null;
     this.selectedRuns.clear();
     this.s.runs = null;
@@ -721,6 +738,8 @@ export class App {
     this.keySeq++;
     if (this.autoTags !== null && this.autoTags === JSON.stringify(this.s.tags)) this.s.tags = []; // the first view's
     this.autoTags = null;
+    // The run filter, sort anchor and highlight belonged to the old runs: a new directory starts unfiltered.
+    this.runTable.resetFilters();
     // The group, the search and charts built from the old directory's runs mean nothing in the new one;
     // open tags, pins, axes and smoothing stay.
     this.s.group = null;
@@ -967,7 +986,7 @@ export class App {
     const next = el("button", { class: "tbp-button tbp-small", testid: "group-next", text: "next ›", disabled: this.s.gpage >= n - 1 });
     prev.addEventListener("click", () => this.gotoGroupPage(this.s.gpage - 1));
     next.addEventListener("click", () => this.gotoGroupPage(this.s.gpage + 1));
-    const close = el("button", { class: "tbp-link", testid: "group-close", text: "✕", title: "Leave this group (its charts stay)" });
+    const close = el("button", { class: "tbp-link", testid: "group-close", text: "×", title: "Leave this group (its charts stay)" });
     close.addEventListener("click", () => {
       this.s.group = null;
       this.groupTotal = null;
@@ -1059,8 +1078,10 @@ export class App {
   // ---- runs
 
   private renderRuns(): void {
+    this.syncColors();
     const colorOf = this.s.dim ? (run: string) => this.style(run, "").color : this.runColor;
     this.runTable.update({
+      labelOf: this.runLabel,
       runs: this.runs,
       hparamNames: this.runHparamNames,
       selected: this.selectedRuns,
@@ -1097,6 +1118,12 @@ export class App {
     this.diagCtl.render(); // "selected runs" follows the selection
   }
 
+  /** The run table's filters changed: the charts draw the selected runs that pass them. */
+  private afterRunFilter(): void {
+    this.renderControls(); // the values of a highlight dimension follow the series drawn
+    this.updateCards(null);
+  }
+
   private afterChartsChanged(): void {
     this.save();
     this.treeView.redraw();
@@ -1104,11 +1131,14 @@ export class App {
     this.renderControls();
   }
 
-  /** Runs to draw for a tag: the selected runs, in run order (a run without the tag answers 404, which
-   * the chart leaves out silently). */
-  private runsFor = (_tag: string): string[] => {
-    return this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r));
+  /** Runs the charts draw: the selected runs that pass the run table's filters, in run order. */
+  private drawnRuns = (): string[] => {
+    return this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r) && this.runTable.passes(r));
   };
+
+  /** Runs to draw for a tag: the drawn runs (a run without the tag answers 404, which the chart leaves
+   * out silently). */
+  private runsFor = (_tag: string): string[] => this.drawnRuns();
 
   // ---- charts
 
@@ -1198,8 +1228,9 @@ export class App {
     return {
       api: this.api,
       runsFor: this.runsFor,
-      selectedRuns: () => this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r)),
+      selectedRuns: this.drawnRuns,
       style: this.style,
+      runLabel: this.runLabel,
       groupStyle: this.groupStyle,
       settings: () => ({
         x: this.s.x,
@@ -1214,8 +1245,10 @@ export class App {
   }
 
   private newCard(spec: CardSpec): ChartCard {
+    const custom = spec.kind === "custom" ? spec.spec : null;
     const card = new ChartCard(spec, {
       ...this.cardContext(),
+      ...(custom ? { style: (run: string, tag: string) => this.customStyle(custom, run, tag) } : {}),
       onOpts: (c, o) => this.setCardOpts(c, o),
       onClose: (c) => this.removeCard(c),
       onPin: (c) => {
@@ -1244,10 +1277,18 @@ export class App {
       this.s.cmp = [];
       this.afterChartsChanged();
     });
-    this.layout.mainBar.replaceChildren(
-      el("span", { text: `${n} chart${n === 1 ? "" : "s"} · ${this.selectedRuns.size} run${this.selectedRuns.size === 1 ? "" : "s"}` }),
-      clear,
-    );
+    const drawn = this.drawnRuns().length;
+    const selected = this.runs.filter((r) => this.selectedRuns.has(r.name)).length;
+    const hidden = selected - drawn;
+    const runs = el("span", {
+      testid: "charts-runs",
+      "data-drawn": drawn,
+      text: `${n} chart${n === 1 ? "" : "s"} · ${drawn} run${drawn === 1 ? "" : "s"}`,
+    });
+    const note = hidden > 0
+      ? el("span", { class: "tbp-filter-note", testid: "charts-filter-note", text: `${hidden} selected run${hidden === 1 ? "" : "s"} hidden by the run filter` })
+      : null;
+    this.layout.mainBar.replaceChildren(...(note ? [runs, note, clear] : [runs, clear]));
   }
 
   /** Reloads the cards; with `changed`, only those that may show one of these runs. */

@@ -27,7 +27,10 @@ export type Emphasis = "normal" | "emph" | "dim";
 export type XKind = "step" | "float" | "time" | "relative";
 
 export interface ChartSeries {
+  /** The series' full name (legend rows carry it as data-run, and as their tooltip). */
   label: string;
+  /** A shorter name for the legend (e.g. a run name with its shared prefix elided); default: label. */
+  short?: string;
   color: string;
   /** Ascending x values. */
   x: ArrayLike<number>;
@@ -635,7 +638,7 @@ export class Chart {
       swatch.style.background = s.color;
       const name = document.createElement("span");
       name.className = "tbp-legend-name";
-      name.textContent = s.label;
+      name.textContent = s.short ?? s.label;
       name.title = s.label;
       const at = document.createElement("span");
       at.className = "tbp-legend-x";

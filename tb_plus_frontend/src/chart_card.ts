@@ -8,6 +8,7 @@
 // Annotations (diagnostics findings, `ctx.annotations`) are drawn as chart markers on "tag" and "custom"
 // cards: a finding's step is put on the x axis through the (run, tag) series drawn (any x axis works).
 
+import { icon } from "./views/icons";
 import { ApiError, type Api, type Smoothing } from "./api";
 import { Chart, nearestIndex, type ChartMarker, type ChartSeries, type Emphasis, type XKind } from "./chart";
 import type { AggSpec, ChartOpts, CmpSpec, CustomSpec } from "./state";
@@ -52,6 +53,8 @@ export interface ChartCardContext {
   style: (run: string, tag: string) => { color: string; emphasis: Emphasis };
   /** Colour and emphasis of an aggregation group. */
   groupStyle: (groupBy: string, key: string, index: number) => { color: string; emphasis: Emphasis };
+  /** A run's name as the legend shows it (shortened); the full name stays the series' label. */
+  runLabel?: (run: string) => string;
   settings: () => GlobalSettings;
   /** Tags that may serve as x axes. */
   xTags: () => string[];
@@ -201,7 +204,7 @@ export class ChartCard {
   private renderPin(): void {
     if (this.pinButton) {
       const pinned = this.ctx.isPinned(this);
-      this.pinButton.textContent = pinned ? "📌" : "pin";
+      this.pinButton.replaceChildren(pinned ? icon("pin") : "pin");
       this.pinButton.classList.toggle("pinned", pinned);
       this.panel.root.dataset.pinned = String(pinned);
     }
@@ -371,6 +374,7 @@ export class ChartCard {
           const st = this.ctx.style(run, tag);
           series.push({
             label: this.spec.kind === "tag" ? run : `${run}:${tag}`,
+            short: this.ctx.runLabel ? (this.spec.kind === "tag" ? this.ctx.runLabel(run) : `${this.ctx.runLabel(run)}:${tag}`) : undefined,
             color: st.color,
             emphasis: st.emphasis,
             x: r.value.xs,

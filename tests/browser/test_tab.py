@@ -117,16 +117,20 @@ def test_chart_draws_every_point_of_both_runs(page, tensorboard_url):
     assert info["counts"] == [STEPS, STEPS]
     # NaN is drawn as a gap (null), in run_b only
     assert info["nulls"] == [0, 1]
-    # the canvas really has run_a's colour (#1f77b4) on it
+    # the canvas really has run_a's colour (its legend swatch's: colours come from the run name) on it
+    rgb = legend_row(plot, RUNS[0]).locator(".tbp-swatch").evaluate(
+        "el => getComputedStyle(el).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number)"
+    )
     painted = plot.evaluate(
-        """el => {
+        """(el, rgb) => {
             const c = el.querySelector('canvas');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let n = 0;
             for (let i = 0; i < d.length; i += 4)
-                if (Math.abs(d[i] - 0x1f) < 40 && Math.abs(d[i + 1] - 0x77) < 40 && Math.abs(d[i + 2] - 0xb4) < 40 && d[i + 3] > 100) n++;
+                if (Math.abs(d[i] - rgb[0]) < 40 && Math.abs(d[i + 1] - rgb[1]) < 40 && Math.abs(d[i + 2] - rgb[2]) < 40 && d[i + 3] > 100) n++;
             return n;
-        }"""
+        }""",
+        rgb,
     )
     assert painted > 100, painted
     # the chart asked for its own pixel width

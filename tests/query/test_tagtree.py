@@ -91,7 +91,9 @@ def test_search_modes_spans_and_group_counts():
     glob = tree.search(compile_filter("layers/block?/mlp/*", "glob"))
     assert glob["count"] == 10
     assert tree.search(compile_filter("block1", "glob"))["count"] == 0  # a glob matches whole tags
-    assert tree.search(compile_filter("Layers", "regex"))["count"] == 0  # regex and glob are case-sensitive
+    # one case rule for the three modes: case-insensitive
+    assert tree.search(compile_filter("Layers/Block1[01]", "regex"))["count"] == tree.search(compile_filter("layers/block1[01]", "regex"))["count"] > 0
+    assert tree.search(compile_filter("LAYERS/block?/MLP/*", "glob"))["count"] == 10
 
 
 def test_search_limit_keeps_counts_over_every_match():

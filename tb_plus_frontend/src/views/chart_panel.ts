@@ -25,7 +25,7 @@ export function createChartPanel(title: string, id: string, handlers: ChartPanel
   const missing = el("span", { class: "tbp-chart-missing", testid: "chart-missing", hidden: true });
   const reset = el("button", { class: "tbp-link", testid: "chart-reset", text: "reset zoom", hidden: true });
   reset.addEventListener("click", () => handlers.onResetZoom());
-  const close = el("button", { class: "tbp-link", testid: "chart-close", title: "Remove this chart", text: "✕" });
+  const close = el("button", { class: "tbp-link", testid: "chart-close", title: "Remove this chart", text: "×" });
   close.addEventListener("click", () => handlers.onClose());
   const tools = el("span", { class: "tbp-chart-tools" });
   const exportMenu = el("div", { class: "tbp-export-menu" });

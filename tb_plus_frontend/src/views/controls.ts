@@ -9,6 +9,8 @@ export interface ControlsModel {
   state: ViewState;
   xTags: string[];
   runs: string[];
+  /** A run's name as shown (its distinguishing part); default: the full name. */
+  runLabel?: (run: string) => string;
   tags: string[];
   hparamNames: string[];
   /** Values of the chosen dimension with their colours (the colour legend). */
@@ -136,7 +138,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
   const showPairs = (): void => {
     cList.replaceChildren(
       ...pairs.map((p, i) => {
-        const x = el("button", { class: "tbp-link", text: "✕" });
+        const x = el("button", { class: "tbp-link", text: "×" });
         x.addEventListener("click", () => {
           pairs.splice(i, 1);
           showPairs();
@@ -195,7 +197,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
   const builders = el(
     "details",
     { class: "tbp-builders", testid: "builders" },
-    el("summary", { text: "＋ chart" }),
+    el("summary", { text: "+ chart" }),
     el("div", { class: "tbp-builder" }, el("b", { text: "Custom" }), cRun, cTag, cAdd, cList, cTitle, cCreate),
     el("div", { class: "tbp-builder" }, el("b", { text: "Aggregate" }), aTags, aGroup, aArg, aStat, aBand, aCreate),
     el("div", { class: "tbp-builder" }, el("b", { text: "Compare" }), "A", mARun, mATag, "B", mBRun, mBTag, mOp, mCreate),
@@ -269,13 +271,13 @@ export function createControls(handlers: ControlsHandlers): Controls {
 
     pinList.replaceChildren(
       ...s.pins.map((p) => {
-        const x = el("button", { class: "tbp-link", text: "✕", title: `unpin ${p}`, testid: `unpin-${p}` });
+        const x = el("button", { class: "tbp-link", text: "×", title: `unpin ${p}`, testid: `unpin-${p}` });
         x.addEventListener("click", () => change({ pins: s.pins.filter((q) => q !== p) }));
         return el("span", { class: "tbp-chip", testid: `pin-${p}` }, p, x);
       }),
     );
 
-    const runOpts = m.runs.map((r): [string, string] => [r, r]);
+    const runOpts = m.runs.map((r): [string, string] => [r, m.runLabel ? m.runLabel(r) : r]);
     const tagOpts = m.tags.map((t): [string, string] => [t, t]);
     for (const sel of [cRun, mARun, mBRun]) options(sel, runOpts);
     for (const sel of [cTag, mATag, mBTag]) options(sel, tagOpts);

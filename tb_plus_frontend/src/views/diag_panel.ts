@@ -9,11 +9,12 @@
 // for the one charted), diag-evidence, diag-more, diag-empty, diag-chart (data-id, data-run, data-rule,
 // data-step; holds a chart card whose markers are diag-annotation, data-step / data-rule / data-left).
 
+import { caret } from "./icons";
 import { el } from "./dom";
 import type { DiagCounts, Finding, Severity } from "../api";
 
 export const SEVERITY_COLOR: Record<Severity, string> = { error: "#c62828", warning: "#ef6c00", info: "#607d8b" };
-export const SEVERITY_ICON: Record<Severity, string> = { error: "✖", warning: "▲", info: "ℹ" };
+export const SEVERITY_ICON: Record<Severity, string> = { error: "×", warning: "▲", info: "i" };
 const SEVERITY_ORDER: Severity[] = ["error", "warning", "info"];
 
 export interface DiagPanelHandlers {
@@ -100,7 +101,7 @@ export function setDiagOpen(p: DiagPanel, open: boolean, total: DiagCounts | nul
   p.root.dataset.open = String(open);
   p.body.hidden = !open;
   p.choosers.hidden = !open;
-  p.toggle.textContent = `${open ? "▾" : "▸"} Diagnostics`;
+  p.toggle.replaceChildren(caret(open), " Diagnostics");
   const parts: HTMLElement[] = [];
   if (total) {
     for (const sev of SEVERITY_ORDER) {

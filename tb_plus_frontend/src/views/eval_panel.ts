@@ -8,6 +8,7 @@
 // eval-over-steps (data-state "loading" | "ready" | "error" | "none", data-points: points drawn), each
 // with a title `${testid}-title`.
 
+import { caret } from "./icons";
 import { el } from "./dom";
 
 export type EvalCardKey = "roc" | "pr" | "dist" | "calibration" | "overSteps";
@@ -120,7 +121,7 @@ export function setEvalOpen(p: EvalPanel, open: boolean, listed: number): void {
   p.root.dataset.open = String(open);
   p.body.hidden = !open;
   p.choosers.hidden = !open;
-  p.toggle.textContent = `${open ? "▾" : "▸"} Evaluation`;
+  p.toggle.replaceChildren(caret(open), " Evaluation");
   p.toggle.append(el("span", { class: "tbp-count tbp-eval-count", text: `${listed} evaluation${listed === 1 ? "" : "s"}` }));
 }
 

@@ -2,6 +2,7 @@
 // run table on top (its own resizable pane), then the scrolling chart area: the Diagnostics panel, the
 // Evaluation panel (shown when the log directory has evaluation tags), the Layers panel, controls, the "Pinned" section, the group pager and the chart grid.
 
+import { icon } from "./icons";
 import { el, formatBytes } from "./dom";
 import type { Progress } from "../api";
 
@@ -37,7 +38,8 @@ export function createLayout(parent: HTMLElement): Layout {
   const progressBar = el("div", { class: "tbp-progress-bar" });
   const progressText = el("span", { class: "tbp-progress-text", testid: "progress-text" });
   const progress = el("div", { class: "tbp-progress", testid: "progress", hidden: true, role: "progressbar" }, progressBar);
-  const reload = el("button", { class: "tbp-button", testid: "reload", title: "Reload runs, tags and charts", text: "⟳ Reload" });
+  const reload = el("button", { class: "tbp-button", testid: "reload", title: "Reload runs, tags and charts", text: " Reload" });
+  reload.prepend(icon("reload"));
   const status = el("span", { class: "tbp-status", testid: "status" });
   const logdirHost = el("span", { class: "tbp-logdir-host" });
   const top = el("header", { class: "tbp-top" }, el("span", { class: "tbp-title", text: "TB+" }), logdirHost, progressText, status, reload);

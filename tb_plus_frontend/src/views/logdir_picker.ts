@@ -11,6 +11,7 @@
 // subdirectories), logdir-recent, logdir-recent-item (data-path), logdir-default, logdir-error;
 // upload-button, upload-panel, upload-run, upload-input, upload-status (class error on a refusal).
 
+import { caret } from "./icons";
 import { el } from "./dom";
 
 export interface LogdirPickerHandlers {
@@ -90,7 +91,7 @@ export class LogdirPicker {
     this.uploadButton = el("button", {
       class: "tbp-button",
       testid: "upload-button",
-      text: "⇪ Upload",
+      text: "Upload",
       title: "Upload a run: an event file, or a .zip / .tar.gz / .tgz of a run folder",
       "aria-expanded": "false",
     });
@@ -137,7 +138,7 @@ export class LogdirPicker {
   /** Shows the current directory (its full path as the title). */
   setCurrent(path: string | null, isDefault: boolean): void {
     const text = path ?? "(TensorBoard's --logdir)";
-    this.current.textContent = `${shorten(text)}${isDefault ? " (default)" : ""} ▾`;
+    this.current.replaceChildren(`${shorten(text)}${isDefault ? " (default)" : ""} `, caret(true));
     this.current.title = `Log directory: ${text}${isDefault ? " (TensorBoard's --logdir)" : ""}. Click to open another one.`;
     this.current.dataset.path = path ?? "";
     this.current.dataset.default = String(isDefault);

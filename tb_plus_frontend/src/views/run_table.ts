@@ -3,19 +3,44 @@
 // "all" / "none" act on the rows the filters leave).
 //
 // Columns: select, colour, name, status (live / stale / finished), last step, first write, last write,
-// size, tags, one per hyperparameter, diagnostics.
+// size, tags, one per hyperparameter, diagnostics. Select, colour and name stay pinned on the left when
+// the table scrolls sideways; names are shown by their distinguishing part (model.labelOf), the full name
+// in the tooltip. Any other column can be hidden with the column chooser (saved in localStorage); a
+// hyperparameter column that is empty for every listed run is hidden until shown there.
+// The filters (name, status) narrow the rows and, through `passes`, the runs the charts draw.
 // Test ids: run-list (the pane), run-filter, run-filter-error, run-status-filter, run-summary, runs-all,
-// runs-none, runs-collapse, runs-resize, run-col-<key> (headers), run-row-<name>, run-<name> (checkbox),
+// runs-none, runs-collapse, runs-resize (the pane's height), run-name-resize (the name column's width), run-columns (the chooser's button; data-hidden: hidden columns),
+// run-columns-menu, run-colvis-<key> (a column's checkbox), run-columns-all, run-columns-reset,
+// run-col-<key> (headers), run-row-<name>, run-<name> (checkbox),
 // run-badge-<name>, run-diag-<name> (the diagnostics badge: data-worst "error" | "warning" | "info" | "ok" |
 // "none", data-error / data-warning / data-info: the counts); cells carry data-col=<key> (hyperparameter
 // columns: "hp:<name>").
 
+import { caret } from "./icons";
+import { middleCut } from "../run_names";
 import { el, formatBytes } from "./dom";
 import { VirtualList } from "./virtual_list";
 import type { DiagCounts, HparamValue, RunInfo, RunStatus } from "../api";
 import { SEVERITY_ICON, countText, worstOf } from "./diag_panel";
 
 export const RUN_ROW_HEIGHT = 24;
+/** Space after every cell's content (the cells carry it as padding, so pinned cells cover the gap). */
+const GAP = 8;
+const COLS_KEY = "tb_plus.runcols.v1";
+/** Columns that cannot be hidden; the first three are pinned. */
+const FIXED = new Set(["select", "color", "name"]);
+const NAME_WIDTH_KEY = "tb_plus.runname.width";
+const NAME_MIN = 120;
+const NAME_MAX = 1200;
+
+function loadNameWidth(): number | null {
+  try {
+    const v = Number(window.localStorage.getItem(NAME_WIDTH_KEY));
+    return Number.isFinite(v) && v >= NAME_MIN ? Math.min(NAME_MAX, v) : null;
+  } catch {
+    return null;
+  }
+}
 const AUTO_MAX_HEIGHT = 260;
 const MIN_HEIGHT = 90;
 
@@ -24,6 +49,8 @@ export interface RunTableModel {
   hparamNames: string[];
   selected: ReadonlySet<string>;
   colorOf: (run: string) => string;
+  /** A run's name as shown (default: the full name). */
+  labelOf?: (run: string, maxChars?: number) => string;
   liveSeconds: number;
   staleSeconds: number | null;
   /** What the summary says when there is no run (e.g. the first index is being built). */
@@ -37,6 +64,27 @@ export interface RunTableHandlers {
   onSelect: (names: string[], on: boolean) => void;
   /** Shows a run's diagnostics findings (its badge was clicked). */
   onDiagnostics?: (run: string) => void;
+  /** The name or status filter changed (the charts draw the selected runs that pass it). */
+  onFilter?: () => void;
+}
+
+/** Column visibility chosen by the user: key -> shown; absent: the default. */
+function loadColumnChoice(): Record<string, boolean> {
+  try {
+    const v = JSON.parse(window.localStorage.getItem(COLS_KEY) ?? "{}") as unknown;
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return {};
+    return Object.fromEntries(Object.entries(v).filter(([, b]) => typeof b === "boolean")) as Record<string, boolean>;
+  } catch {
+    return {};
+  }
+}
+
+function saveColumnChoice(choice: Record<string, boolean>): void {
+  try {
+    window.localStorage.setItem(COLS_KEY, JSON.stringify(choice));
+  } catch {
+    // storage blocked: the choice lasts for this page
+  }
 }
 
 type Value = number | string | boolean | null;
@@ -50,6 +98,8 @@ interface Column {
   /** The first click sorts descending (e.g. worst diagnostics first). */
   descFirst?: boolean;
   title?: string;
+  /** Hidden unless the user shows it (an empty hyperparameter column). */
+  defaultHidden?: boolean;
   value?: (r: RunInfo) => Value;
   cell: (r: RunInfo) => Node | string;
 }
@@ -140,8 +190,17 @@ export class RunTable {
   private readonly list: VirtualList<RunInfo>;
   private readonly collapse: HTMLButtonElement;
   private model: RunTableModel | null = null;
+  /** Every column, and those shown. */
+  private allColumns: Column[] = [];
   private columns: Column[] = [];
   private columnsKey = "";
+  private columnChoice: Record<string, boolean> = loadColumnChoice();
+  /** The name column's width set by dragging its edge (null: at least 220 px, sharing the spare room). */
+  private nameWidth: number | null = loadNameWidth();
+  private readonly columnsButton: HTMLButtonElement;
+  private readonly columnsMenu: HTMLElement;
+  /** Names of the runs passing the filters; null: no filter set (every run passes). */
+  private passing: Set<string> | null = null;
   private template = "";
   private minWidth = 0;
   private sortKey: string | null = null;
@@ -161,13 +220,13 @@ export class RunTable {
       placeholder: "Filter runs (text or /regex/)",
       "aria-label": "Filter runs",
     });
-    this.filter.addEventListener("input", () => this.interactive(() => undefined));
+    this.filter.addEventListener("input", () => this.filtersChanged());
     this.filterError = el("span", { class: "tbp-error", testid: "run-filter-error", hidden: true });
     this.statusFilter = el("select", { class: "tbp-mini", testid: "run-status-filter", title: "Show runs in this state" });
     for (const [v, t] of [["", "any status"], ["live", "live"], ["stale", "stale"], ["finished", "finished"]]) {
       this.statusFilter.append(el("option", { value: v, text: t }));
     }
-    this.statusFilter.addEventListener("change", () => this.interactive(() => undefined));
+    this.statusFilter.addEventListener("change", () => this.filtersChanged());
     this.summary = el("span", { class: "tbp-run-summary", testid: "run-summary" });
     const all = el("button", { class: "tbp-link", testid: "runs-all", text: "all", title: "Select every run shown" });
     const none = el("button", { class: "tbp-link", testid: "runs-none", text: "none", title: "Deselect every run shown" });
@@ -177,6 +236,13 @@ export class RunTable {
     this.collapse.addEventListener("click", () => {
       this.collapsed = !this.collapsed;
       this.layoutHeight();
+    });
+    this.columnsButton = el("button", { class: "tbp-link", testid: "run-columns", title: "Show or hide columns", "aria-expanded": "false" });
+    this.columnsMenu = el("div", { class: "tbp-columns-menu", testid: "run-columns-menu", hidden: true });
+    this.columnsButton.addEventListener("click", () => {
+      this.columnsMenu.hidden = !this.columnsMenu.hidden;
+      this.columnsButton.setAttribute("aria-expanded", String(!this.columnsMenu.hidden));
+      this.renderColumnsMenu();
     });
     const bar = el(
       "div",
@@ -189,6 +255,7 @@ export class RunTable {
       this.filter,
       this.filterError,
       this.statusFilter,
+      this.columnsButton,
     );
     this.header = el("div", { class: "tbp-run-row tbp-run-header", role: "row" });
     this.scroller = el("div", { class: "tbp-run-table", role: "grid" });
@@ -201,7 +268,7 @@ export class RunTable {
     });
     const resize = el("div", { class: "tbp-runs-resize", testid: "runs-resize", title: "Drag to resize the run table" });
     resize.addEventListener("pointerdown", (e) => this.startResize(e, resize));
-    this.root = el("section", { class: "tbp-runs-pane", testid: "run-list" }, bar, this.scroller, resize);
+    this.root = el("section", { class: "tbp-runs-pane", testid: "run-list" }, bar, this.columnsMenu, this.scroller, resize);
     this.layoutHeight();
   }
 
@@ -210,6 +277,25 @@ export class RunTable {
     this.model = model;
     this.buildColumns(model);
     this.recompute();
+  }
+
+  /** Whether the filters leave `name` in (the charts draw only such runs). */
+  passes(name: string): boolean {
+    return this.passing === null || this.passing.has(name);
+  }
+
+  /** Clears the name and status filters (another log directory's runs are coming). */
+  resetFilters(): void {
+    this.filter.value = "";
+    this.statusFilter.value = "";
+    this.anchor = null;
+    this.passing = null;
+    this.recompute();
+  }
+
+  private filtersChanged(): void {
+    this.interactive(() => undefined);
+    this.handlers.onFilter?.();
   }
 
   /** Runs `change`, re-filters / re-sorts and redraws, timed as tbp:table-filter. */
@@ -228,15 +314,27 @@ export class RunTable {
     this.filterError.textContent = matcher.error ? `bad regex: ${matcher.error}` : "";
     this.filter.classList.toggle("bad", matcher.error !== null);
     const status = this.statusFilter.value;
-    let rows = m.runs.filter((r) => matcher.test(r.name) && (!status || r.status === status));
+    const filtering = (this.filter.value.trim() !== "" && matcher.error === null) || status !== "";
+    let rows = filtering ? m.runs.filter((r) => matcher.test(r.name) && (!status || r.status === status)) : m.runs.slice();
+    this.passing = filtering ? new Set(rows.map((r) => r.name)) : null;
     const col = this.columns.find((c) => c.key === this.sortKey);
     if (col?.value) rows = sortRuns(rows, col.value, this.sortDir);
     this.shown = rows;
     let selected = 0;
-    for (const r of m.runs) if (m.selected.has(r.name)) selected++;
+    let drawn = 0;
+    for (const r of m.runs) {
+      if (!m.selected.has(r.name)) continue;
+      selected++;
+      if (this.passes(r.name)) drawn++;
+    }
+    // With a filter set, the charts draw the selected runs it leaves: say how many.
     this.summary.textContent = !m.runs.length
       ? m.emptyText ?? "No runs yet."
-      : `${selected}/${m.runs.length} selected` + (rows.length !== m.runs.length ? ` · ${rows.length} shown` : "");
+      : `${selected}/${m.runs.length} selected` +
+        (rows.length !== m.runs.length ? ` · ${rows.length} shown` : "") +
+        (drawn !== selected ? ` · ${drawn} drawn (filter)` : "");
+    this.summary.dataset.selected = String(selected);
+    this.summary.dataset.drawn = String(drawn);
     this.renderHeader();
     this.list.setItems(rows);
     this.layoutHeight();
@@ -245,20 +343,22 @@ export class RunTable {
   private buildColumns(m: RunTableModel): void {
     // A hyperparameter column is numeric (right-aligned) when every value it has is a number.
     const numericHp = m.hparamNames.map((n) => m.runs.every((r) => r.hparams[n] === null || r.hparams[n] === undefined || typeof r.hparams[n] === "number"));
-    const key = m.hparamNames.map((n, i) => `${n}:${numericHp[i]}`).join("\u0000");
-    if (key === this.columnsKey && this.columns.length) return;
+    // ... and empty when no listed run has a value for it (hidden by default).
+    const emptyHp = m.hparamNames.map((n) => m.runs.every((r) => r.hparams[n] === null || r.hparams[n] === undefined || r.hparams[n] === ""));
+    const key = m.hparamNames.map((n, i) => `${n}:${numericHp[i]}:${emptyHp[i]}`).join("\u0000");
+    if (key === this.columnsKey && this.allColumns.length) return;
     this.columnsKey = key;
     const now = (): number => Date.now() / 1000;
     const cols: Column[] = [
-      { key: "select", label: "", width: "26px", sortable: false, cell: () => "" },
+      { key: "select", label: "", width: "36px", sortable: false, cell: () => "" },
       { key: "color", label: "", width: "14px", sortable: false, cell: () => "" },
       {
         key: "name",
         label: "name",
-        width: "minmax(160px, 1fr)",
+        width: "minmax(220px, 1fr)",
         sortable: true,
         value: (r) => r.name,
-        cell: (r) => (r.name === "." ? ". (logdir)" : r.name),
+        cell: (r) => (r.name === "." ? ". (logdir)" : this.model?.labelOf ? this.model.labelOf(r.name, this.nameChars()) : r.name),
       },
       {
         key: "status",
@@ -279,8 +379,8 @@ export class RunTable {
         width: "160px",
         sortable: true,
         value: (r) => r.path ?? null,
-        // the end of the path is what tells runs apart: show it, ellipsis on the left
-        cell: (r) => (r.path ? (r.path.length > 28 ? `…${r.path.slice(-27)}` : r.path) : "—"),
+        // both ends of a path tell runs apart (root, run directory): cut it in the middle
+        cell: (r) => (r.path ? middleCut(r.path, 26) : "—"),
       },
       ...m.hparamNames.map(
         (name, i): Column => ({
@@ -289,6 +389,7 @@ export class RunTable {
           title: `hyperparameter ${name}`,
           width: "90px",
           sortable: true,
+          defaultHidden: emptyHp[i],
           numeric: numericHp[i],
           value: (r) => r.hparams[name] ?? null,
           cell: (r) => hparamText(r.hparams[name]),
@@ -305,11 +406,82 @@ export class RunTable {
         cell: (r) => this.diagBadge(r),
       },
     ];
+    this.allColumns = cols;
+    this.applyVisibility();
+  }
+
+  private shownColumn(c: Column): boolean {
+    if (FIXED.has(c.key)) return true;
+    return this.columnChoice[c.key] ?? !c.defaultHidden;
+  }
+
+  /** The columns shown, their grid template (each width plus the gap the cell pads) and the pinned offsets. */
+  private applyVisibility(): void {
+    const cols = this.allColumns.filter((c) => this.shownColumn(c));
     this.columns = cols;
     // Fixed widths (but the name's) so that every row, a grid of its own, lines up with the header.
-    this.template = cols.map((c) => c.width).join(" ");
-    this.minWidth = cols.reduce((w, c) => w + (c.key === "name" ? 160 : parseInt(c.width, 10) || 0), 0) + 8 * cols.length + 20;
+    const width = (c: Column): string => (c.key === "name" && this.nameWidth !== null ? `${this.nameWidth}px` : c.width);
+    this.template = cols
+      .map((c) => width(c))
+      .map((w) => (w.startsWith("minmax(") ? w.replace(/minmax\((\d+)px/, (_m, px) => `minmax(${Number(px) + GAP}px`) : `${parseInt(w, 10) + GAP}px`))
+      .join(" ");
+    this.minWidth = cols.reduce((w, c) => w + (parseInt(width(c).replace(/^minmax\(/, ""), 10) || 0) + GAP, 0) + 10;
     if (this.sortKey && !cols.some((c) => c.key === this.sortKey)) this.sortKey = null;
+    const hidden = this.allColumns.length - cols.length;
+    this.columnsButton.textContent = hidden ? `columns (${hidden} hidden)` : "columns";
+    this.columnsButton.dataset.hidden = String(hidden);
+    this.renderColumnsMenu();
+  }
+
+  /** Left offsets of the pinned cells (select, colour, name). */
+  private stickyLeft(key: string): number | null {
+    if (key === "select") return 0;
+    if (key === "color") return 36 + GAP;
+    if (key === "name") return 36 + GAP + 14 + GAP;
+    return null;
+  }
+
+  private setColumn(key: string, shown: boolean | null): void {
+    if (shown === null) delete this.columnChoice[key];
+    else this.columnChoice[key] = shown;
+    saveColumnChoice(this.columnChoice);
+    this.applyVisibility();
+    this.recompute();
+  }
+
+  /** The column chooser: a checkbox per column that can be hidden. */
+  private renderColumnsMenu(): void {
+    if (this.columnsMenu.hidden) return;
+    const showAll = el("button", { class: "tbp-link", testid: "run-columns-all", text: "show all" });
+    showAll.addEventListener("click", () => {
+      for (const c of this.allColumns) if (!FIXED.has(c.key)) this.columnChoice[c.key] = true;
+      this.setColumn("name", null);
+    });
+    const reset = el("button", { class: "tbp-link", testid: "run-columns-reset", text: "defaults", title: "Hide the empty hyperparameter columns again, show the rest" });
+    reset.addEventListener("click", () => {
+      this.columnChoice = {};
+      this.setColumn("name", null);
+    });
+    const close = el("button", { class: "tbp-link", testid: "run-columns-close", text: "close" });
+    close.addEventListener("click", () => {
+      this.columnsMenu.hidden = true;
+      this.columnsButton.setAttribute("aria-expanded", "false");
+    });
+    const items = this.allColumns
+      .filter((c) => !FIXED.has(c.key))
+      .map((c) => {
+        const box = el("input", { type: "checkbox", testid: `run-colvis-${c.key}` });
+        box.checked = this.shownColumn(c);
+        box.addEventListener("change", () => this.setColumn(c.key, box.checked));
+        return el(
+          "label",
+          { class: "tbp-columns-item", title: c.defaultHidden ? "empty for every listed run" : "" },
+          box,
+          c.label,
+          c.defaultHidden ? el("span", { class: "tbp-muted", text: " (empty)" }) : null,
+        );
+      });
+    this.columnsMenu.replaceChildren(el("div", { class: "tbp-columns-head" }, showAll, reset, close), el("div", { class: "tbp-columns-list" }, ...items));
   }
 
   private renderHeader(): void {
@@ -332,6 +504,13 @@ export class RunTable {
           c.label,
           sorted ? (this.sortDir === 1 ? " ▲" : " ▼") : "",
         );
+        this.pin(cell, c.key);
+        if (c.key === "name") {
+          const grip = el("div", { class: "tbp-col-resize", testid: "run-name-resize", title: "Drag to widen or narrow the name column" });
+          grip.addEventListener("click", (e) => e.stopPropagation());
+          grip.addEventListener("pointerdown", (e) => this.startNameResize(e, grip, cell));
+          cell.append(grip);
+        }
         if (c.sortable) {
           cell.addEventListener("click", () =>
             this.interactive(() => {
@@ -373,6 +552,10 @@ export class RunTable {
     const testid = `run-diag-${r.name}`;
     if (!c) return el("span", { class: "tbp-muted", testid, "data-worst": "none", text: "—", title: "not diagnosed yet" });
     const worst = worstOf(c);
+    // A run without data has nothing to be "ok" about: no badge.
+    if (worst === "ok" && (r.tags === 0 || r.lastStep === null)) {
+      return el("span", { class: "tbp-muted", testid, "data-worst": "none", text: "—", title: "no data to diagnose" });
+    }
     const text = worst === "ok" ? "ok" : worst === "info" ? "info" : `${SEVERITY_ICON[worst]} ${countText(c[worst], worst)}`;
     const counts = `${countText(c.error, "error")} · ${countText(c.warning, "warning")} · ${countText(c.info, "info")}`;
     const badge = el("button", {
@@ -397,6 +580,7 @@ export class RunTable {
     const selected = m.selected.has(r.name);
     const cells = this.columns.map((c) => {
       const cell = el("div", { class: `tbp-run-cell${c.numeric ? " num" : ""}`, "data-col": c.key });
+      this.pin(cell, c.key);
       if (c.key === "select") {
         const box = el("input", { type: "checkbox", testid: `run-${r.name}`, "aria-label": `select ${r.name}` });
         box.checked = selected;
@@ -432,6 +616,49 @@ export class RunTable {
     return row;
   }
 
+  /** Characters a name may have in the name column (a dragged width; else the default's, 48). */
+  private nameChars(): number | undefined {
+    return this.nameWidth === null ? undefined : Math.max(12, Math.floor(this.nameWidth / 6.6));
+  }
+
+  /** Drags the name column's right edge: wider or narrower (NAME_MIN .. NAME_MAX px), kept in localStorage. */
+  private startNameResize(e: PointerEvent, grip: HTMLElement, cell: HTMLElement): void {
+    e.preventDefault();
+    e.stopPropagation();
+    const startX = e.clientX;
+    const startW = cell.getBoundingClientRect().width - GAP;
+    grip.setPointerCapture(e.pointerId);
+    const move = (ev: PointerEvent): void => {
+      this.nameWidth = Math.round(Math.min(NAME_MAX, Math.max(NAME_MIN, startW + ev.clientX - startX)));
+      this.applyVisibility();
+      this.header.style.gridTemplateColumns = this.template;
+      this.header.style.minWidth = `${this.minWidth}px`;
+      this.list.sizer.style.minWidth = `${this.minWidth}px`;
+      for (const row of this.list.sizer.children) (row as HTMLElement).style.gridTemplateColumns = this.template;
+    };
+    const up = (): void => {
+      grip.removeEventListener("pointermove", move);
+      grip.removeEventListener("pointerup", up);
+      this.list.refresh(); // names cut to the new width
+      try {
+        if (this.nameWidth !== null) window.localStorage.setItem(NAME_WIDTH_KEY, String(this.nameWidth));
+      } catch {
+        // storage blocked
+      }
+    };
+    grip.addEventListener("pointermove", move);
+    grip.addEventListener("pointerup", up);
+  }
+
+  /** Pins the select, colour and name cells to the left edge when the table scrolls sideways. */
+  private pin(cell: HTMLElement, key: string): void {
+    const left = this.stickyLeft(key);
+    if (left === null) return;
+    cell.classList.add("tbp-pinned-cell");
+    if (key === "name") cell.classList.add("tbp-pinned-last");
+    cell.style.left = `${left}px`;
+  }
+
   /** A checkbox click: the run alone, or with shift the range from the last clicked run (rows as shown). */
   private onCheck(name: string, on: boolean, shift: boolean): void {
     if (shift && this.anchor !== null) {
@@ -449,7 +676,7 @@ export class RunTable {
 
   /** The pane's height: the user's (dragged) one, else just enough for the rows up to a limit. */
   private layoutHeight(): void {
-    this.collapse.textContent = this.collapsed ? "▸" : "▾";
+    this.collapse.replaceChildren(caret(!this.collapsed));
     this.collapse.setAttribute("aria-expanded", String(!this.collapsed));
     this.root.classList.toggle("collapsed", this.collapsed);
     if (this.collapsed) {
@@ -467,7 +694,9 @@ export class RunTable {
     const startH = this.root.getBoundingClientRect().height;
     handle.setPointerCapture(e.pointerId);
     const move = (ev: PointerEvent): void => {
-      const max = Math.max(MIN_HEIGHT, (this.root.parentElement?.clientHeight ?? 800) - 80);
+      // The room is the main pane's (the host around the table is only as tall as the table itself).
+      const main = this.root.closest("main") ?? this.root.parentElement?.parentElement;
+      const max = Math.max(MIN_HEIGHT, (main?.clientHeight || window.innerHeight) - 80);
       this.userHeight = Math.round(Math.min(max, Math.max(MIN_HEIGHT, startH + ev.clientY - startY)));
       this.collapsed = false;
       this.layoutHeight();

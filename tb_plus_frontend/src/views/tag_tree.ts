@@ -5,6 +5,7 @@
 // group-<path> (a group's name: shows its charts), toggle-<path> (expand / collapse), tag-<path> (a leaf:
 // toggles its chart), pin-toggle-<path> (pins / unpins a leaf), tree-more-<path> (next page of children).
 
+import { caret, icon } from "./icons";
 import { el } from "./dom";
 import { VirtualList } from "./virtual_list";
 import type { SearchMode } from "../api";
@@ -58,9 +59,10 @@ export class TagTreeView {
       testid: "tag-search",
       type: "search",
       placeholder: "Search tags",
+      title: "Search tags (any case, in every mode)",
       "aria-label": "Search tags",
     });
-    this.mode = el("select", { class: "tbp-mini", testid: "tag-search-mode", title: "How the search text matches tags" });
+    this.mode = el("select", { class: "tbp-mini", testid: "tag-search-mode", title: "How the search text matches tags: substring (anywhere), glob (* ? [..], the whole tag) or regex; case is ignored in all three" });
     for (const [v, t] of [["substring", "substring"], ["glob", "glob"], ["regex", "regex"]]) this.mode.append(el("option", { value: v, text: t }));
     const emit = (): void => handlers.onSearch(this.search.value.trim(), this.mode.value as SearchMode);
     this.search.addEventListener("input", emit);
@@ -109,8 +111,8 @@ export class TagTreeView {
         testid: `toggle-${r.path}`,
         "aria-expanded": String(r.open),
         "aria-label": r.open ? "collapse" : "expand",
-        text: r.open ? "▾" : "▸",
       });
+      twisty.append(caret(r.open));
       twisty.addEventListener("click", (e) => {
         e.stopPropagation();
         this.handlers.onToggleExpand(r.path);
@@ -139,8 +141,9 @@ export class TagTreeView {
         testid: `pin-toggle-${r.path}`,
         title: pin === "exact" ? "Unpin" : pin === "pattern" ? "Pinned by a pattern; click to pin this tag itself" : "Pin to the top",
         "aria-pressed": String(pin !== null),
-        text: pin ? "📌" : "pin",
+        text: pin ? undefined : "pin",
       });
+      if (pin) pinButton.append(icon("pin"));
       pinButton.addEventListener("click", (e) => {
         e.stopPropagation();
         this.handlers.onPin(r.path);
@@ -156,7 +159,7 @@ export class TagTreeView {
           "data-path": r.path,
           "data-pinned": String(pin !== null),
         },
-        el("span", { class: "tbp-check", text: selected ? "☑" : "☐" }),
+        el("span", { class: "tbp-check" }, icon(selected ? "box-on" : "box-off")),
         el("span", { class: "tbp-leaf-name" }, ...marked(r.name, r.mark)),
         pinButton,
       );

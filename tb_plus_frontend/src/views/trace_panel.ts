@@ -7,6 +7,7 @@
 // trace-family, trace-stat, trace-canvas, trace-tip (data-layer, data-step, data-value: the exact number),
 // trace-legend, trace-legend-min, trace-legend-max, trace-error.
 
+import { caret } from "./icons";
 import { el } from "./dom";
 
 export interface TracePanelHandlers {
@@ -86,7 +87,7 @@ export function setTraceOpen(p: TracePanel, open: boolean, layers: number): void
   p.root.dataset.open = String(open);
   p.body.hidden = !open;
   p.choosers.hidden = !open;
-  p.toggle.textContent = `${open ? "▾" : "▸"} Layers`;
+  p.toggle.replaceChildren(caret(open), " Layers");
   p.toggle.append(el("span", { class: "tbp-count tbp-eval-count", text: `${layers} traced tensor${layers === 1 ? "" : "s"}` }));
 }
 
