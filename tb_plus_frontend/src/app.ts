@@ -20,8 +20,8 @@ import { EvalController } from "./eval_controller";
 import { TraceController } from "./trace_controller";
 import { connectHost } from "./host";
 import {
-  RECENT_MAX, hasSavedState, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, type ChartOpts, type CustomSpec,
-  type ViewState,
+  RECENT_MAX, hasSavedState, loadRecentLogdirs, loadState, newId, normalizeLogdir, rememberLogdir, saveState, viewLink, watchUrl,
+  type ChartOpts, type CustomSpec, type ViewState,
 } from "./state";
 import { TagTreeModel } from "./tag_tree_model";
 import { createControls, type Controls } from "./views/controls";
@@ -30,6 +30,7 @@ import { RunTable } from "./views/run_table";
 import { TagTreeView, type PinState } from "./views/tag_tree";
 import { el } from "./views/dom";
 import { LogdirPicker } from "./views/logdir_picker";
+import { createShareLink } from "./views/share";
 import { PALETTE, RunColors } from "./colors";
 import { RunNames } from "./run_names";
 
@@ -292,7 +293,11 @@ export class App {
     this.layout.reload.addEventListener("click", () => void this.reload(true));
     window.addEventListener("focus", () => this.onFocus());
     connectHost(() => void this.reload(false));
-    this.save();
+    this.save(true);
+    // Back, Forward or a pasted link name another view: start again from it (every part of the view
+    // follows the state, and a fresh start is the one path that builds all of them).
+    watchUrl(() => window.location.reload());
+    this.layout.top.append(createShareLink(viewLink));
     // Runs, the tree's first level, pins and the tag sample are asked for at once: the requests travel
     // while the chart cards are built below.
     void this.reload(false);
@@ -330,9 +335,10 @@ export class App {
     }, wait);
   }
 
-  private save(): void {
+  /** Saves the view (see saveState: a change adds a history entry unless `replace`). */
+  private save(replace = false): void {
     this.s.runs = this.s.runs === null ? null : [...this.selectedRuns];
-    saveState(this.s);
+    saveState(this.s, replace);
   }
 
   /** Applies a change from the controls: saves it, then redraws what it touches. */
@@ -617,6 +623,7 @@ export class App {
       this.s.tags = shown.map((t) => t.tag);
       this.autoTags = JSON.stringify(this.s.tags);
       this.firstView = false;
+      this.save(true); // the app's choice, not a step to go Back to
       this.afterChartsChanged();
       this.renderRuns();
       this.diagCtl.render();

@@ -335,8 +335,35 @@ export function hasSavedState(): boolean {
   }
 }
 
-/** Writes the state to the URL (without adding history entries) and to localStorage. */
-export function saveState(s: ViewState): void {
+/** Keys whose change alone replaces the current history entry instead of adding one (a slider's steps,
+ * the refresh interval, the evaluation's step, a group search being typed). */
+const REPLACE_KEYS = new Set(["smooth", "refresh", "estep", "gfilter", "gmode", "gpage"]);
+/** The state as last written to (or read from) the URL; null before the first write. */
+let lastPairs: [string, string][] | null = null;
+
+/** Whether going from `a` to `b` is worth a history entry (Back returns to `a`). */
+function isStep(a: [string, string][], b: [string, string][]): boolean {
+  const keys = new Set([...a, ...b].map(([k]) => k));
+  const joined = (pairs: [string, string][], k: string): string => pairs.filter(([kk]) => kk === k).map(([, v]) => v).join("\u0000");
+  for (const k of keys) if (!REPLACE_KEYS.has(k) && joined(a, k) !== joined(b, k)) return true;
+  return false;
+}
+
+/** The URL the view is linked by: TensorBoard's page (with the state in its hash) inside its tab, else this
+ * page's own URL (the standalone page, also inside another site's iframe). */
+export function viewLink(): string {
+  const parent = reachableParent();
+  return parent ? parent.location.href : window.location.href;
+}
+
+/**
+ * Writes the state to localStorage and to the URL: TensorBoard's hash inside its tab, else this page's
+ * query string (also inside another site's iframe, where only the iframe's own address changes). A change
+ * of what is shown (charts, runs, axes, panels, ...) adds a history entry, so Back returns to the view
+ * before it and stays inside TensorBoard; a change of a REPLACE_KEYS setting, the first write of a page
+ * and a `replace` write (the app's own choices, e.g. the first view's charts) replace the current entry.
+ */
+export function saveState(s: ViewState, replace = false): void {
   const pairs = encodeState(s);
   const qs = new URLSearchParams(pairs).toString();
   try {
@@ -344,6 +371,7 @@ export function saveState(s: ViewState): void {
   } catch {
     // ignore
   }
+  const push = !replace && lastPairs !== null && isStep(lastPairs, pairs);
   const parent = reachableParent();
   try {
     if (parent) {
@@ -355,16 +383,51 @@ export function saveState(s: ViewState): void {
       if (!keep.length) keep.push("tb_plus");
       const ours = new URLSearchParams(pairs.map(([k, v]) => [HASH_PREFIX + k, v])).toString();
       const hash = "#" + [...keep, ours].filter((p) => p).join("&");
-      if (parent.location.hash !== hash) parent.history.replaceState(parent.history.state, "", hash);
-    } else if (window.parent === window) {
+      if (parent.location.hash !== hash) {
+        if (push) parent.history.pushState(null, "", hash);
+        else parent.history.replaceState(parent.history.state, "", hash);
+      }
+    } else {
       const url = `${window.location.pathname}${qs ? "?" + qs : ""}${window.location.hash}`;
       if (url !== `${window.location.pathname}${window.location.search}${window.location.hash}`) {
-        window.history.replaceState(window.history.state, "", url);
+        // Inside another site's iframe an entry would be the embedding page's Back: replace only.
+        if (push && window.parent === window) window.history.pushState(null, "", url);
+        else window.history.replaceState(window.history.state, "", url);
       }
     }
   } catch {
     // history blocked: localStorage still has it
   }
+  lastPairs = pairs;
+}
+
+/**
+ * Calls `onChange` when the URL comes to name another view than the one last written: Back or Forward,
+ * a pasted link, a hash edited by hand (TensorBoard's hash inside its tab, this page's URL standalone).
+ * Not inside another site's iframe (its address belongs to the embedding page).
+ */
+export function watchUrl(onChange: () => void): void {
+  const parent = reachableParent();
+  if (!parent && window.parent !== window) return;
+  const target: Window = parent ?? window;
+  const check = (): void => {
+    if (lastPairs === null) return;
+    let params: URLSearchParams;
+    try {
+      params = parent ? hashParams(parent.location.hash) : new URLSearchParams(window.location.search);
+    } catch {
+      return;
+    }
+    const linked = decodeState(params);
+    if (!linked) return; // no view named (e.g. TensorBoard's bare "#tb_plus"): keep this one
+    if (!params.has("refresh")) linked.refresh = decodeState(new URLSearchParams(lastPairs))?.refresh ?? linked.refresh;
+    const a = new URLSearchParams(encodeState(linked)).toString();
+    if (a !== new URLSearchParams(lastPairs).toString()) onChange();
+  };
+  const events = ["hashchange", "popstate"];
+  for (const e of events) target.addEventListener(e, check);
+  // A listener on the parent outlives this document: remove it when the frame goes.
+  if (parent) window.addEventListener("pagehide", () => events.forEach((e) => target.removeEventListener(e, check)));
 }
 
 const RECENT_KEY = "tb_plus.logdirs.recent";

@@ -13,6 +13,8 @@ export interface Layout {
   progressText: HTMLElement;
   reload: HTMLButtonElement;
   status: HTMLElement;
+  /** The top bar (title, picker, status, reload, link). */
+  top: HTMLElement;
   /** Where the log-directory picker goes (in the top bar). */
   logdirHost: HTMLElement;
   /** Where the tag pane goes. */
@@ -68,7 +70,7 @@ export function createLayout(parent: HTMLElement): Layout {
 
   const root = el("div", { class: "tbp-root" }, progress, top, el("div", { class: "tbp-body" }, side, main));
   parent.appendChild(root);
-  return { root, progress, progressBar, progressText, reload, status, logdirHost, tagsHost, runsHost, mainBar, diagHost, evalHost, traceHost, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
+  return { root, progress, progressBar, progressText, reload, status, top, logdirHost, tagsHost, runsHost, mainBar, diagHost, evalHost, traceHost, controlsHost, pinned, pinnedGrid, groupBar, grid, empty };
 }
 
 export function showProgress(layout: Layout, progress: Progress | null): void {
