@@ -45,6 +45,7 @@ export function createChartPanel(title: string, id: string, handlers: ChartPanel
     tools,
     setStatus(text, isError = false) {
       status.textContent = text;
+      status.title = text; // the head may cut a long status short
       status.classList.toggle("error", isError);
     },
     setZoomed(zoomed) {
