@@ -127,3 +127,12 @@ def test_an_empty_aggregate_says_why(page, agg_url):
     status = page.get_by_test_id("chart-agg-none").get_by_test_id("chart-status").inner_text()
     assert status == "none of the runs with loss has the hyperparameter lr", status
     assert page.page_errors == []
+
+
+def test_a_tag_chart_without_data_says_why(page, agg_url):
+    # epoch_loss exists only in the Keras sub-runs; none of the three selected runs has it
+    standalone_any(page, agg_url, [("run", r) for r in LENGTHS] + [("tag", "epoch_loss")], "len300")
+    chart_ready(page, "epoch_loss")
+    status = page.get_by_test_id("chart-epoch_loss").get_by_test_id("chart-status").inner_text()
+    assert status == "none of the 3 selected runs has tag epoch_loss", status
+    assert page.page_errors == []
