@@ -407,7 +407,9 @@ export class ChartCard {
         const ends: { key: string; size: number; ends: [number, number][] }[] = [];
         this.aggMarkers = [];
         r.groups.forEach((g, i) => {
-          const st = this.ctx.groupStyle(spec.groupBy, g.key, i);
+          // one aggregate per tag (several tags): the key is "<tag> · <key>"; highlight by the key itself
+          const sep = g.tag != null ? `${g.tag} · ` : "";
+          const st = this.ctx.groupStyle(spec.groupBy, sep && g.key.startsWith(sep) ? g.key.slice(sep.length) : g.key, i);
           series.push({
             label: `${g.key === "" ? "all" : g.key} (n=${g.size})`,
             color: st.color,
