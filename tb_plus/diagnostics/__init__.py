@@ -43,13 +43,14 @@ def counts(findings) -> dict:
 
 
 def _version(ld, run, all_runs, cfg):
-    """What a run's findings depend on: the run, its direct sub-runs (add_hparams writes the class
-    count there), and for a <x>/train run its siblings (validation)."""
-    from tb_plus.query.hparams import sub_runs
+    """What a run's findings depend on: the run, the runs its hparams come from (its ancestors and
+    direct sub-runs: add_hparams writes the class count into a sub-run, Keras's hparams are in the parent
+    of <x>/train), and for a <x>/train run its siblings (validation)."""
+    from tb_plus.query.hparams import hparam_sources
 
     if not all_runs:
         return ld.run_version(run), (), ()
-    subs = tuple(ld.run_version(r) for r in sub_runs(run, all_runs))
+    subs = tuple(ld.run_version(r) for r in hparam_sources(run, all_runs))
     parent, _, last = run.rpartition("/")
     if not cfg.matches("train_run", last):
         return ld.run_version(run), subs, ()

@@ -3,11 +3,20 @@
     hp = run_hparams(ld)        # {run: {name: value}}: float, str or bool
 
 torch's and tensorboardX's `add_hparams` write the session start info into a sub-run `<run>/<timestamp>`;
-TensorFlow's hparams API writes it into the run itself. A run inherits the hparams of its direct sub-runs
-(the run named like the sub-run's parent directory): its own values win, then those of later sub-runs
-(natural order of their names, i.e. the newest timestamp) over earlier ones. The log directory's own run '.'
-inherits only from sub-runs named by a bare timestamp (what add_hparams makes on a writer of the log
-directory itself). Sub-runs keep their own hparams too.
+TensorFlow's hparams API writes it into the run itself, and with Keras the TensorBoard callback then writes
+the scalars into the sub-runs `<run>/train` and `<run>/validation`. A run's hparams are, the first winning:
+
+1. its own values (written into the run itself);
+2. its ancestors' own values, the nearest ancestor first (`a/b/c` inherits from `a/b`, then `a`, then the log
+   directory's own run '.'; only runs that exist count): the Keras sub-runs get the hparams of their run;
+3. its direct sub-runs' own values (the sub-run named like the run's directory plus one level), later
+   sub-runs (natural order of their names, i.e. the newest timestamp) over earlier ones: add_hparams's
+   `<run>/<timestamp>` gives its values to `<run>`. The log directory's own run '.' takes values only from
+   sub-runs named by a bare timestamp (what add_hparams makes on a writer of the log directory itself).
+
+Only own values are passed on, up or down: siblings never share values through their parent. The structure
+(ancestors and sub-runs of each run) is computed once per list of runs, each run's own values read once per
+call of run_hparams: the work is linear in the number of runs (times the depth of their names).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import re
 
 from tb_plus.query.tagtree import natural_key
 
-__all__ = ["SESSION_START_TAG", "parse_session_start", "run_hparams"]
+__all__ = ["SESSION_START_TAG", "parse_session_start", "run_hparams", "hparams_of", "hparam_sources", "sub_runs"]
 
 SESSION_START_TAG = "_hparams_/session_start_info"
 _TIMESTAMP = re.compile(r"^\d+(\.\d+)?$")
@@ -74,49 +83,96 @@ def parent_run(run: str) -> str | None:
     return "." if _TIMESTAMP.match(run) else None
 
 
-def sub_runs(run: str, runs) -> list:
-    """The direct sub-runs of `run` among `runs`, in natural order (the newest timestamp last)."""
-    return list(_children(tuple(runs)).get(run, ()))
+def ancestors(run: str, known) -> list:
+    """The existing runs (in the set `known`) above `run`, nearest first: 'a/b' and 'a' for 'a/b/c',
+    then the log directory's own run '.' for every other run."""
+    out = []
+    if run == ".":
+        return out
+    path = run
+    while True:
+        path, sep, _ = path.rpartition("/")
+        if not sep:
+            break
+        if path in known:
+            out.append(path)
+    if "." in known:
+        out.append(".")
+    return out
+
+
+class _Tree:
+    """Sub-runs and ancestors of every run of one list of runs."""
+
+    __slots__ = ("children", "ancestors")
+
+    def __init__(self, runs):
+        known = set(runs)
+        children = {}
+        for r in sorted(runs, key=natural_key):
+            parent = parent_run(r)
+            if parent is not None and parent != r:
+                children.setdefault(parent, []).append(r)
+        self.children = {k: tuple(v) for k, v in children.items()}
+        self.ancestors = {r: tuple(ancestors(r, known)) for r in runs}
+
+
+_LAST = None  # (the list object last asked about, its length, its _Tree): the same list asked again is O(1)
+
+
+def _tree(runs) -> _Tree:
+    """The _Tree of `runs`, computed once per list: diagnosing every run of a log directory passes the same
+    list for each run, and that costs one identity check, not a walk over the list."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] is runs and last[1] == len(runs):
+        return last[2]
+    tree = _tree_of(tuple(runs))
+    if isinstance(runs, list):
+        _LAST = (runs, len(runs), tree)
+    return tree
 
 
 @functools.lru_cache(maxsize=8)
-def _children(runs: tuple) -> dict:
-    """{run: its direct sub-runs in natural order} (computed once per list of runs: diagnosing every
-    run of a log directory asks this once per run)."""
-    out = {}
-    for r in sorted(runs, key=natural_key):
-        parent = parent_run(r)
-        if parent is not None and parent != r:
-            out.setdefault(parent, []).append(r)
-    return {k: tuple(v) for k, v in out.items()}
+def _tree_of(runs: tuple) -> _Tree:
+    return _Tree(runs)
+
+
+def sub_runs(run: str, runs) -> list:
+    """The direct sub-runs of `run` among `runs`, in natural order (the newest timestamp last)."""
+    return list(_tree(runs).children.get(run, ()))
+
+
+def hparam_sources(run: str, runs) -> list:
+    """The runs whose own hparams make up `run`'s besides itself: its ancestors and its direct sub-runs."""
+    t = _tree(runs)
+    return list(t.ancestors.get(run, ())) + list(t.children.get(run, ()))
+
+
+def _merge(run, own, tree) -> dict:
+    """One run's hparams from the own values `own(r)` of the runs around it (see the module doc)."""
+    hp = {}
+    for r in tree.children.get(run, ()):
+        hp.update(own(r))
+    for r in reversed(tree.ancestors.get(run, ())):  # the farthest first: the nearest wins
+        hp.update(own(r))
+    hp.update(own(run))
+    return hp
 
 
 def hparams_of(ld, run: str, runs=None) -> dict:
-    """One run's hparams as run_hparams gives them: its own values over its direct sub-runs'."""
-    hp = {}
-    for r in sub_runs(run, ld.runs() if runs is None else runs):
-        hp.update(own_hparams(ld, r))
-    hp.update(own_hparams(ld, run))
-    return hp
+    """One run's hparams as run_hparams gives them (reads only the runs it depends on)."""
+    return _merge(run, lambda r: own_hparams(ld, r), _tree(ld.runs() if runs is None else runs))
 
 
 def run_hparams(ld) -> dict:
     """{run: {name: value}} for every run of `ld` that has or inherits hparams (see the module doc)."""
     runs = ld.runs()
     own = {r: own_hparams(ld, r) for r in runs}
-    known = set(runs)
-    inherited = {}
-    for r in sorted(runs, key=natural_key):  # later sub-runs update over earlier ones
-        hp = own[r]
-        if not hp:
-            continue
-        parent = parent_run(r)
-        if parent in known and parent != r:
-            inherited.setdefault(parent, {}).update(hp)
+    tree = _tree(runs)
     out = {}
     for r in runs:
-        hp = dict(inherited.get(r, {}))
-        hp.update(own[r])
+        hp = _merge(r, own.__getitem__, tree)
         if hp:
             out[r] = hp
     return out

@@ -5,7 +5,9 @@ import fnmatch
 import numpy as np
 from tensorboard import errors
 
-from tb_plus.query.aggregate import BANDS, STATS, group_key, make_grid, on_grid, parse_group_by, prepare, reduce, sort_keys
+from tb_plus.query.aggregate import (
+    BANDS, STATS, group_key, make_grid, on_grid, parse_group_by, prepare, reduce, sort_keys, splits_by_tag, tag_group_key,
+)
 from tb_plus.query.hparams import run_hparams
 from tb_plus.routes import app, arg, column, respond_json
 from tb_plus.routes.series import load_series, parse_axis, series_x, x_args
@@ -59,15 +61,19 @@ def aggregate_impl(ld, runs, tags, *, group_by="none", stat="mean", band="minmax
             f"{len(pairs)} series match run={runs!r} tag={tags!r}; at most {MAX_SERIES} can be aggregated"
         )
     hp = run_hparams(ld) if spec[0] == "hparam" else None
-    groups = {}
+    by_tag = splits_by_tag(spec, [t for _, t in pairs])
+    groups = {}  # (tag or None, key) -> [(run, tag)]
     for r, t in pairs:
         key = group_key(spec, r, t, hp)
         if key is not None:
-            groups.setdefault(key, []).append((r, t))
+            groups.setdefault((t if by_tag else None, key), []).append((r, t))
+    order = []
+    for tag in sort_keys({t for t, _ in groups}) if by_tag else [None]:
+        order.extend((tag, k) for k in sort_keys(k for t, k in groups if t == tag))
     xcache = {}
     out = []
-    for key in sort_keys(groups):
-        members = groups[key]
+    for tag, key in order:
+        members = groups[(tag, key)]
         knots = []
         for r, t in members:
             s = load_series(ld, r, t)
@@ -77,9 +83,11 @@ def aggregate_impl(ld, runs, tags, *, group_by="none", stat="mean", band="minmax
         grid = make_grid(ranges, points, xmin, xmax, log=xlog)
         center, lo, hi, count = reduce(on_grid(grid, knots), stat, band)
         out.append({
-            "key": key,
+            "key": key if tag is None else tag_group_key(tag, key, spec[0]),
+            "tag": tag,
             "series": [[r, t] for r, t in members],
             "size": len(members),
+            "ranges": [[float(kx[0]), float(kx[-1])] if len(kx) else None for kx, _ in knots],
             "xs": column(grid),
             "center": column(center),
             "lo": column(lo),

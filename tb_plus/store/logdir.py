@@ -84,6 +84,7 @@ class RunInfo:
     scalar_tags: int
     first_write: float = 0.0  # wall time of its earliest indexed event (else its oldest file name's timestamp)
     path: str = ""  # the run's directory
+    last_event: float | None = None  # wall time of its newest indexed event (None without any)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -931,6 +932,15 @@ class Logdir:
                         w = w[np.isfinite(w)]  # a damaged record may carry any wall time
                         if len(w):
                             walls.append(float(w.min()))
+        last_event = None
+        for f in r.files:  # the newest event: the largest wall time of each file's last segment with values
+            for seg in reversed(f.segments):
+                w = [seg[c] for c in ("s_wall", "r_wall") if c in seg and seg.count(c)]
+                w = [a[np.isfinite(a)] for a in w]
+                w = [float(a.max()) for a in w if len(a)]
+                if w:
+                    last_event = max(w) if last_event is None else max(last_event, max(w))
+                    break
         stamps = [_name_timestamp(f.path) for f in r.files]
         first = min(walls) if walls else min((t for t in stamps if t is not None), default=0.0)
         last_write = max((f.m["mtime_ns"] for f in r.files), default=0) / 1e9
@@ -943,6 +953,7 @@ class Logdir:
             scalar_tags=len(self.tags(run)),
             first_write=min(first, last_write),  # a file's mtime may trail time.time() by a clock tick
             path=self.path if run == "." else os.path.join(self.path, *run.split("/")),
+            last_event=last_event,
         )
         r.info = info
         return info

@@ -171,8 +171,12 @@ export interface SeriesQuery {
 
 export interface AggregateGroup {
   key: string;
+  /** The group's tag when the selection has several tags (one aggregate per tag), else null. */
+  tag: string | null;
   series: [string, string][];
   size: number;
+  /** Per series of `series`: its [first x, last x] (null without points on this axis). */
+  ranges: ([number, number] | null)[];
   xs: Float64Array;
   center: Float64Array;
   lo: Float64Array;

@@ -41,6 +41,10 @@ export interface ChartSeries {
   /** A band around the curve (aggregation): lower and upper values aligned with `y`. */
   band?: { lo: ArrayLike<number>; hi: ArrayLike<number> } | null;
   emphasis?: Emphasis;
+  /** Aggregation: the number of series behind each point (aligned with `y`) out of `size`; the legend
+   * says "n=2/3" (and the row's data-count "2/3") where fewer than `size` cover the point. */
+  count?: ArrayLike<number> | null;
+  size?: number;
 }
 
 export interface ChartOptions {
@@ -682,6 +686,11 @@ export class Chart {
       let text = ys;
       if (s.smoothed) text = `${formatValue(Number(s.smoothed[i].toPrecision(5)))} (raw ${ys})`;
       if (s.band) text = `${ys} [${formatValue(Number(s.band.lo[i].toPrecision(5)))}, ${formatValue(Number(s.band.hi[i].toPrecision(5)))}]`;
+      if (s.count && s.size !== undefined && i < s.count.length) {
+        const c = s.count[i];
+        if (c < s.size) text += ` n=${c}/${s.size}`;
+        r.row.dataset.count = `${c}/${s.size}`;
+      }
       r.val.textContent = text;
       r.val.title = String(s.y[i]);
       r.row.dataset.x = xs;

@@ -127,6 +127,8 @@ export class ChartCard {
   private readonly pinButton: HTMLButtonElement | null = null;
   /** The (run, tag) series of the last draw, to place annotations without fetching. */
   private drawn: DrawnSeries[] = [];
+  /** Aggregates: where runs of a group stop before its end. */
+  private aggMarkers: ChartMarker[] = [];
   opts: ChartOpts = {};
 
   constructor(
@@ -391,9 +393,9 @@ export class ChartCard {
           errors.push(`${run}${this.spec.kind === "custom" ? `:${tag}` : ""}: ${message(r.reason)}`);
         }
       });
-      this.panel.setMissing(missing, pairs.length);
-      if (!pairs.length) status = "no run selected";
-      else if (!errors.length && !series.length) status = missing.length ? "" : "no data in the selected runs";
+      // Runs without the series are named beside the status, unless none has it (the status says so).
+      this.panel.setMissing(series.length ? missing : [], pairs.length);
+      if (!errors.length && !series.length) status = this.noDataReason(pairs);
       else status = shown < inRange ? `${shown.toLocaleString()} of ${inRange.toLocaleString()} pts` : `${shown.toLocaleString()} pts`;
     } else if (this.spec.kind === "agg") {
       const spec = this.spec.spec;
@@ -411,8 +413,12 @@ export class ChartCard {
           points: Math.min(2000, width),
         });
         if (generation !== this.generation || !this.chart) return;
+        const ends: { key: string; size: number; ends: [number, number][] }[] = [];
+        this.aggMarkers = [];
         r.groups.forEach((g, i) => {
-          const st = this.ctx.groupStyle(spec.groupBy, g.key, i);
+          // one aggregate per tag (several tags): the key is "<tag> · <key>"; highlight by the key itself
+          const sep = g.tag != null ? `${g.tag} · ` : "";
+          const st = this.ctx.groupStyle(spec.groupBy, sep && g.key.startsWith(sep) ? g.key.slice(sep.length) : g.key, i);
           series.push({
             label: `${g.key === "" ? "all" : g.key} (n=${g.size})`,
             color: st.color,
@@ -420,9 +426,34 @@ export class ChartCard {
             x: g.xs,
             y: g.center,
             band: spec.band === "none" ? null : { lo: g.lo, hi: g.hi },
+            count: g.count,
+            size: g.size,
           });
+          const e = runEnds(g.ranges ?? []);
+          ends.push({ key: g.key, size: g.size, ends: e });
+          // a marker where runs stop: "n=2/3 after" (the runs left past that x)
+          let left = g.ranges ? g.ranges.filter((x) => x !== null).length : g.size;
+          for (const [x, k] of e) {
+            left -= k;
+            this.aggMarkers.push({
+              x,
+              xEnd: null,
+              label: `n=${left}/${g.size} after`,
+              color: st.color,
+              testid: "agg-run-end",
+              data: { key: g.key, left: String(left), size: String(g.size) },
+            });
+          }
         });
-        status = `${r.groups.length} group${r.groups.length === 1 ? "" : "s"} · ${r.groups.reduce((n, g) => n + g.size, 0)} series`;
+        // Where runs stop before the group's end: [x, runs stopping there]; the legend then says n=k/size.
+        this.panel.root.dataset.aggEnds = JSON.stringify(ends);
+        const stops = ends
+          .filter((e) => e.ends.length)
+          .map((e) => `${ends.length > 1 ? `${e.key === "" ? "all" : e.key}: ` : ""}${e.ends.map(([x, k]) => `${formatX(a.x, x)}${k > 1 ? ` (${k})` : ""}`).join(", ")}`);
+        status = r.groups.length
+          ? `${r.groups.length} group${r.groups.length === 1 ? "" : "s"} · ${r.groups.reduce((n, g) => n + g.size, 0)} series` +
+            (stops.length ? ` · runs end at ${stops.join("; ")}` : "")
+          : this.noAggReason(spec.tags, spec.groupBy);
       } catch (e) {
         if (generation !== this.generation || !this.chart) return;
         errors.push(message(e));
@@ -442,6 +473,7 @@ export class ChartCard {
     }
     this.fetchedWidth = width;
     if (this.spec.kind === "agg" || this.spec.kind === "cmp") this.drawn = [];
+    if (this.spec.kind !== "agg" || errors.length) this.aggMarkers = [];
     this.chart.setData(series, zoom);
     this.redrawAnnotations();
     this.panel.root.dataset.state = errors.length ? "error" : "ready";
@@ -450,12 +482,33 @@ export class ChartCard {
     else this.panel.setStatus(status);
   }
 
+  /** Why a tag or custom chart shows nothing (no 404 errors were reported). */
+  private noDataReason(pairs: [string, string][]): string {
+    if (this.spec.kind === "tag") {
+      const n = this.ctx.selectedRuns().length;
+      if (!n) return "no run selected";
+      return n === 1 ? `the selected run has no tag ${this.spec.tag}` : `none of the ${n} selected runs has tag ${this.spec.tag}`;
+    }
+    return pairs.length ? "no points in the x range" : "no series in this chart";
+  }
+
+  /** Why an aggregate has no group (the server answered, with none). */
+  private noAggReason(tags: string[], groupBy: string): string {
+    const what = tags.join(", ");
+    const [kind, ...rest] = (groupBy || "none").split(":");
+    const arg = rest.join(":");
+    if (kind === "hparam") return `none of the runs with ${what} has the hyperparameter ${arg}`;
+    if (kind === "run_regex") return `no run with ${what} matches /${arg}/`;
+    if (kind === "tag_level") return `no tag ${what} has a level ${arg}`;
+    return `none of the selected runs has tag ${what}`;
+  }
+
   /** Places the context's annotations on the series drawn (no fetch): call when the findings change. */
   redrawAnnotations(): void {
     if (!this.chart) return;
     const wanted = this.ctx.annotations && this.drawn.length ? this.ctx.annotations(this.drawn.map((d) => [d.run, d.tag])) : [];
     const isStep = this.axes().x === "step";
-    const markers: ChartMarker[] = [];
+    const markers: ChartMarker[] = this.aggMarkers.slice(0, MAX_MARKERS);
     const seen = new Set<string>();
     for (const a of wanted) {
       if (markers.length >= MAX_MARKERS) break;
@@ -485,6 +538,23 @@ export class ChartCard {
     this.chart = null;
     this.panel.root.remove();
   }
+}
+
+/** The x values where series stop before the last one does, with how many stop there, ascending. */
+function runEnds(ranges: ([number, number] | null)[]): [number, number][] {
+  const lasts = ranges.filter((r): r is [number, number] => r !== null).map((r) => r[1]);
+  if (lasts.length < 2) return [];
+  const end = Math.max(...lasts);
+  const counts = new Map<number, number>();
+  for (const x of lasts) if (x < end) counts.set(x, (counts.get(x) ?? 0) + 1);
+  return [...counts.entries()].sort((p, q) => p[0] - q[0]);
+}
+
+/** An x value in a status line: steps as integers with separators, wall time as a date, others rounded. */
+function formatX(axis: string, x: number): string {
+  if (axis === "wall_time") return new Date(x * 1000).toISOString().replace("T", " ").slice(0, 19);
+  if (axis === "step") return Math.round(x).toLocaleString();
+  return String(Number(x.toPrecision(4)));
 }
 
 function message(e: unknown): string {

@@ -83,7 +83,8 @@ def test_first_visit_charts_the_key_series_of_the_runs_that_have_them(page, firs
     page.get_by_test_id("tag-gpu_mem").click()
     card = page.get_by_test_id("chart-gpu_mem")
     card.scroll_into_view_if_needed()  # cards fetch when on screen
-    expect(card.get_by_test_id("chart-missing")).to_have_text("none of the 2 selected runs has it")
+    expect(card.get_by_test_id("chart-status")).to_have_text("none of the 2 selected runs has tag gpu_mem")
+    expect(card.get_by_test_id("chart-missing")).to_be_hidden()
     page.get_by_test_id("run-" + OTHER_RUNS[3]).check()
     wait_for(lambda: list(points_of(card)) == [OTHER_RUNS[3]], page, what="gpu_mem drawn for the run that has it")
     expect(card.get_by_test_id("chart-missing")).to_have_text("2 of 3 runs lack it")

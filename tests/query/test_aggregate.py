@@ -65,15 +65,30 @@ def test_against_numpy_per_grid_point(stat, band):
     rng = np.random.default_rng(zlib.crc32(f"{stat}/{band}".encode()))
     series = seeds(rng, 5, [300, 200, 250])
     grid, got = aggregate(series, 101, stat, band)
-    # common range: [max first x, min last x] of the finite points
+    # the union of the ranges: [min first x, max last x] of the finite points, exactly
     firsts = [x[np.isfinite(v)].min() for x, v in series]
     lasts = [x[np.isfinite(v)].max() for x, v in series]
-    assert grid[0] == max(firsts) and grid[-1] == min(lasts) and len(grid) == 101
+    assert grid[0] == min(firsts) and grid[-1] == max(lasts) and len(grid) == 101
     np.testing.assert_allclose(np.diff(grid), np.diff(grid)[0])
     want = reference(series, grid, stat, band)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, equal_nan=True)
-    assert (got[3] == 5).all()
+    assert got[3].tolist() == want[3].tolist() and got[3].max() == 5 and got[3].min() < 5
+
+
+def test_runs_of_different_lengths_span_the_longest_with_counts_3_2_1():
+    # runs of 300, 800 and 1,500 steps: the grid spans 0..1,499 (not 0..299), the count drops where each ends
+    series = [(np.arange(n), np.full(n, float(i))) for i, n in enumerate((300, 800, 1500))]
+    grid, (center, lo, hi, count) = aggregate(series, 500, "mean", "minmax")
+    assert grid[0] == 0 and grid[-1] == 1499 and len(grid) == 500
+    want = np.where(grid <= 299, 3, np.where(grid <= 799, 2, 1))
+    assert count.tolist() == want.tolist()
+    np.testing.assert_allclose(center, np.where(want == 3, 1.0, np.where(want == 2, 1.5, 2.0)))
+    np.testing.assert_allclose(lo, np.where(want == 3, 0.0, np.where(want == 2, 1.0, 2.0)))
+    assert (hi == 2.0).all()
+    # clipped: still the exact ends of the clip
+    grid, (*_r, count) = aggregate(series, 11, "mean", "none", xmin=250, xmax=1000)
+    assert grid[0] == 250 and grid[-1] == 1000 and count[0] == 3 and count[-1] == 1
 
 
 def test_union_range_when_no_common_range_and_partial_coverage():

@@ -59,3 +59,77 @@ def test_parse_rejects_garbage_and_ignores_other_data():
     assert parse_session_start(plugin_data_pb2.HParamsPluginData().SerializeToString()) == {}
     with pytest.raises(ValueError):
         parse_session_start(b"\xff\xff\xff")
+
+
+def _ld(tmp_path):
+    from tb_plus.store import Logdir
+
+    return Logdir(str(tmp_path / "logs"), cache_dir=str(tmp_path / "cache"))
+
+
+def test_keras_layout_sub_runs_inherit_their_runs_hparams(tmp_path):
+    from tb_plus.query.hparams import hparams_of
+    from tests.query.keras_logs import write_keras_layout
+
+    runs = {"lr=0.1,seed=1": {"lr": 0.1, "seed": 1, "opt": "adam"}, "lr=0.01,seed=1": {"lr": 0.01, "seed": 1}}
+    write_keras_layout(tmp_path / "logs", runs)
+    ld = _ld(tmp_path)
+    hp = run_hparams(ld)
+    for run, want in runs.items():
+        want = {k: (float(v) if not isinstance(v, str) else v) for k, v in want.items()}
+        for r in (run, f"{run}/train", f"{run}/validation"):
+            assert hp[r] == want, r
+            assert hparams_of(ld, r) == want, r  # what the diagnostics read: the same rule
+
+
+def test_own_over_nearest_ancestor_over_farther_ancestor_over_sub_runs(tmp_path):
+    logs = tmp_path / "logs"
+    _write_tf_style(str(logs), {"scope": "root", "lr": 9.0, "a": "root"})  # the log directory's own run '.'
+    _write_tf_style(str(logs / "x"), {"lr": 1.0, "a": "x", "b": "x"})
+    _write_tf_style(str(logs / "x" / "y"), {"b": "y", "c": "y"})
+    _write_tf_style(str(logs / "x" / "y" / "z"), {"c": "z"})
+    _write_tf_style(str(logs / "x" / "y" / "z" / "123.5"), {"d": "sub", "c": "sub"})  # add_hparams-style sub-run
+    _write_tf_style(str(logs / "x" / "w"), {"e": "w"})  # a sibling: passes nothing to x/y
+    ld = _ld(tmp_path)
+    hp = run_hparams(ld)
+    assert hp["x/y/z"] == {"scope": "root", "lr": 1.0, "a": "x", "b": "y", "c": "z", "d": "sub"}
+    assert hp["x/y"] == {"scope": "root", "lr": 1.0, "a": "x", "b": "y", "c": "y"}
+    # x: its own values win over those of its direct sub-runs y and w (c from y, e from w)
+    assert hp["x"] == {"scope": "root", "lr": 1.0, "a": "x", "b": "x", "c": "y", "e": "w"}
+    assert hp["x/w"] == {"scope": "root", "lr": 1.0, "a": "x", "b": "x", "e": "w"}
+    assert hp["."] == {"scope": "root", "lr": 9.0, "a": "root"}
+
+
+def test_work_is_linear_in_the_runs(monkeypatch):
+    """3,000 runs (1,000 runs with train and validation sub-runs): run_hparams reads each run's own
+    values once; hparams_of for every run with one run list builds the structure once."""
+    import tb_plus.query.hparams as H
+
+    runs = [r for i in range(1000) for r in (f"r{i}", f"r{i}/train", f"r{i}/validation")]
+    reads = []
+
+    class FakeLd:
+        def runs(self):
+            return list(runs)
+
+    def own(ld, run):
+        reads.append(run)
+        return {"lr": float(run.split("/")[0][1:])} if "/" not in run else {}
+
+    monkeypatch.setattr(H, "own_hparams", own)
+    built = []
+    real = H._Tree.__init__
+
+    def counting(self, r):
+        built.append(len(r))
+        real(self, r)
+
+    monkeypatch.setattr(H._Tree, "__init__", counting)
+    H._tree_of.cache_clear()
+    hp = H.run_hparams(FakeLd())
+    assert len(reads) == len(runs) and hp["r7/validation"] == {"lr": 7.0} and len(built) == 1
+    every = list(runs)
+    reads.clear()
+    for r in every:
+        assert H.hparams_of(FakeLd(), r, every)["lr"] == float(r.split("/")[0][1:])
+    assert len(built) == 1 and len(reads) <= 3 * len(runs)  # the run, its ancestor, its sub-runs

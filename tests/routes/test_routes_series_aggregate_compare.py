@@ -111,10 +111,11 @@ def test_aggregate_seeds_by_hparam(client):
 def test_aggregate_union_range_median_ci95_and_run_regex(client):
     runs = ["lr=0.1,seed=1", "lr=0.01,seed=1"]
     body = get_json(client, f"/aggregate?run={q(runs[0])}&run={q(runs[1])}&tag=train%2Floss&stat=median&band=ci95"
-                            "&points=11&xmin=550")
+                            "&points=11&xmin=550&xmax=599")
     (g,) = body["groups"]
-    assert g["key"] == "all" and g["size"] == 2
-    np.testing.assert_allclose(g["xs"], np.linspace(550, 599, 11))  # the common range, clipped by xmin
+    assert g["key"] == "all" and g["size"] == 2 and g["tag"] is None
+    np.testing.assert_allclose(g["xs"], np.linspace(550, 599, 11))  # the union range, clipped by xmin and xmax
+    assert g["count"] == [2] * 11
     Y = seed_matrix(client, runs, np.array(g["xs"]))
     half = 1.96 * Y.std(0) / np.sqrt(2)
     np.testing.assert_allclose(g["center"], np.median(Y, 0))
@@ -124,11 +125,15 @@ def test_aggregate_union_range_median_ci95_and_run_regex(client):
     assert [g["key"] for g in rx["groups"]] == ["1", "2", "3"]
     assert [g["size"] for g in rx["groups"]] == [2, 2, 1]
     g1 = rx["groups"][0]
-    # seeds of different lengths: the common range [0, 599]; past it no series would be left out
-    assert g1["xs"] == [0.0, 299.5, 599.0] and g1["count"] == [2, 2, 2]
-    Y = seed_matrix(client, ["lr=0.01,seed=1", "lr=0.1,seed=1"], np.array(g1["xs"]))
-    np.testing.assert_allclose(g1["lo"], Y.min(0))
-    np.testing.assert_allclose(g1["hi"], Y.max(0))
+    # seeds of different lengths (600 and 1,000 steps): the union range [0, 999]; past 599 one series is left
+    assert g1["xs"] == [0.0, 499.5, 999.0] and g1["count"] == [2, 2, 1]
+    assert g1["ranges"] == [[0.0, 599.0], [0.0, 999.0]]  # per series of g1["series"] (the store's run order)
+    assert [r for r, _ in g1["series"]] == ["lr=0.01,seed=1", "lr=0.1,seed=1"]
+    Y = seed_matrix(client, ["lr=0.01,seed=1", "lr=0.1,seed=1"], np.array(g1["xs"][:2]))
+    np.testing.assert_allclose(g1["lo"][:2], Y.min(0))
+    np.testing.assert_allclose(g1["hi"][:2], Y.max(0))
+    only = full(client, "lr=0.1,seed=1")["value"][999]
+    assert g1["lo"][2] == g1["hi"][2] == g1["center"][2] == pytest.approx(only)
 
 
 def test_aggregate_union_range_counts_what_covers(client):
@@ -146,11 +151,40 @@ def test_aggregate_tag_glob_by_level_and_epoch_x(client):
     assert [g["key"] for g in body["groups"]] == ["0", "1"]
     g0, g1 = body["groups"]
     assert g0["size"] == g1["size"] == len(SWEEP)
-    assert g0["xs"][0] == 0.0 and g0["xs"][-1] == 5.0  # epochs common to all runs: 0..5
+    # the union of the runs' epochs: 0..9 (the 600-step runs end at epoch 5, the 1,000-step ones at 9)
+    assert g0["xs"] == [0.0, 3.0, 6.0, 9.0] and g0["count"] == [5, 5, 3, 3]
     seeds_ = sorted(int(r.split("=")[-1]) for r in SWEEP)
-    np.testing.assert_allclose(g0["center"], np.mean(seeds_))  # layer k logs (k + 1) * seed
+    long_seeds = sorted(int(r.split("=")[-1]) for r, n in SWEEP.items() if n == 1000)
+    # layer k logs (k + 1) * seed
+    np.testing.assert_allclose(g0["center"], [np.mean(seeds_)] * 2 + [np.mean(long_seeds)] * 2)
     np.testing.assert_allclose(g1["lo"], 2 * min(seeds_))
     np.testing.assert_allclose(g1["hi"], 2 * max(seeds_))
+
+
+def test_aggregate_of_several_tags_makes_one_aggregate_per_tag(client):
+    # two tags by hparam: never a mean of a loss and an epoch counter; groups by tag, then by key
+    body = get_json(client, "/aggregate?tag=train%2Floss&tag=epoch&group_by=hparam%3Alr&points=5")
+    assert [(g["key"], g["tag"]) for g in body["groups"]] == [
+        ("epoch · 0.01", "epoch"), ("epoch · 0.1", "epoch"),
+        ("train/loss · 0.01", "train/loss"), ("train/loss · 0.1", "train/loss")]
+    for g in body["groups"]:
+        assert {t for _, t in g["series"]} == {g["tag"]}
+        assert {r for r, _ in g["series"]} == {r for r in SWEEP if r.startswith(f"lr={g['key'].split(' · ')[1]},")}
+    # a glob matching two tags with group_by none: one line per tag, keyed by the tag
+    body = get_json(client, "/aggregate?tag=layers%2F*%2Fgrad_norm&points=3")
+    assert [(g["key"], g["tag"], g["size"]) for g in body["groups"]] == [
+        ("layers/0/grad_norm", "layers/0/grad_norm", len(SWEEP)), ("layers/1/grad_norm", "layers/1/grad_norm", len(SWEEP))]
+    np.testing.assert_allclose(body["groups"][1]["hi"], 2 * 3)  # layer 1 logs 2 * seed; seeds 1..3
+    # run_regex: split too
+    body = get_json(client, "/aggregate?tag=train%2Floss&tag=epoch&group_by=run_regex%3Alr%3D%28%5B%5E%2C%5D%2B%29"
+                            "&points=3")
+    assert [g["key"] for g in body["groups"]] == ["epoch · 0.01", "epoch · 0.1", "train/loss · 0.01", "train/loss · 0.1"]
+    # tag_level keeps grouping tags by their level (the designed way to pool several tags)
+    body = get_json(client, "/aggregate?tag=layers%2F*%2Fgrad_norm&group_by=tag_level%3A0&points=3")
+    assert [(g["key"], g["tag"], g["size"]) for g in body["groups"]] == [("layers", None, 2 * len(SWEEP))]
+    # one tag: one group "all", as before
+    body = get_json(client, "/aggregate?tag=train%2Floss&points=3")
+    assert [(g["key"], g["tag"]) for g in body["groups"]] == [("all", None)]
 
 
 def test_compare_diff_and_ratio(client):

@@ -199,6 +199,37 @@ def test_status_turns_stale_then_finished_and_live_again_when_written(tmp_path):
     assert status_at(t1 + 61)["a"] == "stale"
 
 
+def test_copied_old_logs_are_finished_not_live(tmp_path):
+    """A run whose events were written in 2021 but whose file was written (copied) just now: its newest
+    event's wall time decides, not the file's modification time; a run written now stays live."""
+    from tb_plus.routes.runs import runs_impl
+    from tb_plus.store import Logdir
+
+    logs = tmp_path / "logs"
+    old_wall = 1_620_000_000.0  # May 2021
+    w = torch_tb.SummaryWriter(str(logs / "copied_2021"))
+    for step in range(5):
+        w.add_scalar("loss", 1.0, step, walltime=old_wall + step)
+    w.close()
+    w = torch_tb.SummaryWriter(str(logs / "fresh"))
+    for step in range(5):
+        w.add_scalar("loss", 1.0, step)
+    w.close()
+    ld = Logdir(logs, tmp_path / "cache")
+    assert ld.run_info("copied_2021").last_event == old_wall + 4
+    fresh = ld.run_info("fresh")
+    assert abs(fresh.last_event - fresh.last_write) < 60
+    now = max(ld.run_info(r).last_write for r in ld.runs()) + 1
+    body = runs_impl(ld, live_seconds=60, stale_seconds=600, now=now)
+    table = body["runs"]
+    st = dict(zip(table["name"], table["status"]))
+    assert st == {"copied_2021": "finished", "fresh": "live"}
+    assert dict(zip(table["name"], table["live"])) == {"copied_2021": False, "fresh": True}
+    assert table["last_event"][table["name"].index("copied_2021")] == old_wall + 4
+    # the modification time still shows as last_write
+    assert table["last_write"][table["name"].index("copied_2021")] > old_wall + 3600
+
+
 def test_runs_stay_listed_while_their_files_exist(tmp_path):
     from tb_plus.store import Logdir
 

@@ -49,12 +49,13 @@ export function createChartPanel(title: string, id: string, handlers: ChartPanel
     tools,
     setStatus(text, isError = false) {
       status.textContent = text;
+      status.title = text; // the head may cut a long status short
       status.classList.toggle("error", isError);
     },
     setMissing(runs, total) {
       missing.hidden = runs.length === 0;
       const shown = runs.slice(0, 20).join("\n") + (runs.length > 20 ? `\n… and ${runs.length - 20} more` : "");
-      missing.textContent = runs.length === total ? `none of the ${total} selected runs has it` : `${runs.length} of ${total} runs lack it`;
+      missing.textContent = `${runs.length} of ${total} runs lack it`;
       missing.title = runs.length ? `Selected runs without this series:\n${shown}` : "";
       root.dataset.missing = String(runs.length);
     },
