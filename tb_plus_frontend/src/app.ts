@@ -210,6 +210,8 @@ export class App {
       runs: () => this.runs.map((r) => r.name),
       selected: () => this.runs.map((r) => r.name).filter((r) => this.selectedRuns.has(r)),
       selectRun: (run) => this.selectRuns([run], true),
+      runColor: (run) => this.style(run, "").color,
+      runLabel: (run) => this.runLabel(run, 24),
       newCard: (spec, annotations, onClose) => {
         const card = new ChartCard(
           { kind: "custom", spec },
@@ -360,6 +362,8 @@ export class App {
     if (touchesCharts) {
       for (const card of this.cards.values()) card.refresh();
       this.diagCtl.refreshChart();
+    } else if (patch.dover !== undefined) {
+      for (const card of this.cards.values()) card.redrawAnnotations();
     }
   }
 

@@ -503,6 +503,8 @@ export class Chart {
         band = document.createElement("div");
         band.className = "tbp-marker-band";
         band.dataset.testid = `${m.testid}-band`;
+        if (m.data.row !== undefined) band.dataset.row = m.data.row;
+        band.style.setProperty("--tbp-marker", m.color);
         band.style.background = withAlpha(m.color, 0.12);
       }
       return { line, band };

@@ -523,7 +523,8 @@ export class ChartCard {
         label: a.label,
         color: a.color,
         testid: a.testid,
-        data: { ...a.data, run: a.run, step: String(a.step), ...(a.stepEnd !== null ? { stepEnd: String(a.stepEnd) } : {}) },
+        // row: labels (and range strips) of several findings stack instead of covering each other
+        data: { ...a.data, run: a.run, step: String(a.step), row: String(seen.size - 1), ...(a.stepEnd !== null ? { stepEnd: String(a.stepEnd) } : {}) },
       });
     }
     this.chart.setMarkers(markers);

@@ -15,7 +15,7 @@ import { type Api, type DiagCounts, type Diagnostics, type Finding, type Severit
 import { type Annotation, ChartCard } from "./chart_card";
 import { type CustomSpec, type ViewState } from "./state";
 import {
-  SEVERITY_COLOR, createDiagPanel, setDiagChart, setDiagFilter, setDiagFindings, setDiagOpen, setDiagScope, stepRange, type DiagPanel,
+  SEVERITY_COLOR, SEVERITY_ICON, createDiagPanel, setDiagChart, setDiagFilter, setDiagFindings, setDiagOpen, setDiagScope, stepRange, type DiagPanel,
 } from "./views/diag_panel";
 
 /** Findings listed at most (the rest are counted). */
@@ -36,6 +36,9 @@ export interface DiagContext {
   selected: () => string[];
   /** Selects a run (the others stay selected). */
   selectRun: (run: string) => void;
+  /** A run's colour in the charts and its name as shown (the markers on ordinary charts use both). */
+  runColor?: (run: string) => string;
+  runLabel?: (run: string) => string;
   /** A chart card for `spec` drawing `annotations`; `onClose` when its ✕ is clicked. */
   newCard: (spec: CustomSpec, annotations: () => Annotation[], onClose: () => void) => ChartCard;
   /** The findings (or the severities shown) changed: badges and chart markers follow. */
@@ -46,15 +49,17 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function annotationOf(f: Finding, tag: string | null, testid: string): Annotation {
+/** A finding's marker. On the finding's own chart: the severity's colour and the title. On ordinary charts
+ * (`run` given): the run's colour, and the severity, the run's name and the title in the label. */
+function annotationOf(f: Finding, tag: string | null, testid: string, run?: { color: string; label: string }): Annotation {
   return {
     key: f.id,
     run: f.run,
     tag,
     step: f.step as number,
     stepEnd: f.stepEnd,
-    label: f.title,
-    color: SEVERITY_COLOR[f.severity],
+    label: run ? `${SEVERITY_ICON[f.severity]} ${run.label}: ${f.title}` : f.title,
+    color: run ? run.color : SEVERITY_COLOR[f.severity],
     testid,
     data: { rule: f.rule, severity: f.severity, id: f.id },
   };
@@ -161,7 +166,13 @@ export class DiagController {
   /** Markers for the charts drawing these (run, tag) series: the findings listing them (worst first). */
   annotationsFor = (pairs: [string, string][]): Annotation[] => {
     const out: Annotation[] = [];
-    for (const [run, tag] of pairs) for (const f of this.byTag.get(`${run}\u0000${tag}`) ?? []) out.push(annotationOf(f, tag, "chart-annotation"));
+    if (!this.s.dover) return out; // switched off in the controls
+    for (const [run, tag] of pairs) {
+      const findings = this.byTag.get(`${run}\u0000${tag}`);
+      if (!findings) continue;
+      const style = { color: this.ctx.runColor?.(run) ?? "#c62828", label: this.ctx.runLabel?.(run) ?? run };
+      for (const f of findings) out.push(annotationOf(f, tag, "chart-annotation", style));
+    }
     return out;
   };
 
@@ -200,8 +211,11 @@ export class DiagController {
     const runs = this.ctx.runs();
     let total: DiagCounts | null = null;
     if (d) {
+      // The bar counts the runs the list shows (the scope), like the list.
+      const scope = this.scopeRuns();
       total = { error: 0, warning: 0, info: 0 };
-      for (const c of Object.values(d.runs)) {
+      for (const [run, c] of Object.entries(d.runs)) {
+        if (scope !== null && !scope.has(run)) continue;
         total.error += c.error;
         total.warning += c.warning;
         total.info += c.info;

@@ -101,6 +101,8 @@ export interface ViewState {
   dsev: DiagSeverity[];
   dscope: string;
   dfind: string | null;
+  /** Whether the ordinary charts mark findings (a line at the onset, a strip over the range, per run). */
+  dover: boolean;
 }
 
 export type DiagSeverity = "error" | "warning" | "info";
@@ -116,7 +118,7 @@ const HASH_PREFIX = "p.tb_plus.";
 /** Keys whose presence in a URL means "this URL describes a view". */
 const STATE_KEYS = [
   "logdir", "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
-  "sep", "group", "eval", "erun", "etag", "trace", "trun", "ttag", "tstat", "diag", "dsev", "dscope", "dfind",
+  "sep", "group", "eval", "erun", "etag", "trace", "trun", "ttag", "tstat", "diag", "dsev", "dscope", "dfind", "dover",
 ];
 
 export function defaultState(): ViewState {
@@ -125,7 +127,7 @@ export function defaultState(): ViewState {
     dim: "", hl: null, pins: [], sep: "/", group: null, gpage: 0, gfilter: "", gmode: "substring", refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
     eval: false, erun: null, etag: null, estep: null, elogy: false,
     trace: false, trun: null, ttag: null, tstat: null,
-    diag: false, dsev: DIAG_SEVERITIES.slice(), dscope: "sel", dfind: null,
+    diag: false, dsev: DIAG_SEVERITIES.slice(), dscope: "sel", dfind: null, dover: true,
   };
 }
 
@@ -201,6 +203,7 @@ export function encodeState(s: ViewState): [string, string][] {
   if (DIAG_SEVERITIES.some((v) => !s.dsev.includes(v))) out.push(["dsev", DIAG_SEVERITIES.filter((v) => s.dsev.includes(v)).join(",") || "none"]);
   if (s.dscope !== "sel") out.push(["dscope", s.dscope]);
   if (s.dfind !== null) out.push(["dfind", s.dfind]);
+  if (!s.dover) out.push(["dover", "0"]);
   return out;
 }
 
@@ -267,6 +270,7 @@ export function decodeState(params: URLSearchParams): ViewState | null {
   const dscope = params.get("dscope") ?? "";
   if (dscope === "all" || (dscope.startsWith("run:") && dscope.length > 4)) s.dscope = dscope;
   s.dfind = params.get("dfind") || null;
+  s.dover = params.get("dover") !== "0";
   return s;
 }
 

@@ -266,3 +266,44 @@ def test_markers_on_the_ordinary_chart(page, diag_env):
     for sev in ("error", "warning"):
         expect(card.locator('[data-testid="chart-annotation"][data-severity="%s"]' % sev)).to_have_count(0)
     assert not page.page_errors
+
+
+def test_findings_on_charts_say_whose_they_are_and_can_be_switched_off(page, diag_env):
+    """Markers of two runs' findings: each in its run's colour (the legend's swatch), labelled with the run's
+    name, their labels stacked (not drawn over each other), range strips along the bottom; the controls'
+    "findings on charts" removes them, and the choice is part of the view (URL)."""
+    base, answer = diag_env
+    page.goto(base + STANDALONE + "?" + urllib.parse.urlencode([("tag", "train/loss"), ("run", "broken"), ("run", "diverging")]))
+    card = page.get_by_test_id("chart-train/loss")
+    wait_for(lambda: card.get_attribute("data-state") == "ready", page, what="train/loss drawn")
+    markers = card.locator('[data-testid="chart-annotation"]')
+    wait_for(lambda: {m.get_attribute("data-run") for m in markers.all()} == {"broken", "diverging"}, page,
+             what="markers of both runs")
+    swatch = {
+        r.get_attribute("data-run"): r.locator(".tbp-swatch").evaluate("e => getComputedStyle(e).backgroundColor")
+        for r in card.locator(".tbp-legend-row").all()
+    }
+    assert swatch["broken"] != swatch["diverging"]
+    tops = []
+    for m in markers.all():
+        run = m.get_attribute("data-run")
+        assert m.evaluate("e => getComputedStyle(e).backgroundColor") == swatch[run]
+        label = m.locator(".tbp-marker-label")
+        assert run in label.inner_text()
+        tops.append(label.bounding_box()["y"])
+    assert len(set(tops)) == len(tops), "labels drawn over each other: %r" % tops
+    plot = card.locator(".u-over").bounding_box()
+    for band in card.locator('[data-testid="chart-annotation-band"]').all():
+        if band.is_visible():
+            box = band.bounding_box()
+            assert box["height"] <= 0.2 * plot["height"]  # a strip, not a shade over the plot
+
+    page.get_by_test_id("diag-overlays").uncheck()
+    expect(markers).to_have_count(0)
+    wait_for(lambda: "dover=0" in page.url, page, what="the choice in the URL")
+    page.reload()
+    page.get_by_test_id("chart-train/loss").wait_for()
+    expect(page.get_by_test_id("diag-overlays")).not_to_be_checked()
+    page.get_by_test_id("diag-overlays").check()
+    expect(page.get_by_test_id("chart-train/loss").locator('[data-testid="chart-annotation"]').first).to_be_attached()
+    assert not page.page_errors

@@ -65,6 +65,8 @@ export function createControls(handlers: ControlsHandlers): Controls {
   xSel.addEventListener("change", () => change({ x: xSel.value }));
   const xlog = el("input", { type: "checkbox", testid: "xlog" });
   xlog.addEventListener("change", () => change({ xlog: xlog.checked }));
+  const dover = el("input", { type: "checkbox", testid: "diag-overlays", title: "Mark diagnostics findings on the charts (per run, in its colour)" });
+  dover.addEventListener("change", () => change({ dover: dover.checked }));
   const ylog = el("input", { type: "checkbox", testid: "ylog" });
   ylog.addEventListener("change", () => change({ ylog: ylog.checked }));
 
@@ -220,6 +222,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
       { class: "tbp-ctl-row" },
       labelled("colour by", dimKind, dimArg, hparamList),
       labelled("highlight", hlSel),
+      labelled("findings on charts", dover),
       dimLegend,
     ),
     el("div", { class: "tbp-ctl-row" }, labelled("pins", pinInput, pinAdd), pinList, builders),
@@ -234,6 +237,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
     xSel.value = s.x;
     xlog.checked = s.xlog;
     ylog.checked = s.ylog;
+    dover.checked = s.dover;
     smoothSel.value = s.smooth;
     if (document.activeElement !== weight) weight.value = String(s.weight);
     weightText.textContent = s.weight.toFixed(3);
