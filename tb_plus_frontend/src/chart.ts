@@ -21,7 +21,7 @@
 
 import uPlot from "uplot";
 import {
-  formatCompact, formatValue, linearSplits, linearTicks, logLabel, logRange, logTicks, niceIncrs, quantile,
+  formatCompact, formatValue, linearSplits, linearTicks, logLabel, logRange, logTicks, niceIncrs, niceStep, quantile,
 } from "./format";
 
 export { formatValue } from "./format";
@@ -261,6 +261,19 @@ export function formatX(kind: XKind, v: number): string {
 const INCRS = niceIncrs(false);
 const INTEGER_INCRS = niceIncrs(true);
 
+const Y_SPACE = 28;
+
+/**
+ * The tick increment for [min, max] over `dim` pixels with `space` pixels per tick. Chosen here, not by
+ * uPlot: uPlot's own search gives up below 1e-16 (it keeps at most 17 decimals), which left tiny values
+ * without labels; its result only serves to say the axis has room.
+ */
+function ownIncr(min: number, max: number, dim: number, space: number, integer: boolean): number {
+  const ticks = Math.max(1, Math.floor(dim / space));
+  const incr = niceStep((max - min) / ticks);
+  return integer ? Math.max(1, incr) : incr;
+}
+
 /** Pixels wanted between x ticks: the longest label of the range's ends, plus a gap. */
 function xTickSpace(min: number, max: number): number {
   const guess = linearTicks([min, max], Math.abs(max - min) / 5 || 1);
@@ -480,14 +493,19 @@ export class Chart {
       const incrs = xKind === "step" && !xLog ? INTEGER_INCRS : INCRS;
       xAxis.incrs = incrs;
       xAxis.space = (_u, _ax, min, max) => xTickSpace(min, max);
-      xAxis.splits = (u, _ax, min, max, incr) => (xLog ? logTicks(min, max, Math.floor(u.bbox.width / uPlot.pxRatio / 60)) : linearSplits(min, max, incr));
+      xAxis.splits = (u, _ax, min, max) => {
+        const dim = u.bbox.width / uPlot.pxRatio || this.opts.width;
+        const space = xTickSpace(min, max);
+        if (xLog) return logTicks(min, max, Math.floor(dim / space));
+        return linearSplits(min, max, ownIncr(min, max, dim, space, xKind === "step"));
+      };
       xAxis.filter = (_u, splits) => splits;
       xAxis.values = (_u, splits, _ax, _space, incr) => {
         if (xLog) {
           this.xOffset = { value: null, text: "" };
           return splits.map((v) => logLabel(v));
         }
-        const t = linearTicks(splits, incr);
+        const t = linearTicks(splits, splits.length > 1 ? splits[1] - splits[0] : incr);
         this.xOffset = { value: t.offset, text: t.offsetText };
         return t.labels;
       };
@@ -496,16 +514,19 @@ export class Chart {
       size: axisSize,
       font: "11px sans-serif",
       incrs: INCRS,
-      space: 28,
-      splits: (u, _ax, min, max, incr) =>
-        yLog ? logTicks(min, max, Math.floor(u.bbox.height / uPlot.pxRatio / 24)) : linearSplits(min, max, incr),
+      space: Y_SPACE,
+      splits: (u, _ax, min, max) => {
+        const dim = u.bbox.height / uPlot.pxRatio || this.opts.height - 40;
+        if (yLog) return logTicks(min, max, Math.floor(dim / 24));
+        return linearSplits(min, max, ownIncr(min, max, dim, Y_SPACE, false));
+      },
       filter: (_u, splits) => splits,
       values: (_u, splits, _ax, _space, incr) => {
         if (yLog) {
           this.yOffset = { value: null, text: "" };
           return splits.map((v) => logLabel(v));
         }
-        const t = linearTicks(splits, incr);
+        const t = linearTicks(splits, splits.length > 1 ? splits[1] - splits[0] : incr);
         this.yOffset = { value: t.offset, text: t.offsetText };
         return t.labels;
       },

@@ -122,7 +122,7 @@ export function linearTicks(splits: number[], incr: number, allowOffset = true):
     const lo = Math.min(...vals);
     const hi = Math.max(...vals);
     const span = Math.max(hi - lo, step);
-    const p = Math.pow(10, Math.ceil(Math.log10(span)));
+    const p = Math.pow(10, Math.floor(Math.log10(span)) + 1);
     const mid = (lo + hi) / 2;
     let offset = Math.round(mid / p) * p;
     offset = Number(offset.toPrecision(15));
@@ -147,6 +147,9 @@ export function logLabel(v: number): string {
   if (v === 0) return "0";
   const abs = Math.abs(v);
   if (!wantsExponent(abs)) return String(Number(v.toPrecision(6)));
+  // the shortest text of the double when short (subnormal decades: 1e-320 is 9.99989e-321 to 6 digits)
+  const short = String(v).replace("e+", "e");
+  if (short.includes("e") && short.split("e")[0].replace(/[-.]/g, "").length <= 6) return short;
   return expo(v, 5);
 }
 

@@ -75,3 +75,10 @@ test("compact legend values", () => {
   assert.equal(f.formatCompact(NaN), "NaN");
   assert.equal(f.formatCompact(1.2345678901234e-20), "1.2345679e-20");
 });
+
+test("subnormal decades and big offsets", () => {
+  assert.equal(f.logLabel(Number("1e-320")), "1e-320");
+  const t = f.linearTicks([1e17, 1e17 + 5008, 1e17 + 10000], 5000);
+  assert.equal(t.offset, 1e17);
+  assert.deepEqual(t.labels, ["0", "5008", "10000"]);
+});
