@@ -154,8 +154,8 @@ export class ChartCard {
       }
       this.changeOpts(o);
     });
-    this.outlierSelect = el("select", { class: "tbp-mini", testid: "chart-outliers", title: "y scaling of this chart" });
-    for (const [v, t] of [["", "y fit: global"], ["1", "ignore outliers"], ["0", "fit all values"]]) {
+    this.outlierSelect = el("select", { class: "tbp-mini", testid: "chart-outliers", title: "y scaling of this chart: robust ignores outliers (clipped, marked at the edge), all fits every value" });
+    for (const [v, t] of [["", "y: global"], ["1", "y: robust"], ["0", "y: all"]]) {
       this.outlierSelect.append(el("option", { value: v, text: t }));
     }
     this.outlierSelect.addEventListener("change", () => {

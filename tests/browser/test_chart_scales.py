@@ -52,6 +52,7 @@ SERIES = {
     "tiny/double": ([1e-300 * 10.0 ** (-s / 8) for s in range(STEPS)][:190] + [5e-324], True),
 }
 ONE_POINT = ("single/point", 7, 0.5)  # tag, step, value
+LONG = ("long/steps", range(0, 20_000_001, 100_000))  # tag, steps up to 20 M
 
 
 def _write_logdir(root):
@@ -65,6 +66,9 @@ def _write_logdir(root):
                     w.add_scalar(tag, v, step, new_style=double, double_precision=double)
             tag, step, value = ONE_POINT
             w.add_scalar(tag, value, step)
+            tag, steps = LONG
+            for step in steps:
+                w.add_scalar(tag, 1.0 / (1.0 + step / 1e6), step)
         else:
             for step in range(STEPS):
                 v = diverging_loss(step) if run == DIVERGING else healthy_loss(run, step)
@@ -258,4 +262,21 @@ def test_one_point_series_is_a_dot(page, scales_url):
     assert json.loads(p.get_attribute("data-points")) == {SCALES: 1}
     assert p.evaluate(COLOUR_PIXELS, SCALES) >= 12
     check_labels(p, value, value)
+    assert page.page_errors == []
+
+
+def test_x_ticks_up_to_20m_steps_do_not_collide(page, scales_url):
+    tag, steps = LONG
+    p = open_chart(page, scales_url, tag)
+    wait_for(lambda: p.get_attribute("data-xticks") not in (None, "[]"), page, what="x tick labels")
+    labels = json.loads(p.get_attribute("data-xticks"))
+    offset = float(p.get_attribute("data-xoffset") or 0)
+    assert len(labels) >= 3 and all(labels) and len(set(labels)) == len(labels), labels
+    assert all(len(t) <= 10 and "," not in t for t in labels), labels
+    values = [float(t) + offset for t in labels]
+    assert all(steps[0] <= v <= steps[-1] for v in values), labels
+    # enough room per label: ~7 px per character at 11 px, plus a gap
+    pos = [p.evaluate("(el, v) => el.uplot.valToPos(v, 'x')", v) for v in values]
+    widest = max(len(t) for t in labels) * 7
+    assert all(b - a >= widest + 8 for a, b in zip(pos, pos[1:])), (labels, pos)
     assert page.page_errors == []
