@@ -358,7 +358,7 @@ export class App {
     }
     this.renderControls();
     this.renderRuns();
-    const touchesCharts = ["x", "xlog", "ylog", "smooth", "weight", "window", "dim", "hl"].some((k) => k in patch);
+    const touchesCharts = ["x", "xlog", "ylog", "outliers", "smooth", "weight", "window", "dim", "hl"].some((k) => k in patch);
     if (touchesCharts) {
       for (const card of this.cards.values()) card.refresh();
       this.diagCtl.refreshChart();
@@ -1247,6 +1247,7 @@ export class App {
         x: this.s.x,
         xlog: this.s.xlog,
         ylog: this.s.ylog,
+        outliers: this.s.outliers,
         smooth: { kind: this.s.smooth, weight: this.s.weight, window: this.s.window },
       }),
       xTags: () => this.tagSample.slice(0, MAX_X_TAGS),

@@ -20,6 +20,11 @@
 //   redraw), so tests and people can find them; they take no pointer events.
 
 import uPlot from "uplot";
+import {
+  formatCompact, formatValue, linearSplits, linearTicks, logLabel, logRange, logTicks, niceIncrs, niceStep, quantile,
+} from "./format";
+
+export { formatValue } from "./format";
 
 const SYNC_KEY = "tb_plus";
 
@@ -54,6 +59,9 @@ export interface ChartOptions {
   xKind: XKind;
   xLog: boolean;
   yLog: boolean;
+  /** Fit the y axis to the bulk of the values (quantiles; a diverging series clipped): points outside are
+   * marked at the plot's edge. False: fit every finite value. */
+  ignoreOutliers?: boolean;
   onZoom?: (min: number, max: number) => void;
   onResetZoom?: () => void;
 }
@@ -168,45 +176,84 @@ export function nearestIndex(xs: ArrayLike<number>, x: number): number {
   return lo;
 }
 
+/** Tick labels of a numeric axis (kept for callers of the old helper): see format.ts's `linearTicks`. */
+export function numericTicks(splits: number[], incr: number, log: boolean): string[] {
+  if (log) return splits.map((v) => logLabel(v));
+  return linearTicks(splits, incr, false).labels;
+}
+
+/** Quantiles that bound one series' robust range (the rest are spikes). */
+const Q_LO = 0.005;
+const Q_HI = 0.995;
+/** A series whose own range would stretch the others' span more than this many times is clipped. */
+const SPREAD_LIMIT = 30;
+
 /**
- * Formats a number exactly but compactly: non-finite values by name, integers in full, float32 values
- * with the fewest digits that read back as the same float32, other values with JS's shortest round trip.
+ * The y extent to fit, from columns of values (non-finite, null and, on a log axis, values <= 0 left out).
+ * Not robust: the full extent. Robust ("ignore outliers"): each column's 0.5%..99.5% quantiles; then a
+ * column whose top (bottom) would stretch the span of the others more than SPREAD_LIMIT times (a
+ * diverging run beside healthy ones) is clipped to them, never more than half the columns per side. On a
+ * log axis the spans are measured in decades. Null when there is no value.
  */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "Infinity";
-  if (v === -Infinity) return "-Infinity";
-  if (Number.isInteger(v) && Math.abs(v) < 1e21) return String(v);
-  const f = Math.fround(v);
-  if (f === v) {
-    for (let p = 1; p <= 9; p++) {
-      const s = Number(v.toPrecision(p));
-      if (Math.fround(s) === f) return String(s);
+export function yExtent(cols: ArrayLike<number | null | undefined>[], log: boolean, robust: boolean): [number, number] | null {
+  const ranges: [number, number][] = [];
+  for (const c of cols) {
+    const vals: number[] = [];
+    for (let i = 0; i < c.length; i++) {
+      const v = c[i];
+      if (v != null && Number.isFinite(v) && !(log && v <= 0)) vals.push(log ? Math.log10(v) : v);
+    }
+    if (!vals.length) continue;
+    if (robust) {
+      const sorted = Float64Array.from(vals).sort();
+      ranges.push([quantile(sorted, Q_LO), quantile(sorted, Q_HI)]);
+    } else {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const v of vals) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      ranges.push([lo, hi]);
     }
   }
-  return String(v);
-}
-
-/** Decimal places needed to write `n` (0.25 -> 2, 2.5 -> 1, 10 -> 0). */
-function decimalsOf(n: number): number {
-  const s = String(Number(Math.abs(n).toPrecision(10)));
-  const e = /e-(\d+)$/.exec(s);
-  if (e) {
-    const mant = s.split("e")[0];
-    return Number(e[1]) + (mant.includes(".") ? mant.split(".")[1].length : 0);
+  if (!ranges.length) return null;
+  let his = ranges.map((r) => r[1]).sort((a, b) => a - b);
+  let los = ranges.map((r) => r[0]).sort((a, b) => a - b);
+  if (robust && ranges.length >= 2) {
+    const maxDrop = Math.floor(ranges.length / 2);
+    for (let d = 0; d < maxDrop; d++) {
+      const hiRest = his[his.length - 2];
+      const span = hiRest - los[0];
+      if (!(span > 0) || his[his.length - 1] - los[0] <= SPREAD_LIMIT * span) break;
+      his = his.slice(0, -1);
+    }
+    for (let d = 0; d < maxDrop; d++) {
+      const loRest = los[1];
+      const span = his[his.length - 1] - loRest;
+      if (!(span > 0) || his[his.length - 1] - los[0] <= SPREAD_LIMIT * span) break;
+      los = los.slice(1);
+    }
   }
-  return s.includes(".") ? s.split(".")[1].length : 0;
+  let lo = los[0];
+  let hi = his[his.length - 1];
+  if (hi < lo) [lo, hi] = [hi, lo];
+  return log ? [Math.pow(10, lo), Math.pow(10, hi)] : [lo, hi];
 }
 
-/** Tick labels of a numeric axis: as many decimals as the tick spacing needs (epoch 1.5, lr 0.001). */
-export function numericTicks(splits: number[], incr: number, log: boolean): string[] {
-  if (log) return splits.map((v) => (v == null ? "" : String(Number(v.toPrecision(6)))));
-  const dec = Math.min(12, decimalsOf(incr));
-  return splits.map((v) => {
-    if (v == null) return "";
-    const s = v.toFixed(dec);
-    return s === `-${(0).toFixed(dec)}` ? s.slice(1) : s;
-  });
+/** A linear y range around the extent [min, max]: 5% padding, not below 0 for non-negative data. */
+export function linearRange(min: number, max: number): [number, number] {
+  if (min === max) {
+    const pad = Math.abs(min) * 0.1 || 1;
+    return [min - pad, max + pad];
+  }
+  const pad = (max - min) * 0.05;
+  let lo = min - pad;
+  let hi = max + pad;
+  if (min >= 0 && lo < 0) lo = 0;
+  if (!Number.isFinite(lo)) lo = -Number.MAX_VALUE;
+  if (!Number.isFinite(hi)) hi = Number.MAX_VALUE;
+  return [lo, hi];
 }
 
 /** The x value as shown to people (dates for wall time). */
@@ -218,12 +265,47 @@ export function formatX(kind: XKind, v: number): string {
   return formatValue(v);
 }
 
+const INCRS = niceIncrs(false);
+const INTEGER_INCRS = niceIncrs(true);
+
+const Y_SPACE = 28;
+
+/**
+ * The tick increment for [min, max] over `dim` pixels with `space` pixels per tick. Chosen here, not by
+ * uPlot: uPlot's own search gives up below 1e-16 (it keeps at most 17 decimals), which left tiny values
+ * without labels; its result only serves to say the axis has room.
+ */
+function ownIncr(min: number, max: number, dim: number, space: number, integer: boolean): number {
+  const ticks = Math.max(1, Math.floor(dim / space));
+  const incr = niceStep((max - min) / ticks);
+  return integer ? Math.max(1, incr) : incr;
+}
+
+/** Pixels wanted between x ticks: the longest label of the range's ends, plus a gap. */
+function xTickSpace(min: number, max: number): number {
+  const guess = linearTicks([min, max], Math.abs(max - min) / 5 || 1);
+  let longest = guess.offsetText ? 6 : 0;
+  for (const l of guess.labels) longest = Math.max(longest, l.length);
+  return Math.max(50, Math.ceil(longest * 7) + 24);
+}
+
 function axisSize(self: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number {
   const axis = self.axes[axisIdx];
   if (cycleNum > 1) return (axis as { _size?: number })._size ?? 50;
   let longest = 0;
   for (const v of values ?? []) longest = Math.max(longest, v.length);
   return Math.max(40, Math.ceil(longest * 6.5) + 18);
+}
+
+/** Whether the drawn curve of `s` has exactly one point (finite, and positive on a log y axis). */
+function singlePoint(s: ChartSeries, o: ChartOptions): boolean {
+  const y = s.smoothed ?? s.y;
+  let n = 0;
+  for (let i = 0; i < y.length && n < 2; i++) {
+    const v = y[i];
+    if (Number.isFinite(v) && !(o.yLog && v <= 0) && !(o.xLog && !(s.x[i] > 0))) n++;
+  }
+  return n === 1;
 }
 
 function withAlpha(color: string, alpha: number): string {
@@ -260,6 +342,10 @@ export class Chart {
   private markers: ChartMarker[] = [];
   private markerEls: { line: HTMLElement; band: HTMLElement | null }[] = [];
   private readonly markerLayer: HTMLDivElement;
+  private readonly yOffsetEl: HTMLSpanElement;
+  private xOffset: { value: number | null; text: string } = { value: null, text: "" };
+  private yOffset: { value: number | null; text: string } = { value: null, text: "" };
+  private extentCache: { data: unknown; key: string; ext: [number, number] | null } | null = null;
 
   constructor(
     parent: HTMLElement,
@@ -274,6 +360,12 @@ export class Chart {
     this.root.append(this.plot, this.legend);
     this.markerLayer = document.createElement("div");
     this.markerLayer.className = "tbp-markers";
+    this.yOffsetEl = document.createElement("span");
+    this.yOffsetEl.className = "tbp-axis-offset";
+    this.yOffsetEl.dataset.testid = "chart-yoffset";
+    this.yOffsetEl.title = "added to every y tick label";
+    this.yOffsetEl.hidden = true;
+    this.root.appendChild(this.yOffsetEl);
     parent.appendChild(this.root);
     this.u = new uPlot(this.buildOptions([]), [[]], this.plot);
     this.exposeInstance();
@@ -302,12 +394,58 @@ export class Chart {
     this.root.dataset.xkind = this.opts.xKind;
     this.root.dataset.xlog = String(this.opts.xLog);
     this.root.dataset.ylog = String(this.opts.yLog);
+    this.root.dataset.outliers = this.opts.ignoreOutliers ? "ignored" : "shown";
+  }
+
+  /** The y extent of the shown series (within the zoomed x range), robust when outliers are ignored. */
+  private yExtentOf(u: uPlot): [number, number] | null {
+    const xs = u.data[0] as ArrayLike<number>;
+    let i0 = 0;
+    let i1 = xs.length;
+    if (this.xRange) {
+      i0 = nearestIndex(xs, this.xRange[0]);
+      i1 = nearestIndex(xs, this.xRange[1]) + 1;
+      if (i0 < 0) i0 = 0;
+    }
+    const shown = u.series.map((s, i) => (i > 0 && s.show !== false ? "1" : "0")).join("");
+    const robust = Boolean(this.opts.ignoreOutliers);
+    const key = `${shown}|${i0}|${i1}|${robust}|${this.opts.yLog}`;
+    if (this.extentCache && this.extentCache.data === u.data && this.extentCache.key === key) return this.extentCache.ext;
+    const cols: ArrayLike<number | null | undefined>[] = [];
+    u.series.forEach((s, i) => {
+      if (i === 0 || s.show === false) return;
+      const col = u.data[i] as ArrayLike<number | null | undefined>;
+      cols.push(i0 === 0 && i1 >= col.length ? col : Array.prototype.slice.call(col, i0, i1));
+    });
+    const ext = yExtent(cols, this.opts.yLog, robust);
+    this.extentCache = { data: u.data, key, ext };
+    return ext;
+  }
+
+  /** Tick labels, offsets and the y scale as data attributes (tests read them); the offset note. */
+  private exposeAxes(u: uPlot): void {
+    const xt = (u.axes[0] as { _values?: string[] })._values;
+    if (xt) this.root.dataset.xticks = JSON.stringify(xt);
+    const yt = (u.axes[1] as { _values?: string[] })._values;
+    this.root.dataset.yticks = JSON.stringify(yt ?? []);
+    const setOff = (name: "xoffset" | "yoffset", v: number | null): void => {
+      if (v === null) delete this.root.dataset[name];
+      else this.root.dataset[name] = String(v);
+    };
+    setOff("xoffset", this.xOffset.value);
+    setOff("yoffset", this.yOffset.value);
+    this.root.dataset.ymin = String(u.scales.y.min);
+    this.root.dataset.ymax = String(u.scales.y.max);
+    const text = this.yOffset.text;
+    this.yOffsetEl.hidden = !text;
+    if (this.yOffsetEl.textContent !== text) this.yOffsetEl.textContent = text;
   }
 
   /** Changes axis kind, label or log scales; the chart is rebuilt on the next `setData`. */
-  configure(changes: Partial<Pick<ChartOptions, "xLabel" | "xKind" | "xLog" | "yLog">>): void {
+  configure(changes: Partial<Pick<ChartOptions, "xLabel" | "xKind" | "xLog" | "yLog" | "ignoreOutliers">>): void {
+    const before = JSON.stringify(this.opts, ["xLabel", "xKind", "xLog", "yLog", "ignoreOutliers"]);
     this.opts = { ...this.opts, ...changes };
-    this.shapeKey = ""; // force a rebuild
+    if (JSON.stringify(this.opts, ["xLabel", "xKind", "xLog", "yLog", "ignoreOutliers"]) !== before) this.shapeKey = ""; // rebuild
   }
 
   private uSeries(series: ChartSeries[]): TbpSeries[] {
@@ -330,7 +468,8 @@ export class Chart {
         width,
         alpha,
         spanGaps: false,
-        points: { show: false },
+        // a series of one point has no line to draw: a dot
+        points: c.role === "line" && singlePoint(s, this.opts) ? { show: true, size: 7, width: 1, fill: s.color, stroke: s.color } : { show: false },
         tbpRole: c.role,
         tbpKey: s.label,
         tbpOwner: c.owner,
@@ -351,10 +490,54 @@ export class Chart {
       const lo = uSeries.findIndex((u) => u.tbpOwner === i && u.tbpRole === "lo");
       if (lo >= 0) bands.push({ series: [lo + 2, lo + 1], fill: withAlpha(s.color, 0.18 * STYLE[s.emphasis ?? "normal"].alpha) });
     });
-    const xAxis: uPlot.Axis = { label: this.opts.xLabel, labelSize: 18, labelFont: "11px sans-serif", font: "11px sans-serif" };
+    const xAxis: uPlot.Axis = {
+      label: () => this.opts.xLabel + (this.xOffset.text ? `  (${this.xOffset.text})` : ""),
+      labelSize: 18,
+      labelFont: "11px sans-serif",
+      font: "11px sans-serif",
+    };
     if (xKind !== "time") {
-      xAxis.values = (_u, splits, _ax, _space, incr) => numericTicks(splits, incr, xLog);
+      const incrs = xKind === "step" && !xLog ? INTEGER_INCRS : INCRS;
+      xAxis.incrs = incrs;
+      xAxis.space = (_u, _ax, min, max) => xTickSpace(min, max);
+      xAxis.splits = (u, _ax, min, max) => {
+        const dim = u.bbox.width / uPlot.pxRatio || this.opts.width;
+        const space = xTickSpace(min, max);
+        if (xLog) return logTicks(min, max, Math.floor(dim / space));
+        return linearSplits(min, max, ownIncr(min, max, dim, space, xKind === "step"));
+      };
+      xAxis.filter = (_u, splits) => splits;
+      xAxis.values = (_u, splits, _ax, _space, incr) => {
+        if (xLog) {
+          this.xOffset = { value: null, text: "" };
+          return splits.map((v) => logLabel(v));
+        }
+        const t = linearTicks(splits, splits.length > 1 ? splits[1] - splits[0] : incr);
+        this.xOffset = { value: t.offset, text: t.offsetText };
+        return t.labels;
+      };
     }
+    const yAxis: uPlot.Axis = {
+      size: axisSize,
+      font: "11px sans-serif",
+      incrs: INCRS,
+      space: Y_SPACE,
+      splits: (u, _ax, min, max) => {
+        const dim = u.bbox.height / uPlot.pxRatio || this.opts.height - 40;
+        if (yLog) return logTicks(min, max, Math.floor(dim / 24));
+        return linearSplits(min, max, ownIncr(min, max, dim, Y_SPACE, false));
+      },
+      filter: (_u, splits) => splits,
+      values: (_u, splits, _ax, _space, incr) => {
+        if (yLog) {
+          this.yOffset = { value: null, text: "" };
+          return splits.map((v) => logLabel(v));
+        }
+        const t = linearTicks(splits, splits.length > 1 ? splits[1] - splits[0] : incr);
+        this.yOffset = { value: t.offset, text: t.offsetText };
+        return t.labels;
+      },
+    };
     return {
       width: this.opts.width,
       height: this.opts.height,
@@ -376,24 +559,14 @@ export class Chart {
         y: {
           distr: yLog ? 3 : 1,
           log: 10,
-          range: (_u, dmin, dmax) => {
-            if (dmin == null || dmax == null) return yLog ? [1, 10] : [0, 1];
-            if (yLog) return uPlot.rangeLog(dmin, dmax, 10, true) as uPlot.Range.MinMax;
-            if (dmin === dmax) {
-              const pad = Math.abs(dmin) * 0.1 || 1;
-              return [dmin - pad, dmax + pad];
-            }
-            return uPlot.rangeNum(dmin, dmax, 0.05, true);
+          range: (u) => {
+            const ext = this.yExtentOf(u);
+            if (!ext) return yLog ? [1, 10] : [0, 1];
+            return yLog ? logRange(ext[0], ext[1]) : linearRange(ext[0], ext[1]);
           },
         },
       },
-      axes: [xAxis, {
-        size: axisSize,
-        font: "11px sans-serif",
-        // log y: uPlot's own labels round ticks below 1e-3 to "0"; name each decade exactly
-        ...(yLog ? { values: (_u: uPlot, splits: number[], _ax: number, _space: number, incr: number) =>
-          numericTicks(splits, incr, true) } : {}),
-      }],
+      axes: [xAxis, yAxis],
       series: [{ label: this.opts.xLabel }, ...uSeries],
       bands,
       cursor: {
@@ -425,9 +598,9 @@ export class Chart {
         draw: [
           (u) => {
             this.drawNonFinite(u);
+            this.drawClipped(u);
             this.placeMarkers(u);
-            const ticks = (u.axes[0] as { _values?: string[] })._values;
-            if (ticks) this.root.dataset.xticks = JSON.stringify(ticks);
+            this.exposeAxes(u);
           },
         ],
       },
@@ -438,8 +611,8 @@ export class Chart {
   setData(series: ChartSeries[], xRange: [number, number] | null): void {
     this.xRange = xRange;
     const shape = JSON.stringify([
-      this.opts.xKind, this.opts.xLabel, this.opts.xLog, this.opts.yLog,
-      series.map((s) => [s.label, s.color, s.emphasis ?? "normal", Boolean(s.smoothed), Boolean(s.band)]),
+      this.opts.xKind, this.opts.xLabel, this.opts.xLog, this.opts.yLog, Boolean(this.opts.ignoreOutliers),
+      series.map((s) => [s.label, s.color, s.emphasis ?? "normal", Boolean(s.smoothed), Boolean(s.band), singlePoint(s, this.opts)]),
     ]);
     const sameShape = shape === this.shapeKey;
     this.shapeKey = shape;
@@ -618,6 +791,64 @@ export class Chart {
     ctx.restore();
   }
 
+  /** Marks points outside the y range (outliers ignored in the scaling) at the top or bottom edge: small
+   * open triangles pointing out of the plot, one per pixel column. Their count is data-clipped. */
+  private drawClipped(u: uPlot): void {
+    const yMin = u.scales.y.min;
+    const yMax = u.scales.y.max;
+    const xMin = u.scales.x.min ?? -Infinity;
+    const xMax = u.scales.x.max ?? Infinity;
+    let count = 0;
+    if (yMin == null || yMax == null) {
+      this.root.dataset.clipped = "0";
+      return;
+    }
+    const xs = u.data[0] as ArrayLike<number>;
+    const { top, height } = u.bbox;
+    const bottom = top + height;
+    const s = 3.5 * uPlot.pxRatio;
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.lineWidth = 1.25 * uPlot.pxRatio;
+    (u.series as TbpSeries[]).forEach((ser, i) => {
+      if (i === 0 || ser.show === false || ser.tbpRole !== "line") return;
+      const col = u.data[i] as ArrayLike<number | null | undefined>;
+      ctx.strokeStyle = (this.series[ser.tbpOwner ?? 0]?.color) ?? "#000";
+      let lastHi = -1;
+      let lastLo = -1;
+      for (let j = 0; j < col.length; j++) {
+        const v = col[j];
+        if (v == null) continue;
+        const above = v > yMax;
+        const below = v < yMin;
+        if (!above && !below) continue;
+        const xv = xs[j];
+        if (xv < xMin || xv > xMax) continue;
+        count++;
+        const px = Math.round(u.valToPos(xv, "x", true));
+        if (above) {
+          if (px - lastHi < s * 1.5 && lastHi >= 0) continue;
+          lastHi = px;
+          ctx.beginPath();
+          ctx.moveTo(px - s, top + s * 1.6);
+          ctx.lineTo(px, top + 1);
+          ctx.lineTo(px + s, top + s * 1.6);
+          ctx.stroke();
+        } else {
+          if (px - lastLo < s * 1.5 && lastLo >= 0) continue;
+          lastLo = px;
+          ctx.beginPath();
+          ctx.moveTo(px - s, bottom - s * 1.6);
+          ctx.lineTo(px, bottom - 1);
+          ctx.lineTo(px + s, bottom - s * 1.6);
+          ctx.stroke();
+        }
+      }
+    });
+    ctx.restore();
+    this.root.dataset.clipped = String(count);
+  }
+
   private ownerShown(owner: number): boolean {
     return (this.u.series as TbpSeries[]).some((s, i) => i > 0 && s.tbpOwner === owner && s.show !== false);
   }
@@ -684,17 +915,22 @@ export class Chart {
       const xs = formatValue(s.x[i]);
       if (r.row.dataset.x === xs && r.row.dataset.i === String(i)) return;
       const ys = formatValue(s.y[i]);
-      r.at.textContent = `${xLabel} ${xKind === "time" ? formatX(xKind, s.x[i]) : xs}`;
-      let text = ys;
-      if (s.smoothed) text = `${formatValue(Number(s.smoothed[i].toPrecision(5)))} (raw ${ys})`;
-      if (s.band) text = `${ys} [${formatValue(Number(s.band.lo[i].toPrecision(5)))}, ${formatValue(Number(s.band.hi[i].toPrecision(5)))}]`;
+      const yc = formatCompact(s.y[i]);
+      r.at.textContent = `${xLabel} ${xKind === "time" ? formatX(xKind, s.x[i]) : formatCompact(s.x[i], 10)}`;
+      let text = yc;
+      if (s.smoothed) text = `${formatCompact(s.smoothed[i], 5)} (raw ${yc})`;
+      if (s.band) text = `${yc} [${formatCompact(s.band.lo[i], 5)}, ${formatCompact(s.band.hi[i], 5)}]`;
       if (s.count && s.size !== undefined && i < s.count.length) {
         const c = s.count[i];
         if (c < s.size) text += ` n=${c}/${s.size}`;
         r.row.dataset.count = `${c}/${s.size}`;
       }
       r.val.textContent = text;
-      r.val.title = String(s.y[i]);
+      // the exact values on hover
+      let title = ys;
+      if (s.smoothed) title = `smoothed ${formatValue(s.smoothed[i])}, raw ${ys}`;
+      if (s.band) title = `${ys} [${formatValue(s.band.lo[i])}, ${formatValue(s.band.hi[i])}]`;
+      r.val.title = title;
       r.row.dataset.x = xs;
       r.row.dataset.y = ys;
       r.row.dataset.i = String(i);

@@ -27,6 +27,8 @@ export interface GlobalSettings {
   x: string;
   xlog: boolean;
   ylog: boolean;
+  /** Ignore outliers in the y scaling. */
+  outliers: boolean;
   smooth: Smoothing;
 }
 
@@ -124,6 +126,7 @@ export class ChartCard {
   private axisKey = "";
   private readonly xSelect: HTMLSelectElement;
   private readonly logSelect: HTMLSelectElement;
+  private readonly outlierSelect: HTMLSelectElement;
   private readonly pinButton: HTMLButtonElement | null = null;
   /** The (run, tag) series of the last draw, to place annotations without fetching. */
   private drawn: DrawnSeries[] = [];
@@ -149,14 +152,22 @@ export class ChartCard {
     }
     this.logSelect.addEventListener("change", () => {
       const v = this.logSelect.value;
-      const o: ChartOpts = { x: this.opts.x };
+      const o: ChartOpts = { x: this.opts.x, outliers: this.opts.outliers };
       if (v) {
         o.xlog = v.includes("x");
         o.ylog = v.includes("y");
       }
       this.changeOpts(o);
     });
-    this.panel.tools.append(this.xSelect, this.logSelect);
+    this.outlierSelect = el("select", { class: "tbp-mini", testid: "chart-outliers", title: "y scaling of this chart: robust ignores outliers (clipped, marked at the edge), all fits every value" });
+    for (const [v, t] of [["", "y: global"], ["1", "y: robust"], ["0", "y: all"]]) {
+      this.outlierSelect.append(el("option", { value: v, text: t }));
+    }
+    this.outlierSelect.addEventListener("change", () => {
+      const v = this.outlierSelect.value;
+      this.changeOpts({ ...this.opts, outliers: v === "" ? undefined : v === "1" });
+    });
+    this.panel.tools.append(this.xSelect, this.logSelect, this.outlierSelect);
     if (spec.kind === "tag") {
       this.pinButton = el("button", { class: "tbp-link tbp-pin", testid: "chart-pin", title: "Pin this indicator to the top" });
       this.pinButton.addEventListener("click", () => ctx.onPin(this));
@@ -173,15 +184,21 @@ export class ChartCard {
     if (o.x) clean.x = o.x;
     if (o.xlog !== undefined) clean.xlog = o.xlog;
     if (o.ylog !== undefined) clean.ylog = o.ylog;
+    if (o.outliers !== undefined) clean.outliers = o.outliers;
     this.opts = clean;
     this.ctx.onOpts(this, clean);
     this.refresh();
   }
 
   /** Effective axis settings: the card's overrides over the global ones. */
-  private axes(): { x: string; xlog: boolean; ylog: boolean } {
+  private axes(): { x: string; xlog: boolean; ylog: boolean; outliers: boolean } {
     const g = this.ctx.settings();
-    return { x: this.opts.x ?? g.x, xlog: this.opts.xlog ?? g.xlog, ylog: this.opts.ylog ?? g.ylog };
+    return {
+      x: this.opts.x ?? g.x,
+      xlog: this.opts.xlog ?? g.xlog,
+      ylog: this.opts.ylog ?? g.ylog,
+      outliers: this.opts.outliers ?? g.outliers ?? true,
+    };
   }
 
   /** Refills the per-chart controls (the x choices change with the tags). */
@@ -200,6 +217,7 @@ export class ChartCard {
     const o = this.opts;
     this.logSelect.value =
       o.xlog === undefined && o.ylog === undefined ? "" : o.xlog && o.ylog ? "xy" : o.xlog ? "x" : o.ylog ? "y" : "none";
+    this.outlierSelect.value = o.outliers === undefined ? "" : o.outliers ? "1" : "0";
     this.renderPin();
   }
 
@@ -246,7 +264,7 @@ export class ChartCard {
   private createChart(): void {
     const a = this.axes();
     const info = xAxisInfo(a.x);
-    this.axisKey = JSON.stringify(a);
+    this.axisKey = JSON.stringify({ x: a.x, xlog: a.xlog, ylog: a.ylog });
     this.chart = new Chart(this.panel.host, {
       width: this.hostWidth(),
       height: CHART_HEIGHT,
@@ -254,6 +272,7 @@ export class ChartCard {
       xKind: info.kind,
       xLog: a.xlog,
       yLog: a.ylog,
+      ignoreOutliers: a.outliers,
       onZoom: (min, max) => this.setZoom([min, max]),
       onResetZoom: () => this.resetZoom(),
     });
@@ -338,7 +357,8 @@ export class ChartCard {
     }
     const generation = ++this.generation;
     const a = this.axes();
-    const key = JSON.stringify(a);
+    const key = JSON.stringify({ x: a.x, xlog: a.xlog, ylog: a.ylog });
+    this.chart.configure({ ignoreOutliers: a.outliers }); // applied by setData below (a rebuild when it changed)
     if (key !== this.axisKey) {
       // A new x axis or log scale: the zoom range means nothing there.
       this.axisKey = key;

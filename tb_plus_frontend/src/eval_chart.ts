@@ -9,7 +9,12 @@
 // root element (`el.uplot`) for tests, like chart.ts's.
 
 import uPlot from "uplot";
-import { numericTicks } from "./chart";
+import { linearTicks, logLabel } from "./format";
+
+/** Tick labels from the shared formatter (no offset note here: labels carry every digit they need). */
+function tickLabels(splits: number[], incr: number, log: boolean): string[] {
+  return log ? splits.map((v) => logLabel(v)) : linearTicks(splits, incr, false).labels;
+}
 
 export interface CurveSeries {
   label: string;
@@ -132,7 +137,7 @@ export class CurveChart {
       labelFont: "11px sans-serif",
       font: "11px sans-serif",
       size: 30,
-      values: (_u, splits, _ax, _space, incr) => numericTicks(splits, spec.integerX ? Math.max(1, incr) : incr, false),
+      values: (_u, splits, _ax, _space, incr) => tickLabels(splits, spec.integerX ? Math.max(1, incr) : incr, false),
     };
     if (spec.integerX) xAxis.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8, 1e9];
     const yAxis: uPlot.Axis = {
@@ -141,7 +146,7 @@ export class CurveChart {
       labelFont: "11px sans-serif",
       font: "11px sans-serif",
       size: 46,
-      values: (_u, splits, _ax, _space, incr) => numericTicks(splits, incr, log),
+      values: (_u, splits, _ax, _space, incr) => tickLabels(splits, incr, log),
     };
     const opts: uPlot.Options = {
       width: this.width,

@@ -26,6 +26,8 @@ export interface ChartOpts {
   x?: string;
   xlog?: boolean;
   ylog?: boolean;
+  /** Ignore outliers in the y scaling (undefined: the global setting). */
+  outliers?: boolean;
 }
 
 export interface CustomSpec {
@@ -61,6 +63,8 @@ export interface ViewState {
   x: string; // "step" | "relative" | "wall_time" | "tag:<TAG>"
   xlog: boolean;
   ylog: boolean;
+  /** Fit y axes to the bulk of the values (outliers clipped and marked at the edge); URL "outliers=0" when off. */
+  outliers: boolean;
   smooth: SmoothKind;
   weight: number; // EMA weight, 0..0.999
   window: number; // median window, odd >= 1
@@ -117,13 +121,13 @@ const OLD_STORAGE_KEY = "tb_plus.state.v1";
 const HASH_PREFIX = "p.tb_plus.";
 /** Keys whose presence in a URL means "this URL describes a view". */
 const STATE_KEYS = [
-  "logdir", "run", "norun", "tag", "x", "xlog", "ylog", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg", "cmp",
-  "sep", "group", "eval", "erun", "etag", "trace", "trun", "ttag", "tstat", "diag", "dsev", "dscope", "dfind", "dover",
+  "logdir", "run", "norun", "tag", "x", "xlog", "ylog", "outliers", "smooth", "dim", "hl", "pin", "refresh", "topt", "custom", "agg",
+  "cmp", "sep", "group", "eval", "erun", "etag", "trace", "trun", "ttag", "tstat", "diag", "dsev", "dscope", "dfind", "dover",
 ];
 
 export function defaultState(): ViewState {
   return {
-    logdir: null, runs: null, tags: [], x: "step", xlog: false, ylog: false, smooth: "none", weight: 0.6, window: 5,
+    logdir: null, runs: null, tags: [], x: "step", xlog: false, ylog: false, outliers: true, smooth: "none", weight: 0.6, window: 5,
     dim: "", hl: null, pins: [], sep: "/", group: null, gpage: 0, gfilter: "", gmode: "substring", refresh: DEFAULT_REFRESH, tagOpts: {}, custom: [], agg: [], cmp: [],
     eval: false, erun: null, etag: null, estep: null, elogy: false,
     trace: false, trun: null, ttag: null, tstat: null,
@@ -169,6 +173,7 @@ export function encodeState(s: ViewState): [string, string][] {
   if (s.x !== "step") out.push(["x", s.x]);
   if (s.xlog) out.push(["xlog", "1"]);
   if (s.ylog) out.push(["ylog", "1"]);
+  if (!s.outliers) out.push(["outliers", "0"]);
   if (s.smooth === "ema") out.push(["smooth", `ema:${s.weight}`]);
   if (s.smooth === "median") out.push(["smooth", `median:${s.window}`]);
   if (s.dim) out.push(["dim", s.dim]);
@@ -219,6 +224,7 @@ export function decodeState(params: URLSearchParams): ViewState | null {
   if (x && (x === "step" || x === "relative" || x === "wall_time" || (x.startsWith("tag:") && x.length > 4))) s.x = x;
   s.xlog = params.get("xlog") === "1";
   s.ylog = params.get("ylog") === "1";
+  s.outliers = params.get("outliers") !== "0";
   const smooth = params.get("smooth") ?? "";
   const m = /^(ema|median):(.*)$/.exec(smooth);
   if (m) {

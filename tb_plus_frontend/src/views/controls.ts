@@ -69,6 +69,12 @@ export function createControls(handlers: ControlsHandlers): Controls {
   dover.addEventListener("change", () => change({ dover: dover.checked }));
   const ylog = el("input", { type: "checkbox", testid: "ylog" });
   ylog.addEventListener("change", () => change({ ylog: ylog.checked }));
+  const outliers = el("input", {
+    type: "checkbox",
+    testid: "outliers",
+    title: "Fit y axes to the bulk of the values: points outside are clipped and marked at the plot's edge (a chart may override it)",
+  });
+  outliers.addEventListener("change", () => change({ outliers: outliers.checked }));
 
   // Smoothing
   const smoothSel = el("select", { testid: "smooth-kind" });
@@ -214,6 +220,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
       labelled("x", xSel),
       labelled("log x", xlog),
       labelled("log y", ylog),
+      labelled("ignore outliers", outliers),
       labelled("smooth", smoothSel, weight, weightText, win),
       labelled("refresh", refresh),
     ),
@@ -238,6 +245,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
     xlog.checked = s.xlog;
     ylog.checked = s.ylog;
     dover.checked = s.dover;
+    outliers.checked = s.outliers;
     smoothSel.value = s.smooth;
     if (document.activeElement !== weight) weight.value = String(s.weight);
     weightText.textContent = s.weight.toFixed(3);
