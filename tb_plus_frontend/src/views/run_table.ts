@@ -348,7 +348,6 @@ export class RunTable {
     const key = m.hparamNames.map((n, i) => `${n}:${numericHp[i]}:${emptyHp[i]}`).join("\u0000");
     if (key === this.columnsKey && this.allColumns.length) return;
     this.columnsKey = key;
-    const now = (): number => Date.now() / 1000;
     const cols: Column[] = [
       { key: "select", label: "", width: "36px", sortable: false, cell: () => "" },
       { key: "color", label: "", width: "14px", sortable: false, cell: () => "" },
@@ -370,7 +369,7 @@ export class RunTable {
       },
       { key: "last_step", label: "last step", width: "82px", sortable: true, numeric: true, value: (r) => r.lastStep, cell: (r) => (r.lastStep === null ? "—" : String(r.lastStep)) },
       { key: "first_write", label: "first write", width: "124px", sortable: true, numeric: true, value: (r) => r.firstWrite, cell: (r) => dateTime(r.firstWrite) },
-      { key: "last_write", label: "last write", width: "88px", sortable: true, numeric: true, value: (r) => r.lastWrite || null, cell: (r) => (r.lastWrite ? ago(now() - r.lastWrite) : "—") },
+      { key: "last_write", label: "last write", width: "88px", sortable: true, numeric: true, value: (r) => this.activity(r) || null, cell: (r) => this.lastWriteText(r) },
       { key: "size", label: "size", width: "70px", sortable: true, numeric: true, value: (r) => r.size, cell: (r) => formatBytes(r.size) },
       { key: "tags", label: "tags", width: "56px", sortable: true, numeric: true, value: (r) => r.tags, cell: (r) => r.tags.toLocaleString() },
       {
@@ -525,6 +524,19 @@ export class RunTable {
         return cell;
       }),
     );
+  }
+
+  /** When the run was last written: the file's modification time, or its newest event's wall time when the
+   * file was modified long after it (logs copied or touched later: the server's rule for the status too). */
+  private activity(r: RunInfo): number {
+    const stale = this.model?.staleSeconds ?? 1800;
+    return r.lastEvent !== null && r.lastWrite - r.lastEvent >= stale ? r.lastEvent : r.lastWrite;
+  }
+
+  private lastWriteText(r: RunInfo): string {
+    if (!r.lastWrite) return "—";
+    const t = this.activity(r);
+    return t === r.lastWrite ? ago(Date.now() / 1000 - t) : dateTime(t);
   }
 
   private badge(r: RunInfo): HTMLElement {
