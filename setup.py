@@ -139,6 +139,8 @@ setup(
         "protobuf>=3.19",
         "werkzeug>=2.0",
         "google-crc32c>=1.5",
+        # request patterns (tag filters, run groupings) run on RE2: linear time whatever the pattern
+        "google-re2>=1.1",
     ],
     extras_require={
         # torch is pinned: a CPU wheel of 2.13.0 is available locally, while an

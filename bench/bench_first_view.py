@@ -7,8 +7,9 @@ alternately:
 
 - TensorBoard's page on the TB+ tab (`/#tb_plus`): time from navigation to the first chart card drawn with
   points (its `data-points` non-empty), with no click: the first view charts the key series (/keytags);
-- TensorBoard's page on Time Series (`/#timeseries`): time from navigation to the first scalar card's data
-  table row (the card has its data; the stock page draws on a canvas that the page cannot read).
+- TensorBoard's page on Time Series (`/#timeseries`): time from navigation to the first card showing data: a
+  scalar card's data table row (the stock page draws scalars on a canvas that the page cannot read), a
+  histogram's drawing or an image.
 
 Both include TensorBoard's own page load (the TB+ tab lives in an iframe of it). --repeat loads of each
 (median and best shown). Prints a markdown table naming the machine.
@@ -36,7 +37,10 @@ from bench_render import CHROMIUM_ARGS, machine  # noqa: E402
 WILD = os.path.join(ROOT, "..", "shared", "wild-logs")
 TB_PLUS_FRAME = 'iframe[src*="plugin_entry.html?name=tb_plus"]'
 TB_PLUS_DRAWN = '.tbp-chart[data-state="ready"] .tbp-plot[data-points]:not([data-points="{}"])'
-STOCK_DRAWN = "scalar-card tb-data-table-content-row"
+# The first card that shows data: a scalar card's data table row, a histogram drawn, or an image shown
+# (Time Series lays its groups out alphabetically and renders only the cards in view: on wild-logs the
+# first ones are an image and histograms).
+STOCK_DRAWN = "scalar-card tb-data-table-content-row, histogram-card tb-histogram svg, image-card img"
 
 
 def get_json(url):

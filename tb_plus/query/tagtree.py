@@ -15,10 +15,11 @@ milliseconds.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 
 import numpy as np
+
+from .patterns import compile_glob, compile_regex
 
 __all__ = ["TagTree", "natural_key", "compile_filter", "MODES"]
 
@@ -34,8 +35,9 @@ def natural_key(name: str):
 def compile_filter(pattern: str, mode: str):
     """-> a function tag -> (start, end) of the match, or None. One case rule for the three modes: all
     are case-insensitive. substring: anywhere in the tag; glob: fnmatch syntax, the whole tag; regex:
-    re.search.
-    Raises ValueError for an unknown mode or an invalid regular expression."""
+    search, in RE2 syntax (tb_plus.query.patterns).
+    Raises ValueError for an unknown mode, a pattern over patterns.MAX_PATTERN characters or an invalid
+    regular expression."""
     if mode == "substring":
         low = pattern.lower()
         n = len(low)
@@ -46,13 +48,11 @@ def compile_filter(pattern: str, mode: str):
 
         return find
     if mode == "glob":
-        rx = re.compile(fnmatch.translate(pattern), re.DOTALL | re.IGNORECASE)
-        return lambda tag: (0, len(tag)) if rx.match(tag) else None
+        rx = compile_glob(pattern, ignore_case=True, what="filter")
+        return lambda tag: (0, len(tag)) if rx.fullmatch(tag) else None
     if mode == "regex":
-        try:
-            rx = re.compile(pattern, re.IGNORECASE)
-        except re.error as e:
-            raise ValueError(f"filter {pattern!r} is not a valid regular expression: {e}") from None
+        # RE2 (patterns.py): linear time whatever the pattern, as the pattern comes from a request
+        rx = compile_regex(pattern, ignore_case=True, what="filter")
 
         def search(tag):
             m = rx.search(tag)

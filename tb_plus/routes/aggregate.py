@@ -1,6 +1,5 @@
 """/aggregate: several series, grouped, interpolated onto a grid, reduced to a center and a band."""
 
-import fnmatch
 
 import numpy as np
 from tensorboard import errors
@@ -9,6 +8,7 @@ from tb_plus.query.aggregate import (
     BANDS, STATS, group_key, make_grid, on_grid, parse_group_by, prepare, reduce, sort_keys, splits_by_tag, tag_group_key,
 )
 from tb_plus.query.hparams import run_hparams
+from tb_plus.query.patterns import compile_glob
 from tb_plus.routes import app, arg, column, respond_json
 from tb_plus.routes.series import load_series, parse_axis, series_x, x_args
 
@@ -31,13 +31,21 @@ def select_series(ld, runs, tags):
     else:
         runs = known
     matched = dict.fromkeys(tags, False)
+    globs = {}
+    for pat in matched:
+        if _GLOB & set(pat):
+            try:
+                globs[pat] = compile_glob(pat, ignore_case=False, what="tag pattern")  # RE2: linear time
+            except ValueError as e:
+                raise errors.InvalidArgumentError(f"parameter 'tag': {e}")
     pairs = []
     for r in runs:
         have = ld.tags(r)
         have_set = set(have)
         picked = set()
         for pat in tags:
-            hits = fnmatch.filter(have, pat) if _GLOB & set(pat) else ([pat] if pat in have_set else [])
+            rx = globs.get(pat)
+            hits = [t for t in have if rx.fullmatch(t)] if rx is not None else ([pat] if pat in have_set else [])
             if hits:
                 matched[pat] = True
                 picked.update(hits)

@@ -12,7 +12,7 @@
 // for the first time answers /runs at once with no runs while it is indexed: the tab shows the progress and
 // polls every second, and asks for nothing else (tags, series) until the runs are there.
 
-import { Api, ApiError, runVersion, type Hparams, type LogdirsInfo, type Progress, type RunInfo, type RunsAnswer, type SearchMode } from "./api";
+import { Api, ApiError, runVersion, type Hparams, type KeyTag, type LogdirsInfo, type Progress, type RunInfo, type RunsAnswer, type SearchMode } from "./api";
 import { type Emphasis } from "./chart";
 import { ChartCard, cardId, type Annotation, type CardSpec, type ChartCardContext } from "./chart_card";
 import { DiagController } from "./diag_controller";
@@ -157,6 +157,11 @@ export class App {
   /** Runs that have a key series (/keytags): the default selection; null until known. */
   private keyRuns: Set<string> | null = null;
   private keySeq = 0;
+  /** A first view's /keytags request, sent with /runs at start (the answer is read once the runs are in). */
+  private earlyKeyTags: Promise<KeyTag[]> | null = null;
+  /** While a first view waits for its charts, the side panels (evaluation, layers) do not ask for their
+   * lists: a browser sends six requests at a time per host, and the first charts' requests come first. */
+  private holdSide = false;
   /** Whether the next /keytags answer opens the charts (no chart was chosen yet in this directory). */
   private firstView = false;
   /** The tags a first view opened, while they are unchanged (a directory switch then opens the new ones). */
@@ -235,10 +240,11 @@ export class App {
       },
     });
     this.layout.diagHost.appendChild(this.diagCtl.panel.root);
-    this.evalCtl = new EvalController(panelState);
+    const sideState = { ...panelState, ready: () => this.dirReady && !this.holdSide };
+    this.evalCtl = new EvalController(sideState);
     this.layout.evalHost.appendChild(this.evalCtl.panel.root);
     this.traceCtl = new TraceController({
-      ...panelState,
+      ...sideState,
       candidates: () => {
         const selected = this.runs.filter((r) => this.selectedRuns.has(r.name)).map((r) => r.name);
         return selected.length ? selected : this.runs.slice(0, 1).map((r) => r.name);
@@ -257,6 +263,8 @@ export class App {
       },
     );
     this.tree.setSeparator(this.s.sep);
+    // A first view charts the key series and lists the groups collapsed, as TensorBoard does.
+    this.tree.openSmallTree = !this.firstView;
     if (!this.dirReady) this.tree.waiting = WAITING_TEXT;
     this.treeView = new TagTreeView(
       {
@@ -301,7 +309,12 @@ export class App {
     watchUrl(() => window.location.reload());
     this.layout.top.append(createShareLink(viewLink));
     // Runs, the tree's first level, pins and the tag sample are asked for at once: the requests travel
-    // while the chart cards are built below.
+    // while the chart cards are built below. A first view also asks for the key series at once.
+    this.holdSide = this.firstView;
+    if (this.firstView && this.dirReady) {
+      this.earlyKeyTags = this.api.keyTags();
+      this.earlyKeyTags.catch(() => undefined); // read (and its failure handled) by loadKeyTags
+    }
     void this.reload(false);
     void this.loadLogdirs();
     this.renderTree();
@@ -609,13 +622,17 @@ export class App {
   private async loadKeyTags(): Promise<void> {
     if (!this.dirReady || !this.runs.length) return;
     const seq = ++this.keySeq;
+    const early = this.earlyKeyTags;
+    this.earlyKeyTags = null;
     let tags;
     try {
-      tags = await this.api.keyTags();
+      tags = await (early ?? this.api.keyTags());
     } catch {
+      this.releaseSide();
       return; // the charts stay as chosen; the tree still lists every tag
     }
     if (seq !== this.keySeq) return;
+    this.releaseSide();
     this.keyRuns = new Set(tags.flatMap((t) => t.runs));
     const open = this.firstView && this.pristine() && tags.length > 0;
     if (this.s.runs !== null) return;
@@ -631,10 +648,17 @@ export class App {
       this.afterChartsChanged();
       this.renderRuns();
       this.diagCtl.render();
-      void this.traceCtl.loadList();
     } else if (before !== [...this.selectedRuns].join("\n")) {
       this.afterRunSelection();
     }
+  }
+
+  /** The first charts were asked for (or there are none to ask for): the side panels load their lists. */
+  private releaseSide(): void {
+    if (!this.holdSide) return;
+    this.holdSide = false;
+    void this.evalCtl.loadList();
+    void this.traceCtl.loadList();
   }
 
   // ---- log directories

@@ -94,6 +94,9 @@ export class TagTreeModel {
   /** Open groups in browse mode (paths under the current separator). */
   readonly expanded = new Set<string>();
   private firstView = true;
+  /** Whether a small tree opens its top-level groups when first shown. Off while the app's first view
+   * charts the key series: the tree then lists the groups collapsed by prefix, as TensorBoard does. */
+  openSmallTree = true;
   /** Tags in the log directory, from the root's level answer. */
   totalTags: number | null = null;
 
@@ -291,7 +294,7 @@ export class TagTreeModel {
       if (this.firstView) {
         this.firstView = false;
         // A small tree opens its top-level groups on first view.
-        if (answer.count <= SMALL_TREE) c.path.forEach((p, i) => c.group[i] && this.expanded.add(p));
+        if (this.openSmallTree && answer.count <= SMALL_TREE) c.path.forEach((p, i) => c.group[i] && this.expanded.add(p));
       }
     }
     this.onLoaded(t0);

@@ -143,7 +143,7 @@ def test_wild_logs_first_view_shows_a_chart_without_a_click_like_stock_time_seri
         t0 = time.monotonic()
         page.goto(base + "/#timeseries")
         try:
-            page.locator("scalar-card line-chart").first.wait_for(timeout=90000)
+            page.locator("scalar-card line-chart, histogram-card tb-histogram svg, image-card img").first.wait_for(timeout=90000)
             stock_s = round(time.monotonic() - t0, 2)
         except PlaywrightTimeoutError:
             stock_s = None
