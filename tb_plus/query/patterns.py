@@ -43,6 +43,37 @@ def _error_text(e) -> str:
     return str(msg)
 
 
+def _encodable(text: str) -> str:
+    """`text` with lone surrogates (names read from invalid UTF-8 with surrogateescape) replaced by
+    U+FFFD, one character for one, so that match positions still index the original text."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+class Pattern:
+    """A compiled RE2 pattern with re's search / match / fullmatch and `groups`; any str is matched,
+    names holding lone surrogates too (RE2 takes UTF-8)."""
+
+    __slots__ = ("_rx", "pattern", "groups")
+
+    def __init__(self, rx):
+        self._rx = rx
+        self.pattern = rx.pattern
+        self.groups = rx.groups
+
+    def search(self, text: str):
+        return self._rx.search(_encodable(text))
+
+    def match(self, text: str):
+        return self._rx.match(_encodable(text))
+
+    def fullmatch(self, text: str):
+        return self._rx.fullmatch(_encodable(text))
+
+
 def compile_regex(pattern: str, *, ignore_case: bool = False, what: str = "pattern"):
     """A request's regular expression compiled by RE2: an object with search / match / fullmatch whose
     match objects have span(), group() and whose `groups` counts the capture groups, as re's do.
@@ -51,7 +82,7 @@ def compile_regex(pattern: str, *, ignore_case: bool = False, what: str = "patte
     uses what RE2 lacks (backreferences, lookaround) or whose program exceeds MAX_PROGRAM_BYTES."""
     _check_length(pattern, what)
     try:
-        return re2.compile(pattern, _options(ignore_case))
+        return Pattern(re2.compile(pattern, _options(ignore_case)))
     except re2.error as e:
         reason = _error_text(e)
         hint = ""

@@ -35,17 +35,6 @@ def list_impl(ld):
     return {"tags": rows}
 
 
-def _pick(data, step):
-    if not data:
-        raise errors.NotFoundError("no values")
-    if step is None:
-        return data[-1]
-    for d in reversed(data):
-        if d.step == step:
-            return d
-    raise errors.NotFoundError(f"no value at step {step}; steps are {[d.step for d in data][:50]}")
-
-
 def curves_impl(ld, run, tag, step=None, bins=50):
     try:
         info = ld.tag_info(run, tag)
@@ -53,10 +42,15 @@ def curves_impl(ld, run, tag, step=None, bins=50):
         raise errors.NotFoundError(f"no tag {tag!r} in run {run!r}")
     if info.plugin_name not in SOURCES:
         raise errors.InvalidArgumentError(f"tag {tag!r} holds {info.plugin_name!r} data, not an evaluation")
-    data = ld.tensors(run, tag)
-    d = _pick(data, step)
+    steps, d, problem = ld.tensor_at(run, tag, step)  # only the value shown is decoded
+    if d is None:
+        if problem is not None:
+            raise errors.InvalidArgumentError(f"the evaluation cannot be read: {problem}")
+        if not steps:
+            raise errors.NotFoundError("no values")
+        raise errors.NotFoundError(f"no value at step {step}; steps are {steps[:50]}")
     out = {"run": run, "tag": tag, "kind": info.plugin_name, "step": d.step, "wall_time": d.wall_time,
-           "steps": [x.step for x in data]}
+           "steps": steps}
     if info.plugin_name == "pr_curves":
         t = np.asarray(d.numpy, dtype=np.float64)
         fpr, tpr, auc = curves.from_pr_curve_tensor(t)

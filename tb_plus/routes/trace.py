@@ -4,6 +4,7 @@ import numpy as np
 from tensorboard import errors
 
 from tb_plus import metadata
+from tb_plus.store.logdir import SeriesTooLarge
 from tb_plus.routes import app, arg, column, data_key, respond_cached, respond_json
 
 MAX_WIDTH = 4000
@@ -38,7 +39,11 @@ def heatmap_impl(ld, run, tag, stat, width=1000):
     if stat not in stats:
         raise errors.NotFoundError(f"no statistic {stat!r} in {tag!r}; there are {stats}")
     j = stats.index(stat)
-    data = [d for d in ld.tensors(run, tag) if np.ndim(d.numpy) == 2 and d.numpy.shape == (len(layers), len(stats))]
+    try:
+        data = ld.tensors(run, tag)
+    except SeriesTooLarge as e:
+        raise errors.InvalidArgumentError(str(e))
+    data = [d for d in data if np.ndim(d.numpy) == 2 and d.numpy.shape == (len(layers), len(stats))]
     steps = np.array([d.step for d in data], dtype=np.int64)
     values = np.array([d.numpy[:, j] for d in data], dtype=np.float64).reshape(len(data), len(layers))
     total = len(steps)

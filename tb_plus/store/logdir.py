@@ -13,6 +13,7 @@ folder per log directory and one per event file, never inside the log directory.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
@@ -32,6 +33,14 @@ from tb_plus.store.segment import Segment
 KINDS = ("scalars", "tensors", "histograms", "blobs")
 INCOMING = ".tb_plus_incoming"  # where uploads are staged; never a run
 _IN_PROCESS_BYTES = 32 << 20  # below this much new data, index in-process (no worker start-up)
+
+
+MAX_SERIES_VALUES = 1 << 25  # values one tensors() or packed_tensors() call reads (every step of one tag)
+MAX_DERIVED_TAGS = 1 << 17  # scalar series read out of one run's tensor summaries
+
+
+class SeriesTooLarge(ValueError):
+    """A tensor series holds more values than a request may read."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -704,7 +713,13 @@ class Logdir:
 
             for tag, (plugin, cls, content, *_) in r.tag_info.items():
                 if cls == C_TENSOR and plugin in derived.PROVIDERS:
-                    for full, name in derived.names(plugin, tag, base64.b64decode(content)).items():
+                    names = derived.names(plugin, tag, base64.b64decode(content))
+                    if len(out) + len(names) > MAX_DERIVED_TAGS:
+                        logging.getLogger("tb_plus").warning(
+                            "%s: run %r: derived series of %r and later tags left out (more than %d)",
+                            self.path, r.name, tag, MAX_DERIVED_TAGS)
+                        break
+                    for full, name in names.items():
                         out[full] = (tag, name)
             r.derived = out
         return r.derived
@@ -763,8 +778,14 @@ class Logdir:
 
     def _derived_series(self, run, r, base, name):
         plugin = r.tag_info[base][0]
-        every = self.memo(("derived", run, base), self.run_version(run),
-                          lambda: derived.compute(plugin, self, run, base))
+        def compute():
+            try:
+                return derived.compute(plugin, self, run, base)
+            except SeriesTooLarge as e:  # an empty series, and the file's problem in the log
+                logging.getLogger("tb_plus").warning("%s: derived series of %r left empty: %s", self.path, base, e)
+                return collections.defaultdict(lambda: ((), (), ()))
+
+        every = self.memo(("derived", run, base), self.run_version(run), compute)
         steps, walls, values = every[name]
         return Series(np.asarray(steps, np.int64), np.asarray(walls, np.float64), np.asarray(values, np.float64))
 
@@ -794,15 +815,39 @@ class Logdir:
             k += 1
         return refs
 
-    def tensors(self, run: str, tag: str) -> list:
+    def tensors(self, run: str, tag: str, max_values: int = MAX_SERIES_VALUES) -> list:
         """Every value of a tensor series (histograms, pr_curves, text, hparams, ...) as
-        TensorDatum(step, wall_time, numpy), read from the event files now."""
+        TensorDatum(step, wall_time, numpy), read from the event files now. SeriesTooLarge once
+        the values read exceed `max_values` (the shapes are the file's: they bound nothing)."""
         out = []
+        total = 0
         for ref in self._refs(run, tag, (C_TENSOR,)):
             value = _read_or_none(ref, self.remote)
             if value is not None:
+                total += int(np.size(value[1]))
+                if total > max_values:
+                    raise SeriesTooLarge(f"tensor series {tag!r} of run {run!r} holds more than {max_values} values")
                 out.append(TensorDatum(ref.step, ref.wall_time, value[1]))
         return out
+
+    def tensor_at(self, run: str, tag: str, step=None) -> tuple:
+        """One value of a tensor series without reading the others: (the series' steps in written
+        order, TensorDatum of the last value written at `step` (the last value when None) or None,
+        the reason it could not be read or None)."""
+        from google.protobuf.message import DecodeError
+
+        refs = self._refs(run, tag, (C_TENSOR,))
+        problem = None
+        for ref in reversed(refs):
+            if step is not None and ref.step != step:
+                continue
+            try:
+                value = read_value(ref, self.remote)
+            except (DecodeError, ValueError, TypeError, IndexError, OSError) as e:
+                problem = problem or f"step {ref.step}: {e}"
+                continue
+            return [r.step for r in refs], TensorDatum(ref.step, ref.wall_time, value[1]), None
+        return [r.step for r in refs], None, problem
 
     def packed_tensors(self, run: str, tag: str, shape) -> tuple:
         """Every float32 tensor of `shape` in a tensor series, as (steps int64, wall times float64,
@@ -828,6 +873,9 @@ class Logdir:
             if info is None or info[1] != C_TENSOR:
                 raise KeyError(f"no tensor tag {tag!r} in run {run!r}")
             parts, files = self._gather(r, tag, "r", ("step", "wall", "off", "len", "vi"))
+        if sum(n for _, n in files) * max(nbytes // 4, 1) > MAX_SERIES_VALUES:
+            raise SeriesTooLarge(f"tensor series {tag!r} of run {run!r}: {sum(n for _, n in files)} values of "
+                                 f"shape {list(shape)}, more than {MAX_SERIES_VALUES} numbers")
         steps, walls, values = [], [], []
         for k, (f, n) in enumerate(files):
             off = parts["off"][k].astype(np.int64)
@@ -1106,4 +1154,34 @@ def read_value(ref: BlobRef, remote=None):
     initial.plugin_data.plugin_name = ref.initial[0]
     (ev2,) = dataclass_compat.migrate_event(ev2, {value.tag: initial})
     v = ev2.summary.value[0]
+    check_tensor_size(v.tensor)
     return (v.metadata if v.HasField("metadata") else None), tensor_util.make_ndarray(v.tensor)
+
+
+# A tensor's shape is read from the file: a record of a hundred bytes may declare [6, 50 000 000]
+# and hold one value, which TensorBoard's make_ndarray repeats to fill the shape. Values are
+# decoded only when they fit MAX_TENSOR_VALUES, and filling is allowed only up to MAX_FILL values.
+MAX_TENSOR_VALUES = 1 << 24
+MAX_FILL = 4096
+_VALUE_FIELDS = ("float_val", "double_val", "int_val", "int64_val", "bool_val", "half_val", "string_val",
+                 "uint32_val", "uint64_val", "scomplex_val", "dcomplex_val")
+
+
+def check_tensor_size(t) -> int:
+    """The number of values TensorProto `t` declares; ValueError, naming the problem, when it
+    declares more than MAX_TENSOR_VALUES or more than it holds beyond MAX_FILL (checked before
+    anything of that size is allocated)."""
+    n = 1
+    for d in t.tensor_shape.dim:
+        if d.size < 0:
+            raise ValueError(f"tensor with a negative dimension {d.size}")
+        n *= d.size
+        if n > MAX_TENSOR_VALUES:
+            raise ValueError(f"tensor of shape {[d.size for d in t.tensor_shape.dim]} declares more than "
+                             f"{MAX_TENSOR_VALUES} values")
+    if not t.tensor_content:
+        held = max(len(getattr(t, f)) for f in _VALUE_FIELDS if hasattr(t, f))
+        if n > held and n > MAX_FILL:
+            raise ValueError(f"tensor of shape {[d.size for d in t.tensor_shape.dim]} declares {n} values "
+                             f"and holds {held}")
+    return n

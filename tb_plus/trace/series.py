@@ -26,11 +26,19 @@ class Cube:
         return self.values[:, :, self.stats.index(name)]
 
 
+# Each (layer, statistic) of a tracer tag is a series: the metadata's lists, read from the file,
+# are capped before any of them is made (a few KB of names could otherwise declare millions).
+MAX_CELLS = 1 << 16
+
+
 def _layout(content: bytes):
     c = metadata.parse_content(content)
     layers, stats = c.get("layers"), c.get("stats")
     if not isinstance(layers, list) or not isinstance(stats, list):
         raise ValueError("tracer metadata without layers and stats")
+    if len(layers) * len(stats) > MAX_CELLS:
+        raise ValueError(f"tracer metadata names {len(layers)} layers x {len(stats)} statistics, more than "
+                         f"{MAX_CELLS} series")
     return [str(x) for x in layers], [str(x) for x in stats]
 
 
