@@ -193,3 +193,60 @@ class Registry:
             for ld in self._lds.values():
                 ld.stop_background(timeout=0)
             self._lds.clear()
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, lowercased, without its port or IPv6 brackets ('' if malformed)."""
+    h = (header or "").strip().lower()
+    if h.startswith("["):
+        end = h.find("]")
+        return h[1:end] if end > 0 else ""
+    if h.count(":") == 1:
+        h = h.split(":", 1)[0]
+    return h.rstrip(".")
+
+
+class Hosts:
+    """The Host names tb_plus's routes answer (against DNS rebinding: a page of another site whose name
+    is made to resolve to this server would otherwise be same-origin with it and read every answer).
+
+    `allowed`: names (`*.example.com` matches its subdomains), or ["*"] for any; None: loopback names
+    only when TensorBoard listens on loopback only (its default), any name when it listens beyond."""
+
+    def __init__(self, allowed, listens_beyond_loopback: bool):
+        if allowed is None:
+            allowed = ["*"] if listens_beyond_loopback else list(LOOPBACK_NAMES)
+        self.any = "*" in allowed
+        self.names = {host_name(a) or a for a in allowed if not a.startswith("*.")}
+        self.suffixes = tuple(a[1:].lower() for a in allowed if a.startswith("*."))
+
+    def allows(self, header: str) -> bool:
+        if self.any:
+            return True
+        name = host_name(header)
+        if not name:
+            return False
+        return name in self.names or name.endswith(self.suffixes) or (
+            "localhost" in self.names and name.endswith(".localhost"))
+
+    def wrap(self, app):
+        """A WSGI app answering 403 to a request whose Host is not allowed, else `app`'s answer."""
+        if self.any:
+            return app
+
+        def checked(environ, start_response):
+            header = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+            if self.allows(header):
+                return app(environ, start_response)
+            log.warning("tb_plus: refused Host %r from %s (allowed: --tb_plus_allowed_hosts)",
+                        header[:200], environ.get("REMOTE_ADDR"))
+            body = (f"Host {header[:200]!r} is not allowed; start TensorBoard with "
+                    f"--tb_plus_allowed_hosts naming it\n").encode("utf-8", "replace")
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8"),
+                                              ("Content-Length", str(len(body)))])
+            return [body]
+
+        return checked

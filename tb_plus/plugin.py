@@ -37,6 +37,10 @@ FLAGS = (
     ("tb_plus_remote_poll_seconds", 30.0, float,
      "Log directories on object storage (s3://, gs://, ... through fsspec): list their objects at most this "
      "often (one listing request per poll for up to 1000 objects)."),
+    ("tb_plus_allowed_hosts", "", str,
+     "Comma-separated Host names the tab answers (e.g. tb.example.com,*.corp.example; '*' for any), against "
+     "DNS rebinding. Default: localhost, 127.0.0.1 and ::1 when TensorBoard listens on loopback only (its "
+     "default), any name with --bind_all or a --host beyond loopback."),
     ("tb_plus_remote_budget", 0, int,
      "Most requests per hour one object-storage log directory may make (0: no cap); beyond it polls wait."),
 )
@@ -84,6 +88,26 @@ def _flag(flags, name):
     return _parse_bool(name, value) if name == "tb_plus_verify_crc" else value
 
 
+def _listens_beyond_loopback(flags) -> bool:
+    """Whether TensorBoard serves other machines (--bind_all, or a --host that is not loopback)."""
+    if flags is None:
+        return False
+    if getattr(flags, "bind_all", False):
+        return True
+    host = getattr(flags, "host", None)
+    if host is None:
+        return False  # TensorBoard's default: localhost
+    import ipaddress
+
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve beyond loopback
+
+
 def _warm_up(ld):
     """After each background refresh: rebuild what the first screen asks for (the run table and
     the default tag tree) if the refresh changed it, so requests find it ready."""
@@ -100,9 +124,11 @@ class TbPlusPlugin(base_plugin.TBPlugin):
     plugin_name = PLUGIN_NAME
 
     def __init__(self, context):
-        from tb_plus.access import Registry, Roots
+        from tb_plus.access import Hosts, Registry, Roots
 
         flags = context.flags
+        listed = [h.strip() for h in str(_flag(flags, "tb_plus_allowed_hosts") or "").split(",") if h.strip()]
+        self.hosts = Hosts(listed or None, _listens_beyond_loopback(flags))
         self.logdir_path = context.logdir or getattr(flags, "logdir", "") or ""
         self.live_seconds = float(_flag(flags, "tb_plus_live_seconds"))
         self.stale_seconds = max(float(_flag(flags, "tb_plus_stale_seconds")), self.live_seconds)
@@ -172,7 +198,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         from tb_plus.routes import (aggregate, assets, compare, diagnostics, evaluation, hparams, logdirs, runs,
                                     series, tags, trace)
 
-        return {
+        apps = {
             "/index.js": assets.index_js,
             "/index.css": assets.index_css,
             "/standalone": assets.standalone_html,
@@ -192,6 +218,8 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             "/logdirs": logdirs.route(self),
             "/upload": logdirs.upload_route(self),
         }
+        hosts = getattr(self, "hosts", None)  # None on an instance built without __init__ (route listings)
+        return apps if hosts is None else {route: hosts.wrap(a) for route, a in apps.items()}
 
     def is_active(self):
         return True  # the tab is there whenever the plugin is installed; it shows its own empty state

@@ -170,3 +170,37 @@ def test_p3_tracer_metadata_cannot_declare_millions_of_series(server):
     assert runs["tags"][runs["name"].index("tracebomb")] < 10
     after = _status(tb.proc.pid)
     assert after["VmHWM"] - before["VmRSS"] < 300 * MB, (before, after)
+
+
+def _with_host(url, host):
+    req = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def test_p9_foreign_host_is_refused_on_loopback(server):
+    """DNS rebinding: a page of rebind.attacker.example resolving to 127.0.0.1 sends its own Host."""
+    tb, base = server
+    code, text = _with_host(f"{base}/runs", "rebind.attacker.example")
+    assert code == 403 and "not allowed" in text and "--tb_plus_allowed_hosts" in text
+    code, _ = _with_host(f"{base}/upload?name=x", "rebind.attacker.example:%d" % tb.port)
+    assert code == 403
+    for host in (f"localhost:{tb.port}", f"127.0.0.1:{tb.port}", "localhost"):
+        code, text = _with_host(f"{base}/runs", host)
+        assert code == 200 and "healthy" in text
+
+
+def test_p9_allowed_hosts_flag_names_the_hosts(logdir, tmp_path):
+    tb = TensorBoard(logdir, str(tmp_path), "--load_fast", "false",
+                     "--tb_plus_allowed_hosts", "tb.example.com, *.corp.example,127.0.0.1")
+    try:
+        tb.wait_for_plugin()
+        base = f"http://127.0.0.1:{tb.port}/data/plugin/tb_plus"
+        for host, want in (("tb.example.com", 200), ("TB.example.com:443", 200), ("a.b.corp.example", 200),
+                           ("corp.example.evil", 403), ("localhost", 403), ("evil.example", 403)):
+            assert _with_host(f"{base}/runs", host)[0] == want, host
+    finally:
+        tb.stop()
