@@ -31,6 +31,11 @@ FLAGS = (
     ("tb_plus_upload_dir", "", str,
      "Directory that receives uploaded runs (event files, .zip or .tar.gz of a run folder); uploads are off when empty."),
     ("tb_plus_upload_max_mb", 512, int, "Largest upload accepted, in MB (archives: also the most they may unpack to x4)."),
+    ("tb_plus_upload_quota_mb", 10240, int,
+     "Most the upload directory may hold, in MB (0: no quota); an upload that would exceed it is refused (413), "
+     "nothing is deleted to make room."),
+    ("tb_plus_upload_idle_seconds", 30.0, float,
+     "An upload whose data stops arriving for this many seconds is dropped (408), freeing its thread and files."),
     ("tb_plus_stale_seconds", 1800.0, float,
      "A run that is not live counts as stale (stopped recently: finished, crashed or hung) until it has not "
      "been written for this many seconds; then it counts as finished."),
@@ -71,6 +76,8 @@ class TbPlusLoader(base_plugin.TBLoader):
             raise base_plugin.FlagsError(f"--tb_plus_live_seconds must be > 0, not {flags.tb_plus_live_seconds!r}")
         if flags.tb_plus_memory_mb <= 0 or flags.tb_plus_upload_max_mb <= 0:
             raise base_plugin.FlagsError("--tb_plus_memory_mb and --tb_plus_upload_max_mb must be > 0")
+        if flags.tb_plus_upload_quota_mb < 0 or not flags.tb_plus_upload_idle_seconds > 0:
+            raise base_plugin.FlagsError("--tb_plus_upload_quota_mb must be >= 0 and --tb_plus_upload_idle_seconds > 0")
         if flags.tb_plus_stale_seconds < flags.tb_plus_live_seconds:
             raise base_plugin.FlagsError(
                 f"--tb_plus_stale_seconds must be >= --tb_plus_live_seconds, not {flags.tb_plus_stale_seconds!r}"
@@ -143,6 +150,8 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             self.upload_dir = os.path.abspath(os.path.expanduser(self.upload_dir))
             os.makedirs(self.upload_dir, exist_ok=True)
         self.upload_max = int(_flag(flags, "tb_plus_upload_max_mb")) << 20
+        self.upload_quota = int(_flag(flags, "tb_plus_upload_quota_mb")) << 20
+        self.upload_idle = float(_flag(flags, "tb_plus_upload_idle_seconds"))
         from tb_plus.store.remote import is_url, normalise
 
         self.remote_poll = float(_flag(flags, "tb_plus_remote_poll_seconds"))

@@ -47,7 +47,13 @@ def upload_route(plugin):
             raise errors.InvalidArgumentError(f"upload with POST, not {request.method}")
         if request.headers.get(UPLOAD_HEADER) != "1":
             raise errors.PermissionDeniedError(f"uploads need the header {UPLOAD_HEADER}: 1")
-        limits = Limits(max_bytes=plugin.upload_max, max_unpacked=4 * plugin.upload_max)
+        limits = Limits(max_bytes=plugin.upload_max, max_unpacked=4 * plugin.upload_max,
+                        quota_bytes=getattr(plugin, "upload_quota", 0))
+        # A client that stops sending holds a thread and a staging folder: reads time out instead.
+        sock = request.environ.get("werkzeug.socket")
+        previous = sock.gettimeout() if sock is not None else None
+        if sock is not None:
+            sock.settimeout(getattr(plugin, "upload_idle", 30.0))
         try:
             info = receive(
                 request.stream,
@@ -58,11 +64,18 @@ def upload_route(plugin):
                 content_length=request.content_length,
             )
         except ClientDisconnected:
-            e = UploadError(400, "upload interrupted: the client stopped sending before the declared length")
+            e = UploadError(400, "upload interrupted: the client stopped sending (or sent nothing for "
+                                 f"{getattr(plugin, 'upload_idle', 30.0):g} s) before the declared length")
         except UploadError as refused:
             e = refused
         else:
             e = None
+        finally:
+            if sock is not None:
+                try:
+                    sock.settimeout(previous)
+                except OSError:
+                    pass
         if e is not None:
             logging.getLogger("tb_plus").warning("tb_plus: upload refused from %s: %s", request.remote_addr, e.message)
             return http_util.Respond(request, f"Upload refused: {e.message}", "text/plain", code=e.code)
