@@ -534,15 +534,22 @@ malformed:
 
 #define MAX_RECORD (1ull << 31)
 
-/* True when a plausible, complete record starts at q (header CRC ok; payload CRC ok when
- * verifying, else the payload parses as an Event) - used to resynchronise. */
-static int good_record_at(const uint8_t *b, size_t q, size_t end, int verify) {
+/* True when a plausible record starts at q (header CRC ok; payload CRC ok when verifying) - used
+ * to resynchronise. The payload CRCs checked while resynchronising are paid from *budget (bytes):
+ * a crafted file with a valid header every 12 bytes, each claiming the rest of the file, would
+ * otherwise cost CRC work quadratic in its size. Once the budget is spent the header CRC alone
+ * decides (a false match of random bytes has odds 2^-32), and the main loop then finds a bad
+ * payload CRC and steps over the whole record: linear in the bytes. */
+static int good_record_at(const uint8_t *b, size_t q, size_t end, int verify, size_t *budget) {
     if (end - q < 12) return 0;
     if (masked_crc(b + q, 8) != rd32(b + q + 8)) return 0;
     uint64_t len = rd64(b + q);
     if (len > MAX_RECORD) return 0;
     if (end - q < 16 + len) return 1; /* header looks right; payload not here yet */
-    if (verify) return masked_crc(b + q + 12, len) == rd32(b + q + 12 + len);
+    if (verify && len <= *budget) {
+        *budget -= (size_t)len;
+        return masked_crc(b + q + 12, len) == rd32(b + q + 12 + len);
+    }
     return 1;
 }
 
@@ -554,6 +561,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
     const uint8_t *b = (const uint8_t *)view.buf;
     size_t end = (size_t)view.len, p = 0;
     long long need = 0, nrec = 0;
+    size_t resync_budget = end + ((size_t)1 << 20);
     VBuf vb = {NULL, 0, 0};
     PyObject *specials = PyList_New(0);
     Ctx c = {self, &vb, specials};
@@ -563,7 +571,7 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
         uint64_t len = rd64(b + p);
         if (masked_crc(b + p, 8) != rd32(b + p + 8) || len > MAX_RECORD) {
             size_t q = p + 1;
-            while (q + 12 <= end && !good_record_at(b, q, end, self->verify)) q++;
+            while (q + 12 <= end && !good_record_at(b, q, end, self->verify, &resync_budget)) q++;
             if (q + 12 > end && !final) {
                 /* no header here yet: keep the last 11 bytes, a header may straddle the chunk */
                 size_t keep = end > 11 ? end - 11 : 0;

@@ -133,7 +133,8 @@ class PyScanner:
             self.tags.append(tag)
         return i
 
-    def _good_record_at(self, b, q, end):
+    def _good_record_at(self, b, q, end, budget):
+        """As the C scanner's good_record_at: payload CRCs paid from budget[0] bytes, then the header alone."""
         if end - q < 12:
             return False
         if _py_masked_crc(b[q : q + 8]) != struct.unpack_from("<I", b, q + 8)[0]:
@@ -143,7 +144,8 @@ class PyScanner:
             return False
         if end - q < 16 + length:
             return True
-        if self.verify:
+        if self.verify and length <= budget[0]:
+            budget[0] -= length
             return _py_masked_crc(b[q + 12 : q + 12 + length]) == struct.unpack_from("<I", b, q + 12 + length)[0]
         return True
 
@@ -157,13 +159,14 @@ class PyScanner:
         nrec = 0
         rows = []
         specials = []
+        budget = [end + (1 << 20)]  # resynchronisation's payload CRC bytes (see _good_record_at)
         while p < end:
             if end - p < 12:
                 break
             (length,) = struct.unpack_from("<Q", b, p)
             if _py_masked_crc(b[p : p + 8]) != struct.unpack_from("<I", b, p + 8)[0] or length > MAX_RECORD:
                 q = p + 1
-                while q + 12 <= end and not self._good_record_at(b, q, end):
+                while q + 12 <= end and not self._good_record_at(b, q, end, budget):
                     q += 1
                 if q + 12 > end and not final:
                     keep = max(end - 11, 0)

@@ -9,6 +9,7 @@ run on Linux only. The bounds are loose (hundreds of MB) against attacks that to
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -204,3 +205,22 @@ def test_p9_allowed_hosts_flag_names_the_hosts(logdir, tmp_path):
             assert _with_host(f"{base}/runs", host)[0] == want, host
     finally:
         tb.stop()
+
+
+def test_p4_crafted_file_does_not_freeze_the_server(server, logdir):
+    """A 4 MiB file with a valid header every 12 bytes (tests/store/test_scanner.py) appears in the
+    log directory while the server runs: it is indexed in one pass, and /runs keeps answering."""
+    from tests.store.test_scanner import headers_every_12_bytes
+
+    _, base = server
+    os.makedirs(os.path.join(logdir, "scanbomb"))
+    with open(os.path.join(logdir, "scanbomb", "events.out.tfevents.1.crafted"), "wb") as f:
+        f.write(headers_every_12_bytes(4 << 20))
+    deadline = time.monotonic() + 120
+    while True:  # TensorBoard's reload (every 5 s) picks it up; each /runs must answer meanwhile
+        status, _, body = _get(f"{base}/runs", timeout=30)
+        assert status == 200
+        if "scanbomb" in json.loads(body)["runs"]["name"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # polling a server we do not control; bounded by the deadline
+    assert "scanbomb" in json.loads(body)["runs"]["name"]

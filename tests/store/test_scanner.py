@@ -160,3 +160,28 @@ def test_either_crc_path_checks_records_as_the_python_scanner(tmp_path, crc_path
         bad = bytearray(data)
         bad[rnd.randrange(len(bad))] ^= 1 << rnd.randrange(8)
         _both(bytes(bad))
+
+
+def headers_every_12_bytes(size):
+    """One junk byte, then a valid record header every 12 bytes, each claiming the rest of the file as
+    its payload (whose CRC never holds): resynchronising with a payload CRC at each header costs CRC work
+    quadratic in the size (issue 18 P-4: 4 MiB froze the server for a minute)."""
+    b = bytearray(b"\x00")
+    while len(b) + 28 <= size:
+        head = struct.pack("<Q", size - len(b) - 16)
+        b += head + struct.pack("<I", scan.masked_crc(head))
+    return bytes(b + bytes(size - len(b)))
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_resynchronising_over_crafted_headers_is_one_pass(verify):
+    data = headers_every_12_bytes(256 << 10)
+    consumed, need, rows, specials, nrec = _both(data, verify, base=0) if verify else \
+        scan.make_scanner(False).scan(data, 0, True)
+    assert consumed == len(data) and need == 0 and len(rows) == 0
+    # The resynchronisation's CRC budget is spent and a header alone is taken: its record's payload
+    # is then one bad record stepped over whole, instead of a CRC over the rest at every header.
+    kinds = [sp[0] for sp in specials]
+    if verify:
+        assert kinds == ["skipped", "bad_crc"] and specials[1][1] + 16 + specials[1][2] == len(data)
+    assert sum(sp[2] + (16 if sp[0] == "bad_crc" else 0) for sp in specials) <= len(data)
