@@ -44,7 +44,9 @@ def tag_tree(ld, runs=None, sep=DEFAULT_SEP) -> TagTree:
                 counts[t] = counts.get(t, 0) + 1
         return TagTree(counts, sep)
 
-    return ld.memo(("tagtree", None if every else tuple(runs), sep), version, build)
+    # The tree of every run with the default separator is what every user's first view asks for.
+    return ld.memo(("tagtree", None if every else tuple(runs), sep), version, build,
+                   pin=every and sep == DEFAULT_SEP)
 
 
 def _paging(request):

@@ -37,6 +37,7 @@ _IN_PROCESS_BYTES = 32 << 20  # below this much new data, index in-process (no w
 
 MAX_SERIES_VALUES = 1 << 25  # values one tensors() or packed_tensors() call reads (every step of one tag)
 MAX_DERIVED_TAGS = 1 << 17  # scalar series read out of one run's tensor summaries
+MEMO_PER_KIND = 16  # derived values kept per kind (tag trees, trace cubes, ...): see Logdir.memo
 
 
 class SeriesTooLarge(ValueError):
@@ -194,8 +195,10 @@ class _Run:
         return tuple((f.path, f.m["offset"], f.m["size"], f.m["mtime_ns"], f.m["seq"], len(f.m["tags"])) for f in self.files)
 
     def tag_signature(self) -> tuple:
-        """Changes whenever the run's tags (or their first metadata) may have changed."""
-        return tuple((f.path, len(f.m["tags"]), len(f.m["meta"])) for f in self.files)
+        """Changes whenever the run's tags (or their first metadata) may have changed: a file
+        replaced (another inode, or other first bytes) counts even with as many tags as before."""
+        return tuple((f.path, f.m.get("ino"), f.m.get("head_crc"), len(f.m["tags"]), len(f.m["meta"]))
+                     for f in self.files)
 
     def adopt(self, old: "_Run") -> "_Run":
         """Keeps what `old` derived from the same data: the whole run when nothing changed,
@@ -283,7 +286,8 @@ class Logdir:
         self._progress = Progress(0, 0, 0, 0, False)
         self._bg = None
         self._bg_stop = None
-        self._memo = {}  # key -> (version, value): see memo()
+        self._memo = {}  # kind -> OrderedDict(key -> (version, value)): see memo()
+        self._pinned = {}  # key -> (version, value): memo(pin=True)
         self.generation = 0  # bumped by each refresh that changed anything
         self._ready_event = threading.Event()
 
@@ -1030,19 +1034,28 @@ class Logdir:
         steps = [v for t, v in final.items() if info.get(t, (None, None))[1] == C_SCALAR]
         return int(max(steps)) if steps else None
 
-    def memo(self, key, version, build):
+    def memo(self, key, version, build, pin=False):
         """A value derived from the index (a tag tree, a column table), rebuilt only when
-        `version` changes; the last 16 keys are kept."""
+        `version` changes. Keys are kept per kind (key[0]), the last MEMO_PER_KIND of each, so
+        that requests varying a cheap parameter (a separator, a run subset) evict only their own
+        kind; a pinned key (the view every user shares) is never evicted, only replaced."""
+        kind = key[0] if isinstance(key, tuple) and key else key
         with self._lock:
-            hit = self._memo.get(key)
+            hit = self._pinned.get(key) if pin else self._memo.get(kind, {}).get(key)
             if hit is not None and hit[0] == version:
+                if not pin:
+                    self._memo[kind].move_to_end(key)
                 return hit[1]
         value = build()
         with self._lock:
-            self._memo.pop(key, None)
-            self._memo[key] = (version, value)
-            while len(self._memo) > 16:
-                self._memo.pop(next(iter(self._memo)))
+            if pin:
+                self._pinned[key] = (version, value)
+            else:
+                entries = self._memo.setdefault(kind, collections.OrderedDict())
+                entries.pop(key, None)
+                entries[key] = (version, value)
+                while len(entries) > MEMO_PER_KIND:
+                    entries.popitem(last=False)
         return value
 
     def memory_estimate(self) -> int:

@@ -274,3 +274,21 @@ def test_tree_and_table_come_from_the_index_alone(logdir, tmp_path, monkeypatch)
     assert tags_impl(ld, ["deep"])["count"] == LAYERS * len(PARTS) + 1
     assert tags_impl(ld, pattern="grad", mode="substring")["count"] == LAYERS * len(PARTS)
     assert tags_impl(ld, under="model", limit=5)["total"] == LAYERS * len(PARTS)
+
+
+def test_cycling_separators_and_run_subsets_keeps_the_shared_tree_and_other_memos(logdir, tmp_path):
+    """Issue 18 P-14: each separator or run subset builds its own tree; they evict only each other,
+    never the tree every user's first view reads, nor other kinds (the run table's columns)."""
+    from tb_plus.routes.tags import tag_tree
+    from tb_plus.store import Logdir
+
+    ld = Logdir(logdir, tmp_path / "cache")
+    shared = tag_tree(ld)
+    columns = ld.memo(("run_columns",), ld.generation, lambda: object())
+    names = ld.runs()
+    for i, sep in enumerate(["-", "_", ".", ":", "|", "+", "~", "=", ",", ";", "!", "@", "#", "%", "^", "&",
+                             "*", "(", ")", "[", "]", "{", "}", "<", ">", "?", "--", "..", "::", "//"]):
+        tag_tree(ld, sep=sep)
+        tag_tree(ld, names[: 1 + i % len(names)], sep="/")
+    assert tag_tree(ld) is shared
+    assert ld.memo(("run_columns",), ld.generation, lambda: object()) is columns

@@ -510,3 +510,24 @@ def test_a_cache_inside_the_log_directory_is_refused(dirs):
         Logdir(logdir, cache_dir=os.path.join(logdir, ".tb_plus_cache"))
     with pytest.raises(ValueError, match="inside the log directory"):
         Logdir(logdir, cache_dir=logdir)
+
+
+def test_file_replaced_in_place_with_as_many_tags_shows_the_new_names(dirs, tmp_path):
+    """Issue 18 P-16: the same path, the same inode, the same number of tags, other names."""
+    logdir, cache = dirs
+    old = write_scalars(str(tmp_path / "old"), range(50), tag="old/loss")
+    new = write_scalars(str(tmp_path / "new"), range(60), tag="new/loss")
+    live = os.path.join(logdir, "events.out.tfevents.1.host")
+    shutil.copyfile(old, live)
+    ld = Logdir(logdir, cache_dir=cache)
+    assert ld.tags(".") == ["old/loss"]
+    ino = os.stat(live).st_ino
+    with open(live, "r+b") as f:  # rewritten through the same inode
+        f.truncate(0)
+        f.write(open(new, "rb").read())
+    assert os.stat(live).st_ino == ino
+    ld.refresh()
+    assert ld.tags(".") == ["new/loss"]
+    assert ld.scalars(".", "new/loss").step.tolist() == list(range(60))
+    with pytest.raises(KeyError):
+        ld.scalars(".", "old/loss")
