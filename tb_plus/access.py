@@ -6,7 +6,8 @@
 
 The boundary: a requested path must be a plain string (no NUL or control characters, no Windows
 drive or backslash, at most 4096 characters); a relative path is taken relative to the first root;
-the path is resolved with every symlink followed (os.path.realpath) and must then lie inside a root
+'..' is taken on the path's text (os.path.normpath), then the path is resolved with every symlink
+followed (os.path.realpath) and must then lie inside a root
 (the roots resolved the same way). Anything outside gets 403, whether or not it exists, so the
 answer never tells what exists outside the roots. Inside a root, a path that is not a directory
 gets 404. A URL (s3://bucket/prefix, gs://..., through fsspec) is normalised (no '..', no empty or
@@ -103,6 +104,9 @@ class Roots:
         if not self.real:
             raise Refused(403, "no log directory roots are allowed on this server")
         path = raw if os.path.isabs(raw) else os.path.join(self.given[0], raw)
+        # '..' is taken on the path's text first (as in a URL): resolving it through the file system
+        # would make the answer depend on whether a component outside the roots is a symlink.
+        path = os.path.normpath(path)
         try:
             real = os.path.realpath(path)
         except (OSError, ValueError) as e:

@@ -29,6 +29,11 @@ from tb_plus.query.tagtree import natural_key
 __all__ = ["SESSION_START_TAG", "parse_session_start", "run_hparams", "hparams_of", "hparam_sources", "sub_runs"]
 
 SESSION_START_TAG = "_hparams_/session_start_info"
+# Read from files, sent in every /runs answer: a run's hparams are capped (the first names in
+# sorted order), and so are a name's and a text value's lengths (a longer text is cut).
+MAX_PER_RUN = 1000
+MAX_NAME = 256
+MAX_TEXT = 1000
 _TIMESTAMP = re.compile(r"^\d+(\.\d+)?$")
 
 
@@ -48,12 +53,16 @@ def parse_session_start(content: bytes) -> dict:
     if data.WhichOneof("data") != "session_start_info":
         return {}
     out = {}
-    for name, value in data.session_start_info.hparams.items():
+    hparams = data.session_start_info.hparams
+    for name in sorted(hparams)[:MAX_PER_RUN] if len(hparams) > MAX_PER_RUN else hparams:
+        value = hparams[name]
+        if len(name) > MAX_NAME:
+            continue
         kind = value.WhichOneof("kind")
         if kind == "number_value":
             out[name] = float(value.number_value)
         elif kind == "string_value":
-            out[name] = value.string_value
+            out[name] = value.string_value[:MAX_TEXT]
         elif kind == "bool_value":
             out[name] = bool(value.bool_value)
     return out

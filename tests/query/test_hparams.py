@@ -7,11 +7,8 @@ from tb_plus.query.hparams import parse_session_start, run_hparams
 tbx = pytest.importorskip("tensorboardX")
 
 
-def _write_tf_style(path, hparams):
-    """session_start_info in the run itself, as TensorFlow's hparams API writes it (protos only, no TF)."""
-    from tensorboard.compat.proto import event_pb2, summary_pb2
+def _session_start(hparams) -> bytes:
     from tensorboard.plugins.hparams import plugin_data_pb2
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     data = plugin_data_pb2.HParamsPluginData(version=0)
     for k, v in hparams.items():
@@ -22,8 +19,16 @@ def _write_tf_style(path, hparams):
             val.string_value = v
         else:
             val.number_value = v
+    return data.SerializeToString()
+
+
+def _write_tf_style(path, hparams):
+    """session_start_info in the run itself, as TensorFlow's hparams API writes it (protos only, no TF)."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
     md = summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="hparams", content=data.SerializeToString())
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="hparams", content=_session_start(hparams))
     )
     summ = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="_hparams_/session_start_info", metadata=md)])
     w = EventFileWriter(path)
@@ -133,3 +138,26 @@ def test_work_is_linear_in_the_runs(monkeypatch):
     for r in every:
         assert H.hparams_of(FakeLd(), r, every)["lr"] == float(r.split("/")[0][1:])
     assert len(built) == 1 and len(reads) <= 3 * len(runs)  # the run, its ancestor, its sub-runs
+
+
+def test_hparams_read_from_a_file_are_capped(tmp_path):
+    """Issue 18 P-12: 200,000 hparams in one upload made every /runs answer 38 MB."""
+    import json
+
+    from tb_plus.query import hparams as hp_mod
+    from tests.routes.conftest import get_json, make_app
+    from werkzeug import test as wtest
+
+    many = {f"h{i:06d}": float(i) for i in range(20_000)}  # 200,000 in the review: the same cap
+    many["long_text"] = "x" * 50_000
+    _write_tf_style(str(tmp_path / "logs" / "bomb"), many)
+    _write_tf_style(str(tmp_path / "logs" / "ok"), {"lr": 0.1, "opt": "adam"})
+    client = wtest.Client(make_app(tmp_path / "logs", tmp_path / "cache"))
+    body = get_json(client, "/runs")
+    assert len(json.dumps(body)) < 2 << 20
+    runs, cols = body["runs"]["name"], body["hparams"]
+    bomb = {n: v[runs.index("bomb")] for n, v in cols.items() if v[runs.index("bomb")] is not None}
+    assert len(bomb) == hp_mod.MAX_PER_RUN and bomb["h000000"] == 0.0  # the first names, sorted
+    assert cols["lr"][runs.index("ok")] == 0.1 and cols["opt"][runs.index("ok")] == "adam"
+    text = hp_mod.parse_session_start(_session_start({"long_text": "x" * 50_000}))["long_text"]
+    assert len(text) == hp_mod.MAX_TEXT

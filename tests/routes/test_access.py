@@ -254,3 +254,19 @@ def test_cached_series_answers_follow_appended_data(tmp_path):
     assert get_json(client, "/series?run=live&tag=loss")["step"] == list(range(9))
     batch = client.get("/data/plugin/tb_plus/series_batch?run=live&tag=loss&format=binary")
     assert batch.status_code == 200 and len(batch.get_data()) > 0
+
+
+def test_dotdot_answers_the_same_whatever_exists_outside(client, tree):
+    """Issue 18 P-15: '..' after a component outside the roots is taken on the text, so a symlink
+    there (which realpath would follow first) gives the same answer as a plain directory or nothing."""
+    from urllib.parse import quote
+
+    outside = tree / "outside"
+    (outside / "plain_dir").mkdir(exist_ok=True)
+    if not (outside / "sym_dir").exists():
+        os.symlink(tree / "outside" / SECRET, outside / "sym_dir")
+    codes = {}
+    for x in ("plain_dir", "sym_dir", "missing"):
+        raw = f"{outside}/{x}/../../root/b"
+        codes[x] = client.get("/data/plugin/tb_plus/runs?logdir=" + quote(raw, safe="")).status_code
+    assert set(codes.values()) == {200}, codes
