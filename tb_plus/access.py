@@ -149,11 +149,18 @@ class Roots:
 class Registry:
     """Open log directories shared by every request: one Logdir (and one indexing thread) per
     resolved path, least recently used closed first once their estimated memory exceeds
-    `budget_bytes` (the pinned default directory is never closed)."""
+    `budget_bytes` or there are more than `max_open`, and any closed once no request asked for it
+    in `idle_seconds` (the pinned default directory is never closed). A closed directory reopens
+    from its persistent index on the next request."""
 
-    def __init__(self, opener, budget_bytes: int, pinned=None, size_of=lambda ld: ld.memory_estimate()):
+    def __init__(self, opener, budget_bytes: int, pinned=None, size_of=lambda ld: ld.memory_estimate(),
+                 idle_seconds: float = 3600.0, max_open: int = 64, clock=time.monotonic):
         self._open = opener
         self.budget = int(budget_bytes)
+        self.idle_seconds = float(idle_seconds)
+        self.max_open = int(max_open)
+        self._clock = clock
+        self._used = {}  # path -> when a request last asked for it
         self._lds: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self._size_of = size_of
@@ -166,13 +173,29 @@ class Registry:
 
     def get(self, real: str):
         with self._lock:
+            self._used[real] = self._clock()
             ld = self._lds.get(real)
             if ld is not None:
                 self._lds.move_to_end(real)
+                self._close_idle(keep=real)
                 return ld
             ld = self._lds[real] = self._open(real)
+            self._close_idle(keep=real)
             self._evict(keep=real)
             return ld
+
+    def _close_idle(self, keep):
+        """Closes the directories no request asked for in idle_seconds, and the least recently used
+        beyond max_open (each holds an indexing thread and its index's mappings)."""
+        now = self._clock()
+        for path in list(self._lds):
+            over = len(self._lds) > self.max_open
+            if path in (keep, self.pinned) or not (over or now - self._used.get(path, now) > self.idle_seconds):
+                continue
+            self._lds.pop(path).stop_background(timeout=0)
+            self._used.pop(path, None)
+            self.evictions += 1
+            log.info("tb_plus: closed log directory %s (%s)", path, "too many open" if over else "idle")
 
     def paths(self) -> list:
         with self._lock:
@@ -187,6 +210,7 @@ class Registry:
             if path in (keep, self.pinned):
                 continue
             ld = self._lds.pop(path)
+            self._used.pop(path, None)
             ld.stop_background(timeout=0)
             total -= sizes[path]
             self.evictions += 1

@@ -28,6 +28,9 @@ FLAGS = (
      "symlinks included, and must stay inside a root."),
     ("tb_plus_memory_mb", 2048, int,
      "Memory budget for the log directories users have open: beyond it the least recently used are closed."),
+    ("tb_plus_idle_close_seconds", 3600.0, float,
+     "A log directory opened from the tab is closed when no request asked for it for this many seconds (it "
+     "reopens from its index); at most 64 are open at once."),
     ("tb_plus_upload_dir", "", str,
      "Directory that receives uploaded runs (event files, .zip or .tar.gz of a run folder); uploads are off when empty."),
     ("tb_plus_upload_max_mb", 512, int, "Largest upload accepted, in MB (archives: also the most they may unpack to x4)."),
@@ -76,6 +79,8 @@ class TbPlusLoader(base_plugin.TBLoader):
             raise base_plugin.FlagsError(f"--tb_plus_live_seconds must be > 0, not {flags.tb_plus_live_seconds!r}")
         if flags.tb_plus_memory_mb <= 0 or flags.tb_plus_upload_max_mb <= 0:
             raise base_plugin.FlagsError("--tb_plus_memory_mb and --tb_plus_upload_max_mb must be > 0")
+        if not flags.tb_plus_idle_close_seconds > 0:
+            raise base_plugin.FlagsError(f"--tb_plus_idle_close_seconds must be > 0, not {flags.tb_plus_idle_close_seconds!r}")
         if flags.tb_plus_upload_quota_mb < 0 or not flags.tb_plus_upload_idle_seconds > 0:
             raise base_plugin.FlagsError("--tb_plus_upload_quota_mb must be >= 0 and --tb_plus_upload_idle_seconds > 0")
         if flags.tb_plus_stale_seconds < flags.tb_plus_live_seconds:
@@ -169,6 +174,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
             lambda real: self._open(real, confine=self.roots.real),
             int(_flag(flags, "tb_plus_memory_mb")) << 20,
             pinned=pinned,
+            idle_seconds=float(_flag(flags, "tb_plus_idle_close_seconds")),
         )
 
     def _open(self, path, confine):

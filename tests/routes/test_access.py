@@ -187,6 +187,32 @@ def test_registry_closes_least_recently_used_within_the_budget():
     assert b.stopped and reg.paths() == ["/p", "/c"] and not pinned.stopped and reg.evictions == 2
 
 
+def test_registry_closes_idle_directories_and_caps_how_many_are_open():
+    """Issue 18 P-13: 300 opened directories held 311 threads."""
+    from tb_plus.access import Registry
+
+    class Fake:
+        def __init__(self, path):
+            self.path, self.stopped = path, False
+
+        def stop_background(self, timeout=None):
+            self.stopped = True
+
+    now = [0.0]
+    pinned = Fake("/p")
+    reg = Registry(Fake, budget_bytes=1 << 40, pinned=("/p", pinned), size_of=lambda ld: 1, idle_seconds=60,
+                   max_open=5, clock=lambda: now[0])
+    opened = [reg.get(f"/d{i}") for i in range(300)]
+    assert len(reg.paths()) <= 6 and sum(not ld.stopped for ld in opened) <= 5  # 5 and the pinned one
+    assert reg.paths()[-1] == "/d299" and not pinned.stopped
+    now[0] = 30.0
+    kept = reg.get("/d299")
+    now[0] = 80.0  # /d295../d298 were last asked for at 0 (idle 80 s), /d299 at 30 (50 s)
+    fresh = reg.get("/new")
+    assert reg.paths() == ["/p", "/d299", "/new"] and not kept.stopped and not fresh.stopped
+    assert reg.get("/d0") is not opened[0]  # a closed directory reopens
+
+
 def test_memory_estimate_grows_with_the_index(tree, tmp_path):
     from tb_plus.store import Logdir
 
