@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from tb_plus.store.confine import open_confined
 from tb_plus.store import scan as scan_mod
 from tb_plus.store.scan import F_NEW_META, K_AUDIO, K_NONE, K_HISTO, K_IMAGE, K_SIMPLE, K_TENSOR, K_TSCALAR
 from tb_plus.store.segment import Segment, SegmentWriter, write_segment
@@ -62,11 +63,12 @@ _PLUGIN_CLASS = {
 _LEGACY_PLUGIN = {K_SIMPLE: "scalars", K_HISTO: "histograms", K_IMAGE: "images", K_AUDIO: "audio"}
 
 
-def file_head_crc(path: str, length: int, source=None) -> int:
-    """CRC of a file's first `length` bytes; `source`: the Remote a URL is read through."""
+def file_head_crc(path: str, length: int, source=None, confine=None) -> int:
+    """CRC of a file's first `length` bytes; `source`: the Remote a URL is read through; `confine`:
+    the roots the opened file must lie in (see confine.open_confined)."""
     if source is not None:
         return scan_mod.masked_crc(source.read(path, 0, length))
-    with open(path, "rb") as f:
+    with open_confined(path, confine) as f:
         return scan_mod.masked_crc(f.read(length))
 
 
@@ -425,9 +427,9 @@ class _FileIndexer:
             size, mtime_ns, ino = task["size"], task["mtime_ns"], 0
             opened = RemoteReader(source, path, size)
         else:
-            st = os.stat(path)
+            opened = open_confined(path, task.get("confine"))
+            st = os.fstat(opened.fileno())  # the file opened, not whatever the path names now
             size, mtime_ns, ino = st.st_size, st.st_mtime_ns, st.st_ino
-            opened = open(path, "rb")
         offset = m["offset"]
         scanner = scan_mod.make_scanner(
             task["verify"],

@@ -28,6 +28,7 @@ import numpy as np
 
 from tb_plus.store import derived, indexer
 from tb_plus.store.indexer import C_BLOB, C_SCALAR, C_TENSOR, C_UNKNOWN
+from tb_plus.store.confine import open_confined
 from tb_plus.store.segment import Segment
 
 KINDS = ("scalars", "tensors", "histograms", "blobs")
@@ -378,6 +379,7 @@ class Logdir:
             "cache": cache,
             "verify": self.verify_crc,
             "force_python": self.force_python,
+            "confine": self.confine,  # checked again on the file the worker opens
         }
         try:
             st = self._stat(path)
@@ -407,7 +409,7 @@ class Logdir:
                 self.remote.counts["deferred"] += 1
                 return None, m  # over the request budget: as it was, until a later refresh
             try:
-                crc = indexer.file_head_crc(path, m["head_len"], self.remote)
+                crc = indexer.file_head_crc(path, m["head_len"], self.remote, self.confine)
             except OSError:
                 crc = None
             self.stats["bytes_read"] += m["head_len"]
@@ -826,7 +828,7 @@ class Logdir:
         out = []
         total = 0
         for ref in self._refs(run, tag, (C_TENSOR,)):
-            value = _read_or_none(ref, self.remote)
+            value = _read_or_none(ref, self.remote, self.confine)
             if value is not None:
                 total += int(np.size(value[1]))
                 if total > max_values:
@@ -846,7 +848,7 @@ class Logdir:
             if step is not None and ref.step != step:
                 continue
             try:
-                value = read_value(ref, self.remote)
+                value = read_value(ref, self.remote, self.confine)
             except (DecodeError, ValueError, TypeError, IndexError, OSError) as e:
                 problem = problem or f"step {ref.step}: {e}"
                 continue
@@ -893,7 +895,11 @@ class Logdir:
                     base = int((start[ok] - len(head)).min())
                     mm = np.frombuffer(self.remote.read(f.path, base, int(end[ok].max())), np.uint8)
                 else:
-                    mm = np.memmap(f.path, np.uint8, "r") if self.remote is None else None
+                    if self.remote is None:
+                        with open_confined(f.path, self.confine) as fh:
+                            mm = np.memmap(fh, np.uint8, "r")
+                    else:
+                        mm = None
             except (OSError, ValueError):
                 mm = None
             if mm is not None:
@@ -935,7 +941,7 @@ class Logdir:
             if self.remote is not None:
                 payload = self.remote.read(path, offset + 12, offset + 12 + length)
             else:
-                with open(path, "rb") as fh:
+                with open_confined(path, self.confine) as fh:
                     fh.seek(offset + 12)
                     payload = fh.read(length)
             t = event_pb2.Event.FromString(payload).summary.value[vindex].tensor
@@ -964,7 +970,7 @@ class Logdir:
 
     def blob(self, ref: BlobRef) -> list:
         """The blobs (bytes) of one blob-sequence value."""
-        return [bytes(x) for x in read_value(ref, self.remote)[1].reshape(-1)]
+        return [bytes(x) for x in read_value(ref, self.remote, self.confine)[1].reshape(-1)]
 
     def run_info(self, run: str) -> RunInfo:
         """What the run table needs, from the index only (no event file is read): files, bytes,
@@ -1133,18 +1139,18 @@ class Logdir:
         return out
 
 
-def _read_or_none(ref: BlobRef, remote=None):
+def _read_or_none(ref: BlobRef, remote=None, confine=None):
     """read_value, or None for a value that cannot be decoded (damaged inside a record whose CRC
     held, or a file changed under us); such values are left out, as TensorBoard drops them."""
     from google.protobuf.message import DecodeError
 
     try:
-        return read_value(ref, remote)
+        return read_value(ref, remote, confine)
     except (DecodeError, ValueError, TypeError, IndexError, OSError):
         return None
 
 
-def read_value(ref: BlobRef, remote=None):
+def read_value(ref: BlobRef, remote=None, confine=None):
     """Reads one Summary.Value from an event file (through `remote`, a Remote, for a URL) and
     normalises it as TensorBoard does: -> (SummaryMetadata or None, numpy array)."""
     from tensorboard import data_compat, dataclass_compat
@@ -1154,7 +1160,7 @@ def read_value(ref: BlobRef, remote=None):
     if remote is not None:
         payload = remote.read(ref.file, ref.offset + 12, ref.offset + 12 + ref.length)
     else:
-        with open(ref.file, "rb") as f:
+        with open_confined(ref.file, confine) as f:
             f.seek(ref.offset + 12)
             payload = f.read(ref.length)
     ev = event_pb2.Event.FromString(payload)

@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import tarfile
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,7 +35,7 @@ def _cpu_seconds(pid):
 
 
 def _event_file(tmp, name, steps):
-    d = os.path.join(tmp, "src-" + name)
+    d = tempfile.mkdtemp(prefix="src-" + name, dir=tmp)  # a writer of its own: one file in it
     w = tbx.SummaryWriter(d)
     for s in range(steps):
         w.add_scalar("loss", 1.0 / (s + 1), s)

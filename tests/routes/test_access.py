@@ -296,3 +296,36 @@ def test_dotdot_answers_the_same_whatever_exists_outside(client, tree):
         raw = f"{outside}/{x}/../../root/b"
         codes[x] = client.get("/data/plugin/tb_plus/runs?logdir=" + quote(raw, safe="")).status_code
     assert set(codes.values()) == {200}, codes
+
+
+def test_a_run_swapped_for_a_symlink_after_discovery_is_not_read_outside(tmp_path):
+    """Issue 18 P-5: the files are opened by path after discovery; the open itself is checked."""
+    import shutil
+
+    from tb_plus.store import Logdir
+    from tb_plus.store.confine import open_confined
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+
+    def write_text_run(d, text):
+        w = tbx.SummaryWriter(str(d), filename_suffix=".same")
+        w.add_text("note", text, 0)
+        w.add_scalar("loss", 1.0, 0)
+        w.close()
+        (name,) = [p.name for p in d.iterdir()]
+        return name
+
+    name = write_text_run(root / "run", "inside")
+    other = write_text_run(outside / "tmp", "SECRET")  # as long as "inside": the same record offsets
+    (outside / "run").mkdir()
+    shutil.move(str(outside / "tmp" / other), str(outside / "run" / name))  # the same file name
+    ld = Logdir(root, tmp_path / "cache", confine=[root])
+    tag = [t for t in ld.tags("run", "tensors") if "note" in t][0]
+    assert b"inside" in ld.tensors("run", tag)[0].numpy.ravel()[0]
+    os.rename(root / "run", root / "run_moved")  # swapped for a link leading out (no refresh between)
+    os.symlink(outside / "run", root / "run")
+    assert [d.numpy for d in ld.tensors("run", tag)] == []  # the value outside is not served
+    with pytest.raises(PermissionError):
+        open_confined(str(root / "run" / name), [os.path.realpath(root)])
+    with open_confined(str(root / "run_moved" / name), [os.path.realpath(root)]) as f:
+        assert f.read(4)
