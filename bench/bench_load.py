@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A bounded load on a real `tensorboard` with tb_plus, over loopback, while a run is being written.
 
-    python bench/bench_load.py [--clients 32] [--seconds 60] [--dirs 4] [--runs 5] [--tags 4] [--steps 5000] [--smoke]
+    python bench/bench_load.py [--clients 32] [--seconds 60] [--dirs 4] [--runs 5] [--tags 4] [--steps 5000] [--hostile] [--smoke]
 
 Setup (in a temporary directory, removed at the end unless --keep): ROOT/<dir>/<run> for --dirs
 directories (a, b, c, ...) x --runs runs x --tags scalar tags x --steps steps, written with
@@ -53,6 +53,17 @@ TAGS = ["train/loss", "train/acc", "eval/loss", "eval/acc", "lr", "grad/norm", "
 ROUTE_WEIGHTS = (("series", 30), ("series_batch", 25), ("runs", 15), ("tags_level", 10), ("tags_search", 10),
                  ("hparams", 10))
 SEARCHES = ("loss", "acc", "eval", "^train/", "norm")
+# --hostile: requests from issue 18's review, sent by one more client in a second run of the load.
+HOSTILE = (  # {q}, {sep} and {run} are filled in
+    "/tags?{q}&mode=regex&filter=" + urllib.parse.quote("^.{13}(.|.)*!", safe=""),
+    "/tags?{q}&mode=regex&filter=" + urllib.parse.quote("(a+)+$", safe=""),
+    "/tags?{q}&mode=regex&filter=" + urllib.parse.quote("(?=a)b", safe=""),
+    "/aggregate?{q}&tag=train%2Floss&group_by=" + urllib.parse.quote("run_regex:(r|ru|run)+$", safe=""),
+    "/tags?{q}&sep={sep}&parent=",
+    "/tags?{q}&runs={run}&parent=",
+    "/runs?logdir=" + urllib.parse.quote("/etc/../etc/passwd/../..", safe=""),
+    "/series?{q}&run={run}&tag=train%2Floss&width=100000000",
+)
 
 
 def dir_names(n):
@@ -246,9 +257,37 @@ def client_thread(port, spec, seed, start_at, end_at, out):
         conn.close()
 
 
-def client_process(port, spec, nthreads, seed, start_at, end_at, queue):
+def hostile_thread(port, spec, seed, start_at, end_at, out):
+    """One client sending HOSTILE requests (and a foreign Host) back to back; its answers are
+    expected to be refusals, counted apart from the ordinary clients'."""
+    rng = random.Random(seed)
+    seps = ["-", "_", ".", ":", "|", "+", "~", "=", "--", "..", "::", "//", "/.", "._"]
+    while time.time() < start_at:
+        time.sleep(min(0.05, max(0.0, start_at - time.time())))
+    while time.time() < end_at:
+        d = rng.choice(sorted(spec["plan"]))
+        p = spec["plan"][d]
+        path = "/data/plugin/tb_plus" + rng.choice(HOSTILE).replace("{q}", p["q"]).replace(
+            "{sep}", urllib.parse.quote(rng.choice(seps), safe="")).replace(
+            "{run}", urllib.parse.quote(rng.choice(p["runs"]), safe=""))
+        headers = {"Host": "rebind.attacker.example"} if rng.random() < 0.1 else {}
+        t0 = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", path, headers=headers)
+            r = conn.getresponse()
+            r.read()
+            status = r.status
+            conn.close()
+        except (OSError, http.client.HTTPException) as e:
+            status = type(e).__name__
+        out.append(("hostile", (time.perf_counter() - t0) * 1000.0, status, path))
+
+
+def client_process(port, spec, nthreads, seed, start_at, end_at, queue, hostile=False):
     results = [[] for _ in range(nthreads)]
-    threads = [threading.Thread(target=client_thread, args=(port, spec, seed * 1000 + i, start_at, end_at, results[i]))
+    target = hostile_thread if hostile else client_thread
+    threads = [threading.Thread(target=target, args=(port, spec, seed * 1000 + i, start_at, end_at, results[i]))
                for i in range(nthreads)]
     for t in threads:
         t.start()
@@ -300,6 +339,10 @@ def main():
     ap.add_argument("--load_fast", default="false", choices=("false", "true"),
                     help="TensorBoard's own loader: false (Python, in the server process) or true (Rust data server)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, cache, server log)")
+    ap.add_argument("--hostile", action="store_true",
+                    help="run the load twice on the same server: as usual, then with one more client sending the "
+                         "hostile requests of issue 18 (catastrophic regexes, separator cycling, path escapes, a "
+                         "foreign Host); prints both and the ratio of the ordinary clients' p99")
     add_smoke_flag(ap)
     args = ap.parse_args()
     if args.smoke:
@@ -337,35 +380,11 @@ def main():
         print("server: pid %d on port %d, every directory indexed by tb_plus %.1f s after start, TensorBoard's own "
               "loader done with --logdir after %.1f s" % (server.pid, port, t_tb, time.monotonic() - t), flush=True)
 
-        try:
-            import psutil
-
-            sproc, wproc = psutil.Process(server.pid), psutil.Process(writer.pid)
-            sproc.cpu_percent(None)
-            wproc.cpu_percent(None)
-            psutil.cpu_percent(None)
-        except Exception:  # noqa: BLE001 - psutil is optional
-            sproc = wproc = None
-        load_before = os.getloadavg()
-        queue = mp.Queue()
-        start_at = time.time() + 1.0
-        end_at = start_at + args.seconds
-        per = [args.clients // procs + (1 if i < args.clients % procs else 0) for i in range(procs)]
-        cps = [mp.Process(target=client_process, args=(port, spec, n, i + 1, start_at, end_at, queue))
-               for i, n in enumerate(per) if n]
-        for c in cps:
-            c.start()
-        parts = [queue.get(timeout=args.seconds + 120) for _ in cps]
-        client_cpu = sum(cpu for cpu, _, _ in parts)
-        results = [x for _, _, part in parts for x in part]
-        elapsed = max(done for _, done, _ in parts) - start_at  # the load, and the requests still in flight
-        for c in cps:
-            c.join(30)
-        cpu = None
-        if sproc is not None:
-            cpu = {"server": sproc.cpu_percent(None), "writer": wproc.cpu_percent(None),
-                   "system": psutil.cpu_percent(None) * (os.cpu_count() or 1)}
-        cpu_load = (load_before, os.getloadavg())
+        spec["pids"] = (server.pid, writer.pid)
+        runs = [("ordinary", False)] + ([("with a hostile client", True)] if args.hostile else [])
+        measured = []
+        for label, hostile in runs:
+            measured.append((label, hostile) + run_load(args, procs, port, spec, hostile))
         live_rows = http_json(port, "/data/plugin/tb_plus/series?logdir=%s&run=live&tag=%s&full=true" % (
             urllib.parse.quote(os.path.join(root, "a")), urllib.parse.quote(tag_names(args.tags)[0], safe="")))["total"]
     finally:
@@ -379,9 +398,66 @@ def main():
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    errors = report(args, procs, results, elapsed, cpu, client_cpu, cpu_load, live_rows)
+    errors = 0
+    p99s = []
+    for label, hostile, results, elapsed, cpu, client_cpu, cpu_load, hostile_rows in measured:
+        if args.hostile:
+            print("\n## load %s" % label)
+        errors += report(args, procs, results, elapsed, cpu, client_cpu, cpu_load, live_rows)
+        p99s.append(pct([ms for _, ms, _, _ in results], 0.99))
+        if hostile:
+            statuses = {}
+            for _, _, status, _ in hostile_rows:
+                statuses[status] = statuses.get(status, 0) + 1
+            hl = [ms for _, ms, _, _ in hostile_rows]
+            print("hostile client: %d requests, answers %s, p50 %.1f ms, max %.1f ms" % (
+                len(hostile_rows), dict(sorted(statuses.items(), key=str)), pct(hl, 0.5), max(hl, default=float("nan"))))
+    if args.hostile:
+        ratio = p99s[1] / p99s[0] if p99s[0] else float("nan")
+        print("\nordinary clients' p99: %.1f ms alone, %.1f ms beside the hostile client (x%.2f; target <= x2 and "
+              "0 errors): %s" % (p99s[0], p99s[1], ratio, "met" if ratio <= 2 and not errors else "NOT met"))
     if args.smoke and errors:
         sys.exit(1)  # a request that fails on a tiny, idle setup: the benchmark or the server is broken
+
+
+def run_load(args, procs, port, spec, hostile):
+    """One load of --seconds: (ordinary results, elapsed, cpu, client cpu, load averages, hostile results)."""
+    server_pid, writer_pid = spec["pids"]
+    try:
+        import psutil
+
+        sproc, wproc = psutil.Process(server_pid), psutil.Process(writer_pid)
+        sproc.cpu_percent(None)
+        wproc.cpu_percent(None)
+        psutil.cpu_percent(None)
+    except Exception:  # noqa: BLE001 - psutil is optional
+        sproc = wproc = None
+    load_before = os.getloadavg()
+    queue = mp.Queue()
+    start_at = time.time() + 1.0
+    end_at = start_at + args.seconds
+    per = [args.clients // procs + (1 if i < args.clients % procs else 0) for i in range(procs)]
+    cps = [mp.Process(target=client_process, args=(port, spec, n, i + 1, start_at, end_at, queue))
+           for i, n in enumerate(per) if n]
+    bad = None
+    if hostile:
+        bad_queue = mp.Queue()
+        bad = mp.Process(target=client_process, args=(port, spec, 1, 999, start_at, end_at, bad_queue, True))
+    for c in cps + ([bad] if bad else []):
+        c.start()
+    parts = [queue.get(timeout=args.seconds + 120) for _ in cps]
+    client_cpu = sum(cpu for cpu, _, _ in parts)
+    results = [x for _, _, part in parts for x in part]
+    elapsed = max(done for _, done, _ in parts) - start_at  # the load, and the requests still in flight
+    hostile_rows = bad_queue.get(timeout=args.seconds + 180)[2] if bad else []
+    for c in cps + ([bad] if bad else []):
+        c.join(30)
+    cpu = None
+    if sproc is not None:
+        cpu = {"server": sproc.cpu_percent(None), "writer": wproc.cpu_percent(None),
+               "system": psutil.cpu_percent(None) * (os.cpu_count() or 1)}
+    cpu_load = (load_before, os.getloadavg())
+    return results, elapsed, cpu, client_cpu, cpu_load, hostile_rows
 
 
 def report(args, procs, results, elapsed, cpu, client_cpu, cpu_load, live_rows):
