@@ -115,3 +115,39 @@ def test_evaluation_steps_logged_twice_are_listed_once(page, repeated_eval, tag)
     _eval_shown(page, tag, FIRST_STEPS[2], positives[tag][FIRST_STEPS[2]])
     expect(page.get_by_test_id("eval-step-next")).to_be_disabled()
     assert page.page_errors == []
+
+
+# ---------------------------------------------------------------- enlarge a chart
+
+
+def test_enlarge_button_widens_and_heightens_the_card_and_restores_it(page, tensorboard_url):
+    standalone(page, tensorboard_url, [("tag", "train/loss"), ("tag", "train/acc"), *[("run", r) for r in RUNS]])
+    p = chart_ready(page, "train/loss")
+    chart_ready(page, "train/acc")
+    card = page.get_by_test_id("chart-train/loss")
+    other = page.get_by_test_id("chart-train/acc")
+    before, other_before = card.bounding_box(), other.bounding_box()
+    assert other_before["y"] == pytest.approx(before["y"], abs=2)  # side by side at first
+    height_before = p.evaluate("el => el.uplot.height")
+    button = card.get_by_test_id("chart-enlarge")
+    expect(button).to_have_attribute("aria-pressed", "false")
+
+    button.click()
+    expect(card).to_have_attribute("data-enlarged", "true")
+    expect(button).to_have_attribute("aria-pressed", "true")
+    wait_for(lambda: p.evaluate("el => el.uplot.height") > height_before, page, what="a taller chart")
+    wait_for(lambda: card.bounding_box()["width"] > before["width"] * 1.6, page, what="a wider card")
+    grid = card.locator("xpath=..").bounding_box()
+    big = card.bounding_box()
+    assert big["width"] == pytest.approx(grid["width"], abs=2)  # the chart area's full width
+    assert big["height"] > before["height"] + 100
+    assert p.evaluate("el => el.uplot.width") > before["width"] * 1.5  # the plot drawn at the new size
+    # the other card moved below it
+    assert other.bounding_box()["y"] >= big["y"] + big["height"] - 1
+
+    button.click()
+    expect(card).to_have_attribute("data-enlarged", "false")
+    wait_for(lambda: p.evaluate("el => el.uplot.height") == height_before, page, what="the usual height")
+    wait_for(lambda: abs(card.bounding_box()["width"] - before["width"]) < 2, page, what="the usual width")
+    assert card.bounding_box()["height"] == pytest.approx(before["height"], abs=2)
+    assert page.page_errors == []
