@@ -151,3 +151,84 @@ def test_enlarge_button_widens_and_heightens_the_card_and_restores_it(page, tens
     wait_for(lambda: abs(card.bounding_box()["width"] - before["width"]) < 2, page, what="the usual width")
     assert card.bounding_box()["height"] == pytest.approx(before["height"], abs=2)
     assert page.page_errors == []
+
+
+# ---------------------------------------------------------------- filters over the tag selects
+
+
+def option_values(select):
+    return select.locator("option").evaluate_all("els => els.map(e => e.value)")
+
+
+def option_texts(select):
+    return select.locator("option").evaluate_all("els => els.map(e => e.textContent)")
+
+
+def matching(pairs, query, keep):
+    q = query.lower()
+    return [v for v, t in pairs if v == keep or q in v.lower() or q in t.lower()]
+
+
+def test_filters_narrow_the_x_axis_and_tag_selects_keeping_the_choice(page, tensorboard_url):
+    standalone(page, tensorboard_url, [("tag", "train/loss"), *[("run", r) for r in RUNS]])
+    chart_ready(page, "train/loss")
+
+    # the x axis: every choice, then those holding "EPO" (any case) and the current one
+    x = page.get_by_test_id("x-axis")
+    wait_for(lambda: "tag:epoch" in option_values(x), page, what="epoch among the x choices")
+    every = list(zip(option_values(x), option_texts(x)))
+    assert len(every) > 3
+    expect(x).to_have_value("step")
+    page.get_by_test_id("x-axis-filter").fill("EPO")
+    wait_for(lambda: option_values(x) == matching(every, "EPO", "step"), page, what="x choices narrowed")
+    assert option_values(x) == ["step", "tag:epoch"]
+    expect(x).to_have_value("step")
+    x.select_option("tag:epoch")
+    wait_for(lambda: "x=tag%3Aepoch" in page.url or "x=tag:epoch" in page.url, page, what="x in the URL")
+    expect(page.get_by_test_id("chart-train/loss").locator(".tbp-plot")).to_have_attribute("data-xkind", "float")
+    page.get_by_test_id("x-axis-filter").fill("wall")
+    wait_for(lambda: option_values(x) == ["wall_time", "tag:epoch"], page, what="the choice kept in a new filter")
+    expect(x).to_have_value("tag:epoch")
+    page.get_by_test_id("x-axis-filter").fill("")
+    wait_for(lambda: option_values(x) == [v for v, _ in every], page, what="every x choice back")
+    expect(x).to_have_value("tag:epoch")
+
+    # the custom chart's tag select
+    page.get_by_test_id("builders").locator("summary").click()
+    tag = page.get_by_test_id("custom-tag")
+    tags = option_values(tag)
+    assert {"train/loss", "train/acc", "eval/loss"} <= set(tags)
+    current = tag.input_value()
+    page.get_by_test_id("custom-tag-filter").fill("LOSS")
+    want = matching([(t, t) for t in tags], "LOSS", current)
+    wait_for(lambda: option_values(tag) == want, page, what="custom tags narrowed")
+    assert "train/acc" not in want
+    tag.select_option("train/loss")
+    page.get_by_test_id("custom-tag-filter").fill("acc")
+    wait_for(lambda: option_values(tag) == [t for t in tags if t in ("train/acc", "train/loss")], page, what="train/loss kept")
+    expect(tag).to_have_value("train/loss")
+    page.get_by_test_id("custom-run").select_option(RUNS[0])
+    page.get_by_test_id("custom-create").click()
+    card = page.locator('[data-kind="custom"]')
+    expect(card.locator(".tbp-chart-title")).to_have_text("%s:train/loss" % RUNS[0])
+
+    # the comparison's A and B tag selects, each its own filter
+    a, b = page.get_by_test_id("cmp-a-tag"), page.get_by_test_id("cmp-b-tag")
+    a_current, b_current = a.input_value(), b.input_value()
+    page.get_by_test_id("cmp-a-tag-filter").fill("Train/A")
+    page.get_by_test_id("cmp-b-tag-filter").fill("eval")
+    wait_for(lambda: option_values(a) == matching([(t, t) for t in tags], "Train/A", a_current), page, what="A narrowed")
+    wait_for(lambda: option_values(b) == matching([(t, t) for t in tags], "eval", b_current), page, what="B narrowed")
+    a.select_option("train/acc")
+    b.select_option("eval/loss")
+    page.get_by_test_id("cmp-a-run").select_option(RUNS[1])
+    page.get_by_test_id("cmp-b-run").select_option(RUNS[0])
+    page.get_by_test_id("cmp-create").click()
+    expect(page.locator('[data-kind="cmp"]').locator(".tbp-chart-title")).to_contain_text(
+        "%s:train/acc" % RUNS[1])
+    expect(page.locator('[data-kind="cmp"]').locator(".tbp-chart-title")).to_contain_text("%s:eval/loss" % RUNS[0])
+    # a filter matching nothing is marked; the current choice stays listed
+    page.get_by_test_id("cmp-a-tag-filter").fill("no such tag")
+    expect(page.get_by_test_id("cmp-a-tag-filter")).to_have_class(re.compile(r"\bbad\b"))
+    wait_for(lambda: option_values(a) == ["train/acc"], page, what="only the current choice")
+    assert page.page_errors == []
