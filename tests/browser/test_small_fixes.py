@@ -232,3 +232,65 @@ def test_filters_narrow_the_x_axis_and_tag_selects_keeping_the_choice(page, tens
     expect(page.get_by_test_id("cmp-a-tag-filter")).to_have_class(re.compile(r"\bbad\b"))
     wait_for(lambda: option_values(a) == ["train/acc"], page, what="only the current choice")
     assert page.page_errors == []
+
+
+# ---------------------------------------------------------------- dark theme
+
+LIGHT_BG, DARK_BG = "rgb(245, 245, 245)", "rgb(32, 33, 36)"
+LIGHT_CARD, DARK_CARD = "rgb(255, 255, 255)", "rgb(43, 44, 47)"
+LIGHT_AXIS, DARK_AXIS = "#000000", "#c4c7cc"
+
+
+def colours(scope, tag):
+    """(body background, the chart card's background, the body's text colour, the y axis and grid colours)."""
+    body = scope.locator("body").evaluate(
+        "el => [getComputedStyle(el).backgroundColor, getComputedStyle(el).color]")
+    card = scope.get_by_test_id("chart-" + tag).evaluate("el => getComputedStyle(el).backgroundColor")
+    axis = scope.get_by_test_id("chart-" + tag).locator(".tbp-plot").evaluate(
+        "el => [el.uplot.axes[1].stroke(el.uplot, 1), el.uplot.axes[1].grid.stroke(el.uplot, 1)]")
+    return body[0], card, body[1], axis[0], axis[1]
+
+
+def test_standalone_page_follows_the_systems_dark_preference(browser, tensorboard_url):
+    context = new_context(browser, color_scheme="dark", viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        standalone(page, tensorboard_url, [("tag", "train/loss"), *[("run", r) for r in RUNS]])
+        chart_ready(page, "train/loss")
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        bg, card, text, axis, grid = colours(page, "train/loss")
+        assert (bg, card, axis) == (DARK_BG, DARK_CARD, DARK_AXIS)
+        assert text == "rgb(232, 234, 237)" and "255" in grid  # light text, light grid lines
+        # the preference changes: the tab follows without a reload
+        page.emulate_media(color_scheme="light")
+        expect(page.locator("html")).to_have_attribute("data-theme", "light")
+        bg, card, text, axis, grid = colours(page, "train/loss")
+        assert (bg, card, axis) == (LIGHT_BG, LIGHT_CARD, LIGHT_AXIS)
+        assert text == "rgb(33, 33, 33)"
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_tensorboard_tab_follows_tensorboards_dark_mode(page, tensorboard_url):
+    page.goto(tensorboard_url + "/#tb_plus")
+    frame = page.frame_locator(PLUGIN_FRAME)
+    frame.get_by_test_id("run-" + RUNS[0]).wait_for()
+    frame.get_by_test_id("tag-train/loss").click()
+    expect(frame.get_by_test_id("chart-train/loss")).to_have_attribute("data-state", "ready")
+    html = frame.locator("html")
+    expect(html).to_have_attribute("data-theme", "light")
+    assert colours(frame, "train/loss")[:2] == (LIGHT_BG, LIGHT_CARD)
+    # TensorBoard's dark mode: the class dark-mode on its page's body
+    page.evaluate("document.body.classList.add('dark-mode')")
+    expect(html).to_have_attribute("data-theme", "dark")
+    bg, card, _, axis, _ = colours(frame, "train/loss")
+    assert (bg, card, axis) == (DARK_BG, DARK_CARD, DARK_AXIS)
+    assert frame.get_by_test_id("run-list").evaluate("el => getComputedStyle(el).color") != "rgb(33, 33, 33)"
+    page.evaluate("document.body.classList.remove('dark-mode')")
+    expect(html).to_have_attribute("data-theme", "light")
+    bg, card, _, axis, _ = colours(frame, "train/loss")
+    assert (bg, card, axis) == (LIGHT_BG, LIGHT_CARD, LIGHT_AXIS)
+    assert page.page_errors == []
