@@ -347,7 +347,7 @@ export class TraceController {
     p.legendMax.textContent = has ? fmt(maxV) : "—";
     p.legendMin.dataset.value = String(minV);
     p.legendMax.dataset.value = String(maxV);
-    p.legendNote.textContent = `${log ? "log₁₀ scale" : "linear scale"} · ${m.stat} · ${cols} of ${m.totalSteps} steps`;
+    p.legendNote.textContent = `${log ? "log10 scale" : "linear scale"} · ${m.stat} · ${cols} of ${m.totalSteps} steps`;
     p.legend.dataset.scale = log ? "log" : "linear";
     this.drawn = { m, labelW, rowH, plotW };
   }

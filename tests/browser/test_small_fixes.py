@@ -294,3 +294,79 @@ def test_tensorboard_tab_follows_tensorboards_dark_mode(page, tensorboard_url):
     bg, card, _, axis, _ = colours(frame, "train/loss")
     assert (bg, card, axis) == (LIGHT_BG, LIGHT_CARD, LIGHT_AXIS)
     assert page.page_errors == []
+
+
+# ---------------------------------------------------------------- glyphs every common font has
+
+# What the tab may write: ASCII, Latin-1, and a few symbols of WGL4 (the set Arial, Liberation and DejaVu
+# all cover): dashes, quotes, bullet, ellipsis, single angle quotes, arrows, minus, almost equal, up and
+# down triangles. Anything else (a fullwidth plus, a pushpin emoji, subscript digits) may be a box.
+SAFE = (
+    "\\t\\n\\r\\u0020-\\u007e\\u00a0-\\u00ff\\u2013\\u2014\\u2018-\\u201d\\u2022\\u2026\\u2039\\u203a"
+    "\\u2190-\\u2195\\u2212\\u2248\\u25b2\\u25bc"
+)
+SAFE_RE = re.compile("[^%s]" % SAFE.encode().decode("unicode_escape"))
+
+UNSAFE_TEXT = """(_body, safe) => {
+    const bad = new RegExp("[^" + safe + "]", "u");
+    const out = [];
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        const p = n.parentElement;
+        if (p && p.closest("script, style")) continue;
+        for (const ch of n.data) if (bad.test(ch)) out.push([ch, p ? p.className : "", n.data.slice(0, 80)]);
+    }
+    for (const e of document.querySelectorAll("[placeholder]")) {
+        for (const ch of e.placeholder) if (bad.test(ch)) out.push([ch, "placeholder", e.placeholder]);
+    }
+    return out;
+}"""
+
+
+def unsafe_text(scope):
+    return scope.locator("body").evaluate(UNSAFE_TEXT, SAFE)
+
+
+def test_the_tab_writes_only_glyphs_common_fonts_have(page, tensorboard_url, repeated_eval):
+    # the chart area with everything open: controls, builders, a chart with its legend and tools, the
+    # diagnostics panel, the run table sorted (its arrow), the tag tree
+    standalone(page, tensorboard_url, [("tag", "train/loss"), *[("run", r) for r in RUNS], ("group", "train")])
+    p = chart_ready(page, "train/loss")
+    page.get_by_test_id("builders").locator("summary").click()
+    page.get_by_test_id("run-col-last_step").click()
+    panel = page.get_by_test_id("diag-panel")
+    expect(panel).to_be_visible()
+    page.get_by_test_id("diag-toggle").click()
+    expect(panel).to_have_attribute("data-state", "ready")
+    box = p.locator(".u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(p.get_by_test_id("chart-legend").locator('[data-run="%s"]' % RUNS[0])).to_have_attribute("data-x", re.compile(r"\d"))
+    assert page.get_by_test_id("pin-input").count() == 1
+    assert unsafe_text(page) == []
+    # the Evaluation panel, open on a pr_curves evaluation
+    base, _ = repeated_eval
+    page.goto(base + STANDALONE + "?" + urllib.parse.urlencode([("eval", "1"), ("erun", EVAL_RUN), ("etag", EVAL_TAG)]))
+    expect(page.get_by_test_id("eval-panel")).to_have_attribute("data-state", "ready")
+    expect(page.get_by_test_id("eval-roc")).to_have_attribute("data-state", "ready")
+    assert unsafe_text(page) == []
+    assert page.page_errors == []
+
+
+def test_no_source_string_uses_a_glyph_common_fonts_lack():
+    """The frontend's code (comments aside) writes no character outside SAFE: a glyph in a path the browser
+    tests do not open (the trace panel, an error message) is caught here."""
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tb_plus_frontend", "src")
+    found = []
+    for root, _, files in os.walk(src):
+        for name in files:
+            if not name.endswith((".ts", ".css")):
+                continue
+            with open(os.path.join(root, name), encoding="utf-8") as f:
+                for i, line in enumerate(f, 1):
+                    if line.strip().startswith(("//", "/*", "*")):
+                        continue
+                    code = re.sub(r"/\*.*?\*/", "", line.split(" // ")[0])
+                    bad = SAFE_RE.findall(code)
+                    if bad:
+                        found.append((name, i, bad, line.strip()[:100]))
+    assert found == []
