@@ -370,3 +370,59 @@ def test_no_source_string_uses_a_glyph_common_fonts_lack():
                     if bad:
                         found.append((name, i, bad, line.strip()[:100]))
     assert found == []
+
+
+# ---------------------------------------------------------------- no "ok" badge on a run without data
+
+NO_DATA_RUNS = ("histograms_only", "nothing_logged")
+
+
+@pytest.fixture(scope="module")
+def no_data_env(tmp_path_factory):
+    """A TensorBoard over a healthy run, a run with histograms and text but no scalar, and a run whose
+    writer logged nothing."""
+    _require_bundle()
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("torch")
+    from torch.utils.tensorboard import SummaryWriter
+
+    tmp = tmp_path_factory.mktemp("no_data")
+    root = tmp / "logs"
+    w = SummaryWriter(str(root / "healthy"), flush_secs=1)
+    for step in range(50):
+        w.add_scalar("train/loss", 2.0 / (1.0 + step / 10.0), step)
+    w.close()
+    w = SummaryWriter(str(root / "histograms_only"), flush_secs=1)
+    rng = np.random.default_rng(3)
+    for step in range(5):
+        w.add_histogram("weights", rng.normal(size=100), step)
+        w.add_text("notes", "step %d" % step, step)
+    w.close()
+    w = SummaryWriter(str(root / "nothing_logged"), flush_secs=1)
+    w.flush()
+    w.close()
+    with run_tensorboard(str(root), str(tmp / "tensorboard.log"), ("healthy", *NO_DATA_RUNS)) as base:
+        yield base
+
+
+def test_a_run_without_scalar_points_has_no_ok_badge(page, no_data_env):
+    page.goto(no_data_env + STANDALONE)
+    healthy = page.get_by_test_id("run-diag-healthy")
+    # the healthy run is diagnosed: ok (a button that opens its findings)
+    expect(healthy).to_have_attribute("data-worst", re.compile("^(ok|info)$"), timeout=30000)
+    for run in NO_DATA_RUNS:
+        badge = page.get_by_test_id("run-diag-" + run)
+        expect(badge).to_have_text("no data")
+        expect(badge).to_have_attribute("data-worst", "none")
+        expect(badge).to_have_attribute("data-nodata", "true")
+        assert badge.evaluate("el => el.tagName") == "SPAN"
+        assert "ok" not in badge.get_attribute("class").split()
+    assert page.get_by_test_id("run-diag-healthy").get_attribute("data-nodata") is None
+    # still so once the diagnostics list every run
+    panel = page.get_by_test_id("diag-panel")
+    expect(panel).to_be_visible()
+    page.get_by_test_id("diag-toggle").click()
+    expect(panel).to_have_attribute("data-state", "ready")
+    for run in NO_DATA_RUNS:
+        expect(page.get_by_test_id("run-diag-" + run)).to_have_text("no data")
+    assert page.page_errors == []
