@@ -42,7 +42,13 @@ def curves_impl(ld, run, tag, step=None, bins=50):
         raise errors.NotFoundError(f"no tag {tag!r} in run {run!r}")
     if info.plugin_name not in SOURCES:
         raise errors.InvalidArgumentError(f"tag {tag!r} holds {info.plugin_name!r} data, not an evaluation")
-    steps, d, problem = ld.tensor_at(run, tag, step)  # only the value shown is decoded
+    # One value per step (a restarted run, two event files): the one written last wins, as in
+    # TensorBoard; the default is the largest step. Only the value shown is decoded.
+    if step is None:
+        written = ld.tensor_steps(run, tag)
+        step = max(written) if written else None
+    steps, d, problem = ld.tensor_at(run, tag, step)
+    steps = sorted(set(steps))
     if d is None:
         if problem is not None:
             raise errors.InvalidArgumentError(f"the evaluation cannot be read: {problem}")

@@ -836,6 +836,10 @@ class Logdir:
                 out.append(TensorDatum(ref.step, ref.wall_time, value[1]))
         return out
 
+    def tensor_steps(self, run: str, tag: str) -> list:
+        """The steps of a tensor series' values, in written order, without reading them."""
+        return [r.step for r in self._refs(run, tag, (C_TENSOR,))]
+
     def tensor_at(self, run: str, tag: str, step=None) -> tuple:
         """One value of a tensor series without reading the others: (the series' steps in written
         order, TensorDatum of the last value written at `step` (the last value when None) or None,

@@ -20,6 +20,7 @@
 //   redraw), so tests and people can find them; they take no pointer events.
 
 import uPlot from "uplot";
+import { themedAxis } from "./theme";
 import {
   formatCompact, formatValue, linearSplits, linearTicks, logLabel, logRange, logTicks, niceIncrs, niceStep, quantile,
 } from "./format";
@@ -491,6 +492,7 @@ export class Chart {
       if (lo >= 0) bands.push({ series: [lo + 2, lo + 1], fill: withAlpha(s.color, 0.18 * STYLE[s.emphasis ?? "normal"].alpha) });
     });
     const xAxis: uPlot.Axis = {
+      ...themedAxis(),
       label: () => this.opts.xLabel + (this.xOffset.text ? `  (${this.xOffset.text})` : ""),
       labelSize: 18,
       labelFont: "11px sans-serif",
@@ -518,6 +520,7 @@ export class Chart {
       };
     }
     const yAxis: uPlot.Axis = {
+      ...themedAxis(),
       size: axisSize,
       font: "11px sans-serif",
       incrs: INCRS,

@@ -16,6 +16,10 @@ import { el } from "./views/dom";
 import { createChartPanel, type ChartPanel } from "./views/chart_panel";
 
 export const CHART_HEIGHT = 220;
+/** An enlarged card's chart height: twice the usual, within the window's height. */
+function enlargedHeight(): number {
+  return Math.max(CHART_HEIGHT, Math.min(2 * CHART_HEIGHT + 40, Math.round(window.innerHeight * 0.7)));
+}
 
 export type CardSpec =
   | { kind: "tag"; tag: string }
@@ -123,6 +127,8 @@ export class ChartCard {
   private visible = false;
   private loadWanted = false;
   private resizeTimer = 0;
+  /** Spans the chart area's width, taller (the card's enlarge button). */
+  private enlarged = false;
   private axisKey = "";
   private readonly xSelect: HTMLSelectElement;
   private readonly logSelect: HTMLSelectElement;
@@ -142,6 +148,7 @@ export class ChartCard {
     this.panel = createChartPanel(cardTitle(spec), this.id, {
       onClose: () => ctx.onClose(this),
       onResetZoom: () => this.resetZoom(),
+      onEnlarge: () => this.setEnlarged(!this.enlarged),
     });
     this.panel.root.dataset.kind = spec.kind;
     this.xSelect = el("select", { class: "tbp-mini", testid: "chart-x", title: "x axis of this chart" });
@@ -235,7 +242,7 @@ export class ChartCard {
    * screenful without building and filling the rest. */
   mount(): void {
     if (this.chart || this.visibilityObserver) return;
-    this.panel.host.style.minHeight = `${CHART_HEIGHT}px`;
+    this.panel.host.style.minHeight = `${this.chartHeight()}px`;
     if (typeof IntersectionObserver === "undefined") {
       this.visible = true;
       this.createChart();
@@ -267,7 +274,7 @@ export class ChartCard {
     this.axisKey = JSON.stringify({ x: a.x, xlog: a.xlog, ylog: a.ylog });
     this.chart = new Chart(this.panel.host, {
       width: this.hostWidth(),
-      height: CHART_HEIGHT,
+      height: this.chartHeight(),
       xLabel: info.label,
       xKind: info.kind,
       xLog: a.xlog,
@@ -283,6 +290,20 @@ export class ChartCard {
     this.resizeObserver.observe(this.panel.host);
   }
 
+  /** Enlarges the card (the full width of the chart area, taller) or restores it. */
+  setEnlarged(enlarged: boolean): void {
+    if (enlarged === this.enlarged) return;
+    this.enlarged = enlarged;
+    this.panel.setEnlarged(enlarged);
+    this.panel.host.style.minHeight = `${this.chartHeight()}px`;
+    if (this.chart) this.onResize();
+    this.panel.root.scrollIntoView({ block: "nearest" });
+  }
+
+  private chartHeight(): number {
+    return this.enlarged ? enlargedHeight() : CHART_HEIGHT;
+  }
+
   private hostWidth(): number {
     return Math.max(200, Math.floor(this.panel.host.clientWidth || 400));
   }
@@ -290,7 +311,7 @@ export class ChartCard {
   private onResize(): void {
     if (!this.chart) return;
     const width = this.hostWidth();
-    this.chart.setSize(width, CHART_HEIGHT);
+    this.chart.setSize(width, this.chartHeight());
     // Refetch when the chart became noticeably wider than the data was downsampled for.
     if (width > this.fetchedWidth * 1.2) void this.load();
   }

@@ -9,6 +9,7 @@
 // root element (`el.uplot`) for tests, like chart.ts's.
 
 import uPlot from "uplot";
+import { themedAxis } from "./theme";
 import { linearTicks, logLabel } from "./format";
 
 /** Tick labels from the shared formatter (no offset note here: labels carry every digit they need). */
@@ -132,6 +133,7 @@ export class CurveChart {
     ];
     const bands: uPlot.Band[] = spec.band ? [{ series: [spec.band.hi + 1, spec.band.lo + 1], fill: spec.band.fill }] : [];
     const xAxis: uPlot.Axis = {
+      ...themedAxis(),
       label: spec.xLabel,
       labelSize: 16,
       labelFont: "11px sans-serif",
@@ -141,6 +143,7 @@ export class CurveChart {
     };
     if (spec.integerX) xAxis.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8, 1e9];
     const yAxis: uPlot.Axis = {
+      ...themedAxis(),
       label: spec.yLabel,
       labelSize: 16,
       labelFont: "11px sans-serif",

@@ -4,6 +4,7 @@
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { App } from "./app";
+import { initTheme } from "./theme";
 
 let started = false;
 
@@ -28,6 +29,7 @@ export async function render(): Promise<void> {
   if (started) return;
   started = true;
   await loadStylesheet();
+  initTheme();
   document.body.classList.add("tbp-body-root");
   new App().start(document.body);
 }

@@ -11,6 +11,7 @@
 import { Api, type TraceFamilies, type TraceMatrix } from "./api";
 import { type ViewState } from "./state";
 import { createTracePanel, setOptions, setTraceOpen, type TracePanel } from "./views/trace_panel";
+import { chartColors } from "./theme";
 
 const MAX_CANDIDATES = 20;
 const LABEL_FONT = "11px sans-serif";
@@ -312,7 +313,7 @@ export class TraceController {
 
     // Layer names, right-aligned next to their rows (every n-th when rows are thin).
     g.font = LABEL_FONT;
-    g.fillStyle = "#333";
+    g.fillStyle = chartColors().axis;
     g.textAlign = "right";
     g.textBaseline = "middle";
     const every = Math.max(1, Math.ceil(11 / rowH));
@@ -346,7 +347,7 @@ export class TraceController {
     p.legendMax.textContent = has ? fmt(maxV) : "—";
     p.legendMin.dataset.value = String(minV);
     p.legendMax.dataset.value = String(maxV);
-    p.legendNote.textContent = `${log ? "log₁₀ scale" : "linear scale"} · ${m.stat} · ${cols} of ${m.totalSteps} steps`;
+    p.legendNote.textContent = `${log ? "log10 scale" : "linear scale"} · ${m.stat} · ${cols} of ${m.totalSteps} steps`;
     p.legend.dataset.scale = log ? "log" : "linear";
     this.drawn = { m, labelW, rowH, plotW };
   }

@@ -85,3 +85,25 @@ def test_bad_evaluation_queries(setup, query, code, shown):
     client, _ = setup
     r = client.get("/data/plugin/tb_plus" + query)
     assert r.status_code == code and shown in r.get_data(as_text=True)
+
+
+def test_a_step_logged_twice_is_listed_once_with_its_last_value(tmp_path):
+    """A resumed run logs steps again: each step once in "steps", the value written last at it."""
+    from werkzeug import test as wtest
+
+    from tb_plus.evaluation import log_evaluation
+
+    w = torch_tb.SummaryWriter(str(tmp_path / "logs" / "model"))
+    counts = {}
+    for n, step in [(1000, 100), (1000, 200), (1000, 300), (700, 200), (700, 300)]:
+        s, y = gaussians(n, 0.3, 1.0, "probability", seed=n + step)
+        log_evaluation(w, "eval/ctr", step, s, y)
+        counts[step] = float(len(y))
+    w.close()
+    client = wtest.Client(make_app(tmp_path / "logs", tmp_path / "cache"))
+    for step in (None, 100, 200, 300):
+        body = get_json(client, "/evaluation?run=model&tag=eval%2Fctr" + ("" if step is None else "&step=%d" % step))
+        assert body["steps"] == [100, 200, 300]
+        assert body["step"] == (300 if step is None else step)
+        c = body["count"]
+        assert c["positives"] + c["negatives"] == counts[body["step"]]

@@ -1,6 +1,7 @@
 // One chart card: title, status, zoom reset and export links around a chart host element.
 
 import { el } from "./dom";
+import { icon } from "./icons";
 
 export interface ChartPanel {
   root: HTMLElement;
@@ -12,11 +13,15 @@ export interface ChartPanel {
   setExports: (links: { run: string; csv: string; json: string }[]) => void;
   /** Per-chart controls (x axis, log scales, pin) go here. */
   tools: HTMLElement;
+  /** Shows the card enlarged (the chart area's full width) or not. */
+  setEnlarged: (enlarged: boolean) => void;
 }
 
 export interface ChartPanelHandlers {
   onClose: () => void;
   onResetZoom: () => void;
+  /** The enlarge / restore button (absent: no button). */
+  onEnlarge?: () => void;
 }
 
 /** A card titled `title`; its data-testid is `chart-${id}` (a tag chart's id is its tag). */
@@ -27,6 +32,8 @@ export function createChartPanel(title: string, id: string, handlers: ChartPanel
   reset.addEventListener("click", () => handlers.onResetZoom());
   const close = el("button", { class: "tbp-link", testid: "chart-close", title: "Remove this chart", text: "×" });
   close.addEventListener("click", () => handlers.onClose());
+  const enlarge = el("button", { class: "tbp-link tbp-enlarge", testid: "chart-enlarge", hidden: !handlers.onEnlarge });
+  enlarge.addEventListener("click", () => handlers.onEnlarge?.());
   const tools = el("span", { class: "tbp-chart-tools" });
   const exportMenu = el("div", { class: "tbp-export-menu" });
   const exportBox = el("details", { class: "tbp-export" }, el("summary", { text: "export" }), exportMenu);
@@ -39,14 +46,24 @@ export function createChartPanel(title: string, id: string, handlers: ChartPanel
     tools,
     reset,
     exportBox,
+    enlarge,
     close,
   );
   const host = el("div", { class: "tbp-chart-host" });
   const root = el("section", { class: "tbp-chart", testid: `chart-${id}`, "data-tag": id }, head, host);
+  const setEnlarged = (enlarged: boolean): void => {
+    root.classList.toggle("tbp-enlarged", enlarged);
+    root.dataset.enlarged = String(enlarged);
+    enlarge.replaceChildren(icon(enlarged ? "restore" : "enlarge"));
+    enlarge.title = enlarged ? "Restore this chart's size" : "Enlarge this chart (the full width, taller)";
+    enlarge.setAttribute("aria-pressed", String(enlarged));
+  };
+  setEnlarged(false);
   return {
     root,
     host,
     tools,
+    setEnlarged,
     setStatus(text, isError = false) {
       status.textContent = text;
       status.title = text; // the head may cut a long status short

@@ -42,13 +42,44 @@ function splitDim(dim: string): [string, string] {
   return i < 0 ? [dim, ""] : [dim.slice(0, i), dim.slice(i + 1)];
 }
 
-function options(select: HTMLSelectElement, items: [string, string][]): void {
-  const key = items.map(([v, t]) => `${v}\u0000${t}`).join("\n");
+/** Every option of a select with a filter box, and the filter's text. */
+const filtered = new WeakMap<HTMLSelectElement, { items: [string, string][]; query: string }>();
+
+/** Fills a select with `items` (value, text); a select with a filter box lists those whose text or value
+ * holds the filter's text (any case), and always the current choice (`keep`, default its value). */
+function options(select: HTMLSelectElement, items: [string, string][], keep = select.value): void {
+  const f = filtered.get(select);
+  let shown = items;
+  if (f) {
+    f.items = items;
+    const q = f.query.trim().toLowerCase();
+    if (q) shown = items.filter(([v, t]) => v === keep || t.toLowerCase().includes(q) || v.toLowerCase().includes(q));
+  }
+  const key = shown.map(([v, t]) => `${v}\u0000${t}`).join("\n");
   if (select.dataset.key === key) return;
-  const value = select.value;
   select.dataset.key = key;
-  select.replaceChildren(...items.map(([v, t]) => el("option", { value: v, text: t })));
-  if (items.some(([v]) => v === value)) select.value = value;
+  select.replaceChildren(...shown.map(([v, t]) => el("option", { value: v, text: t })));
+  if (shown.some(([v]) => v === keep)) select.value = keep;
+}
+
+/** A filter box for a long select (tags): typing narrows its options; the current choice stays. */
+function filterBox(select: HTMLSelectElement, testid: string): HTMLInputElement {
+  filtered.set(select, { items: [], query: "" });
+  const input = el("input", {
+    type: "search",
+    class: "tbp-text tbp-select-filter",
+    testid,
+    placeholder: "filter",
+    title: "Narrow the list to names holding this text (any case)",
+  });
+  input.addEventListener("input", () => {
+    const f = filtered.get(select)!;
+    f.query = input.value;
+    options(select, f.items);
+    const q = f.query.trim().toLowerCase();
+    input.classList.toggle("bad", !!q && !f.items.some(([v, t]) => t.toLowerCase().includes(q) || v.toLowerCase().includes(q)));
+  });
+  return input;
 }
 
 function labelled(text: string, ...children: HTMLElement[]): HTMLElement {
@@ -63,6 +94,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
   // Axes
   const xSel = el("select", { testid: "x-axis", title: "x axis of every chart (a chart may override it)" });
   xSel.addEventListener("change", () => change({ x: xSel.value }));
+  const xFilter = filterBox(xSel, "x-axis-filter");
   const xlog = el("input", { type: "checkbox", testid: "xlog" });
   xlog.addEventListener("change", () => change({ xlog: xlog.checked }));
   const dover = el("input", { type: "checkbox", testid: "diag-overlays", title: "Mark diagnostics findings on the charts (per run, in its colour)" });
@@ -138,6 +170,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
   // Builders
   const cRun = el("select", { testid: "custom-run" });
   const cTag = el("select", { testid: "custom-tag" });
+  const cTagFilter = filterBox(cTag, "custom-tag-filter");
   const cAdd = el("button", { class: "tbp-button tbp-small", testid: "custom-add", text: "add series" });
   const cList = el("span", { class: "tbp-pairs", testid: "custom-pairs" });
   const cTitle = el("input", { type: "text", class: "tbp-text", testid: "custom-title", placeholder: "title (optional)" });
@@ -194,6 +227,8 @@ export function createControls(handlers: ControlsHandlers): Controls {
   const mATag = el("select", { testid: "cmp-a-tag" });
   const mBRun = el("select", { testid: "cmp-b-run" });
   const mBTag = el("select", { testid: "cmp-b-tag" });
+  const mATagFilter = filterBox(mATag, "cmp-a-tag-filter");
+  const mBTagFilter = filterBox(mBTag, "cmp-b-tag-filter");
   const mOp = el("select", { testid: "cmp-op" });
   options(mOp, [["diff", "A − B"], ["ratio", "A / B"]]);
   const mCreate = el("button", { class: "tbp-button tbp-small", testid: "cmp-create", text: "create chart" });
@@ -206,9 +241,9 @@ export function createControls(handlers: ControlsHandlers): Controls {
     "details",
     { class: "tbp-builders", testid: "builders" },
     el("summary", { text: "+ chart" }),
-    el("div", { class: "tbp-builder" }, el("b", { text: "Custom" }), cRun, cTag, cAdd, cList, cTitle, cCreate),
+    el("div", { class: "tbp-builder" }, el("b", { text: "Custom" }), cRun, cTagFilter, cTag, cAdd, cList, cTitle, cCreate),
     el("div", { class: "tbp-builder" }, el("b", { text: "Aggregate" }), aTags, aGroup, aArg, aStat, aBand, aCreate),
-    el("div", { class: "tbp-builder" }, el("b", { text: "Compare" }), "A", mARun, mATag, "B", mBRun, mBTag, mOp, mCreate),
+    el("div", { class: "tbp-builder" }, el("b", { text: "Compare" }), "A", mARun, mATagFilter, mATag, "B", mBRun, mBTagFilter, mBTag, mOp, mCreate),
   );
 
   const root = el(
@@ -217,7 +252,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
     el(
       "div",
       { class: "tbp-ctl-row" },
-      labelled("x", xSel),
+      labelled("x", xFilter, xSel),
       labelled("log x", xlog),
       labelled("log y", ylog),
       labelled("ignore outliers", outliers),
@@ -240,7 +275,7 @@ export function createControls(handlers: ControlsHandlers): Controls {
     const s = m.state;
     const xChoices = ["step", "relative", "wall_time", ...m.xTags.map((t) => `tag:${t}`)];
     if (!xChoices.includes(s.x)) xChoices.push(s.x);
-    options(xSel, xChoices.map((c) => [c, c === "wall_time" ? "wall time" : c === "relative" ? "relative (s)" : c.replace(/^tag:/, "tag: ")]));
+    options(xSel, xChoices.map((c) => [c, c === "wall_time" ? "wall time" : c === "relative" ? "relative (s)" : c.replace(/^tag:/, "tag: ")]), s.x);
     xSel.value = s.x;
     xlog.checked = s.xlog;
     ylog.checked = s.ylog;

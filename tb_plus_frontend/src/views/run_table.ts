@@ -13,7 +13,7 @@
 // run-columns-menu, run-colvis-<key> (a column's checkbox), run-columns-all, run-columns-reset,
 // run-col-<key> (headers), run-row-<name>, run-<name> (checkbox),
 // run-badge-<name>, run-diag-<name> (the diagnostics badge: data-worst "error" | "warning" | "info" | "ok" |
-// "none", data-error / data-warning / data-info: the counts); cells carry data-col=<key> (hyperparameter
+// "none", data-error / data-warning / data-info: the counts; data-nodata "true": a run without scalar points); cells carry data-col=<key> (hyperparameter
 // columns: "hp:<name>").
 
 import { caret } from "./icons";
@@ -558,16 +558,17 @@ export class RunTable {
   }
 
   /** The diagnostics cell: a badge of the worst severity ("2 errors", "1 warning", "info", "ok"), "—"
-   * while not diagnosed; a click shows the run's findings. */
+   * while not diagnosed, "no data" for a run without scalar points; a click shows the run's findings. */
   private diagBadge(r: RunInfo): HTMLElement {
     const c = this.diagOf(r);
     const testid = `run-diag-${r.name}`;
+    // A run without scalar points has nothing to be "ok" about: a neutral "no data" (findings, if any, still show).
+    const noData = r.tags === 0 || r.lastStep === null;
+    if (noData && (!c || worstOf(c) === "ok")) {
+      return el("span", { class: "tbp-muted tbp-diag-nodata", testid, "data-worst": "none", "data-nodata": "true", text: "no data", title: "no scalar points to diagnose" });
+    }
     if (!c) return el("span", { class: "tbp-muted", testid, "data-worst": "none", text: "—", title: "not diagnosed yet" });
     const worst = worstOf(c);
-    // A run without data has nothing to be "ok" about: no badge.
-    if (worst === "ok" && (r.tags === 0 || r.lastStep === null)) {
-      return el("span", { class: "tbp-muted", testid, "data-worst": "none", text: "—", title: "no data to diagnose" });
-    }
     const text = worst === "ok" ? "ok" : worst === "info" ? "info" : `${SEVERITY_ICON[worst]} ${countText(c[worst], worst)}`;
     const counts = `${countText(c.error, "error")} · ${countText(c.warning, "warning")} · ${countText(c.info, "info")}`;
     const badge = el("button", {
