@@ -102,7 +102,15 @@ def y_axis(p):
     return labels, (float(off) if off is not None else None), float(p.get_attribute("data-ymin")), float(p.get_attribute("data-ymax"))
 
 
+def _scale_meets(p, data_min, data_max):
+    """Whether the drawn y scale overlaps the data (not the empty chart's 0..1 drawn before them)."""
+    lo, hi = p.get_attribute("data-ymin"), p.get_attribute("data-ymax")
+    return p.get_attribute("data-yticks") not in (None, "[]") and lo is not None and hi is not None and \
+        float(lo) <= data_max and float(hi) >= data_min
+
+
 def check_labels(p, data_min, data_max, log=False):
+    wait_for(lambda: _scale_meets(p, data_min, data_max), p.page, what="a y scale over the data")
     labels, offset, lo, hi = y_axis(p)
     assert len(labels) >= 2, labels
     assert all(labels), labels
