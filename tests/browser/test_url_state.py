@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.parse
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from .conftest import new_context
@@ -15,7 +16,7 @@ PLUGIN_FRAME = 'iframe[src*="plugin_entry.html?name=tb_plus"]'
 STANDALONE = "/data/plugin/tb_plus/standalone"
 
 
-def wait_for(predicate, page, what, timeout=15.0):
+def wait_for(predicate, page, what, timeout=45.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -25,7 +26,12 @@ def wait_for(predicate, page, what, timeout=15.0):
 
 
 def charts(scope):
-    return scope.locator(".tbp-chart").evaluate_all("els => els.map(e => e.dataset.tag)")
+    """The tags of the charts shown, or None while the frame reloads (a view from the URL starts afresh:
+    a locator read then finds its execution context destroyed)."""
+    try:
+        return scope.locator(".tbp-chart").evaluate_all("els => els.map(e => e.dataset.tag)")
+    except PlaywrightError:
+        return None
 
 
 def test_back_and_forward_step_through_views_inside_the_tensorboard_tab(page, tensorboard_url):
