@@ -166,15 +166,18 @@ def test_picker_completes_only_inside_the_roots(client, tree):
     assert get_json(client, "/logdirs?prefix=/etc/")["dirs"] == []
 
 
+class Fake:
+    """A stand-in for an open Logdir: records whether the registry closed it."""
+
+    def __init__(self, path):
+        self.path, self.stopped = path, False
+
+    def stop_background(self, timeout=None):
+        self.stopped = True
+
+
 def test_registry_closes_least_recently_used_within_the_budget():
     from tb_plus.access import Registry
-
-    class Fake:
-        def __init__(self, path):
-            self.path, self.stopped = path, False
-
-        def stop_background(self, timeout=None):
-            self.stopped = True
 
     pinned = Fake("/p")
     reg = Registry(Fake, budget_bytes=250, pinned=("/p", pinned), size_of=lambda ld: 100)
@@ -190,13 +193,6 @@ def test_registry_closes_least_recently_used_within_the_budget():
 def test_registry_closes_idle_directories_and_caps_how_many_are_open():
     """Issue 18 P-13: 300 opened directories held 311 threads."""
     from tb_plus.access import Registry
-
-    class Fake:
-        def __init__(self, path):
-            self.path, self.stopped = path, False
-
-        def stop_background(self, timeout=None):
-            self.stopped = True
 
     now = [0.0]
     pinned = Fake("/p")
