@@ -60,6 +60,12 @@ class Roots:
     def contains(self, real: str) -> bool:
         return any(inside(real, r) for r in self.real)
 
+    def allows(self, real: str) -> bool:
+        """Whether a resolved path or normalised URL lies inside these roots."""
+        if "://" in real:
+            return any(real == r or real.startswith(r + "/") for r in self.urls)
+        return self.contains(real)
+
     def resolve(self, raw: str) -> str:
         """The resolved path of `raw` if the boundary lets it through; raises Refused. Answers are
         remembered for RESOLVE_TTL seconds (a symlink changed meanwhile is seen after that)."""
@@ -82,7 +88,7 @@ class Roots:
             self._resolved.clear()
         self._resolved[raw] = (now, answer)
 
-    def _resolve(self, raw: str) -> str:
+    def _resolve(self, raw: str, must_exist: bool = True) -> str:
         if not isinstance(raw, str) or raw.strip() == "":
             raise Refused(400, "empty log directory path")
         if len(raw) > MAX_PATH:
@@ -113,9 +119,14 @@ class Roots:
             raise Refused(400, f"cannot resolve log directory path {raw[:200]!r}: {e}")
         if not self.contains(real):
             raise Refused(403, f"log directory {raw[:200]!r} is outside the allowed roots")
-        if not os.path.isdir(real):
+        if must_exist and not os.path.isdir(real):
             raise Refused(404, f"no log directory {raw[:200]!r}")
         return real
+
+    def within(self, raw: str) -> str:
+        """The resolved path (or normalised URL) of `raw` when it lies inside these roots, whether or
+        not it exists yet; raises Refused."""
+        return self._resolve(raw, must_exist=False)
 
     def complete(self, prefix: str, limit: int = 50) -> list:
         """Directories inside the roots whose path starts with `prefix` (for a picker): the
@@ -171,56 +182,64 @@ class Registry:
             self.pinned = real
         self.evictions = 0
 
-    def get(self, real: str):
+    def get(self, real: str, confine=None):
+        """The open Logdir of `real` confined to `confine` (resolved roots; a tuple), opened if needed.
+        The pinned default directory answers for its path whatever the confinement."""
+        key = real if real == self.pinned else (real, tuple(confine) if confine is not None else None)
         with self._lock:
-            self._used[real] = self._clock()
-            ld = self._lds.get(real)
+            self._used[key] = self._clock()
+            ld = self._lds.get(key)
             if ld is not None:
-                self._lds.move_to_end(real)
-                self._close_idle(keep=real)
+                self._lds.move_to_end(key)
+                self._close_idle(keep=key)
                 return ld
-            ld = self._lds[real] = self._open(real)
-            self._close_idle(keep=real)
-            self._evict(keep=real)
+            ld = self._lds[key] = self._open(real) if confine is None else self._open(real, key[1])
+            self._close_idle(keep=key)
+            self._evict(keep=key)
             return ld
 
     def _close_idle(self, keep):
         """Closes the directories no request asked for in idle_seconds, and the least recently used
         beyond max_open (each holds an indexing thread and its index's mappings)."""
         now = self._clock()
-        for path in list(self._lds):
+        for key in list(self._lds):
             over = len(self._lds) > self.max_open
-            if path in (keep, self.pinned) or not (over or now - self._used.get(path, now) > self.idle_seconds):
+            if key in (keep, self.pinned) or not (over or now - self._used.get(key, now) > self.idle_seconds):
                 continue
-            self._lds.pop(path).stop_background(timeout=0)
-            self._used.pop(path, None)
+            self._lds.pop(key).stop_background(timeout=0)
+            self._used.pop(key, None)
             self.evictions += 1
-            log.info("tb_plus: closed log directory %s (%s)", path, "too many open" if over else "idle")
+            log.info("tb_plus: closed log directory %s (%s)", _path_of(key), "too many open" if over else "idle")
 
     def paths(self) -> list:
+        """The paths of the open directories (each once, least recently used first)."""
         with self._lock:
-            return list(self._lds)
+            return list(dict.fromkeys(_path_of(k) for k in self._lds))
 
     def _evict(self, keep):
-        sizes = {p: self._size_of(ld) for p, ld in self._lds.items()}
+        sizes = {k: self._size_of(ld) for k, ld in self._lds.items()}
         total = sum(sizes.values())
-        for path in list(self._lds):
+        for key in list(self._lds):
             if total <= self.budget:
                 break
-            if path in (keep, self.pinned):
+            if key in (keep, self.pinned):
                 continue
-            ld = self._lds.pop(path)
-            self._used.pop(path, None)
+            ld = self._lds.pop(key)
+            self._used.pop(key, None)
             ld.stop_background(timeout=0)
-            total -= sizes[path]
+            total -= sizes[key]
             self.evictions += 1
-            log.info("tb_plus: closed log directory %s (memory budget %d bytes)", path, self.budget)
+            log.info("tb_plus: closed log directory %s (memory budget %d bytes)", _path_of(key), self.budget)
 
     def close(self):
         with self._lock:
             for ld in self._lds.values():
                 ld.stop_background(timeout=0)
             self._lds.clear()
+
+
+def _path_of(key) -> str:
+    return key[0] if isinstance(key, tuple) else key
 
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -278,3 +297,184 @@ class Hosts:
             return [body]
 
         return checked
+
+
+MAX_USER = 256  # characters of a user or group name taken from a header
+MAX_GROUPS = 256  # groups taken from one header
+ACCESS_CHECK_SECONDS = 2.0  # how often the access file's modification time is looked at
+
+
+class AccessFileError(ValueError):
+    """The access file cannot be read or says something tb_plus cannot apply."""
+
+
+class Grant:
+    """What one request may do: the roots it may open (a Roots), whether it may upload, and who asked
+    (`user` None: no identity, the default access)."""
+
+    __slots__ = ("user", "groups", "roots", "upload", "everything")
+
+    def __init__(self, user, groups, roots, upload, everything=False):
+        self.user = user
+        self.groups = groups
+        self.roots = roots
+        self.upload = upload
+        self.everything = everything  # the server's own roots: no access file
+
+    @property
+    def who(self) -> str:
+        return self.user if self.user is not None else "-"
+
+
+def _header_name(value):
+    """A user or group name from a header: printable, trimmed, at most MAX_USER characters (else None)."""
+    value = (value or "").strip()
+    if not value or len(value) > MAX_USER or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return None
+    return value
+
+
+class Access:
+    """Who may open which log directories, from a trusted reverse proxy's identity header and an
+    access file (JSON):
+
+        {"default": {"roots": ["/data/public"], "upload": false},
+         "users":   {"alice@example.com": {"roots": ["/data/alice"], "upload": true}},
+         "groups":  {"vision": {"roots": ["/data/vision", "/data/public"]}}}
+
+    A request's access is the union of "default", its user's entry and its groups' entries; it may
+    upload when one of them says "upload": true. "roots": ["*"] stands for all the server's roots.
+    Every root must lie inside the server's roots (--tb_plus_roots, the upload directory). The
+    identity is read only from the header a flag names (`user_header`, and `groups_header`: comma
+    separated), so a client cannot claim one unless the operator says a proxy sets it. Without an
+    access file every request has the server's roots and may upload (when uploads are on). The file
+    is read again when it changes; a changed file that is not valid is logged and the last valid one
+    kept."""
+
+    def __init__(self, server_roots: Roots, path=None, user_header=None, groups_header=None, uploads=True,
+                 clock=time.monotonic):
+        self.server_roots = server_roots
+        self.path = os.path.abspath(os.path.expanduser(path)) if path else None
+        self.user_header = user_header or None
+        self.groups_header = groups_header or None
+        self.uploads = bool(uploads)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._checked = clock()
+        self._mtime = None
+        self._rules = None
+        self._roots = {}  # tuple of resolved roots -> Roots (keeps each one's resolve memo)
+        self._everyone = Grant(None, (), server_roots, self.uploads, everything=True)
+        if self.path:
+            self._rules, self._mtime = self._load()  # raises AccessFileError at start-up
+
+    def identity(self, headers):
+        """(user or None, groups) from the request's headers, read only from the named headers."""
+        if self.user_header is None:
+            return None, ()
+        user = _header_name(headers.get(self.user_header))
+        groups = ()
+        if user is not None and self.groups_header is not None:
+            raw = headers.get(self.groups_header) or ""
+            groups = tuple(g for g in (_header_name(x) for x in raw.split(",")[:MAX_GROUPS]) if g)
+        return user, groups
+
+    def grant(self, headers) -> Grant:
+        user, groups = self.identity(headers)
+        rules = self._current()
+        if rules is None:
+            if user is None:
+                return self._everyone
+            return Grant(user, groups, self.server_roots, self.uploads, everything=True)
+        entries = [rules["default"]]
+        if user is not None:
+            entries.append(rules["users"].get(user))
+            entries.extend(rules["groups"].get(g) for g in groups)
+        entries = [e for e in entries if e]
+        roots = tuple(dict.fromkeys(r for e in entries for r in e["roots"]))
+        upload = self.uploads and any(e["upload"] for e in entries)
+        return Grant(user, groups, self._roots_for(roots), upload)
+
+    def _roots_for(self, roots: tuple) -> Roots:
+        if "*" in roots:
+            return self.server_roots
+        with self._lock:
+            r = self._roots.get(roots)
+            if r is None:
+                if len(self._roots) >= 1024:
+                    self._roots.clear()
+                r = self._roots[roots] = Roots(list(roots))
+            return r
+
+    def _current(self):
+        if self.path is None:
+            return None
+        now = self._clock()
+        if now - self._checked < ACCESS_CHECK_SECONDS:
+            return self._rules
+        with self._lock:
+            if now - self._checked < ACCESS_CHECK_SECONDS:
+                return self._rules
+            self._checked = now
+            try:
+                mtime = os.stat(self.path).st_mtime_ns
+            except OSError as e:
+                log.error("tb_plus: cannot read the access file %s (%s); keeping the last one read", self.path, e)
+                return self._rules
+            if mtime != self._mtime:
+                try:
+                    self._rules, self._mtime = self._load()
+                    self._roots.clear()
+                    log.info("tb_plus: access file %s read again", self.path)
+                except AccessFileError as e:
+                    self._mtime = mtime  # not retried until it changes again
+                    log.error("tb_plus: %s; keeping the last valid access file", e)
+            return self._rules
+
+    def _load(self):
+        import json
+
+        try:
+            st = os.stat(self.path)
+            if st.st_size > (8 << 20):
+                raise AccessFileError(f"access file {self.path} is larger than 8 MiB")
+            with open(self.path, "rb") as f:
+                data = json.loads(f.read().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            if isinstance(e, AccessFileError):
+                raise
+            raise AccessFileError(f"cannot read the access file {self.path}: {e}") from None
+        if not isinstance(data, dict):
+            raise AccessFileError(f"access file {self.path}: expected a JSON object")
+        extra = set(data) - {"default", "users", "groups"}
+        if extra:
+            raise AccessFileError(f"access file {self.path}: unknown keys {sorted(extra)} (default, users, groups)")
+        rules = {"default": self._entry(data.get("default") or {"roots": []}, "default"), "users": {}, "groups": {}}
+        for kind in ("users", "groups"):
+            table = data.get(kind) or {}
+            if not isinstance(table, dict):
+                raise AccessFileError(f"access file {self.path}: {kind!r} must map names to entries")
+            for name, entry in table.items():
+                rules[kind][name] = self._entry(entry, f"{kind}[{name!r}]")
+        return rules, st.st_mtime_ns
+
+    def _entry(self, entry, where):
+        if not isinstance(entry, dict) or set(entry) - {"roots", "upload"}:
+            raise AccessFileError(f"access file {self.path}: {where} must be an object with 'roots' and 'upload'")
+        roots = entry.get("roots", [])
+        upload = entry.get("upload", False)
+        if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots) or not isinstance(upload, bool):
+            raise AccessFileError(f"access file {self.path}: {where}: 'roots' is a list of paths, 'upload' true or false")
+        out = []
+        for r in roots:
+            if r == "*":
+                out.append("*")
+                continue
+            if not (os.path.isabs(os.path.expanduser(r)) or "://" in r):
+                raise AccessFileError(f"access file {self.path}: {where}: root {r!r} is not an absolute path")
+            try:
+                out.append(self.server_roots.within(os.path.expanduser(r)))
+            except Refused as e:
+                raise AccessFileError(f"access file {self.path}: {where}: root {r!r}: {e.message} "
+                                      f"(the server's roots: {self.server_roots.given + self.server_roots.urls})")
+        return {"roots": out, "upload": upload}

@@ -49,6 +49,17 @@ FLAGS = (
      "Comma-separated Host names the tab answers (e.g. tb.example.com,*.corp.example; '*' for any), against "
      "DNS rebinding. Default: localhost, 127.0.0.1 and ::1 when TensorBoard listens on loopback only (its "
      "default), any name with --bind_all or a --host beyond loopback."),
+    ("tb_plus_user_header", "", str,
+     "Request header that carries the user's name, set by a trusted reverse proxy (oauth2-proxy: "
+     "X-Auth-Request-User or X-Forwarded-User; Pomerium, a corporate SSO gateway: theirs). Off by default: no "
+     "header is trusted. Only name it when clients can reach TensorBoard through that proxy alone."),
+    ("tb_plus_groups_header", "", str,
+     "Request header with the user's groups, comma-separated (e.g. X-Auth-Request-Groups); read only with "
+     "--tb_plus_user_header."),
+    ("tb_plus_access_file", "", str,
+     "JSON file mapping users and groups to the roots they may open and whether they may upload (see the "
+     "README's security section); requests without an identity get its \"default\". Read again when it "
+     "changes. Without it every user has every root."),
     ("tb_plus_remote_budget", 0, int,
      "Most requests per hour one object-storage log directory may make (0: no cap); beyond it polls wait."),
 )
@@ -87,6 +98,15 @@ class TbPlusLoader(base_plugin.TBLoader):
             raise base_plugin.FlagsError(
                 f"--tb_plus_stale_seconds must be >= --tb_plus_live_seconds, not {flags.tb_plus_stale_seconds!r}"
             )
+        if flags.tb_plus_groups_header and not flags.tb_plus_user_header:
+            raise base_plugin.FlagsError("--tb_plus_groups_header needs --tb_plus_user_header")
+        if flags.tb_plus_access_file:  # checked before TensorBoard serves: a bad file stops the start
+            from tb_plus.access import AccessFileError
+
+            try:
+                _access(flags, _server_roots(flags, getattr(flags, "logdir", "") or ""))
+            except AccessFileError as e:
+                raise base_plugin.FlagsError(str(e)) from None
 
     def load(self, context):
         return TbPlusPlugin(context)
@@ -98,6 +118,33 @@ def _flag(flags, name):
     default = next(d for n, d, _, _ in FLAGS if n == name)
     value = getattr(flags, name, default) if flags is not None else default
     return _parse_bool(name, value) if name == "tb_plus_verify_crc" else value
+
+
+def _local_logdir(logdir_path) -> str:
+    """TensorBoard's --logdir when tb_plus can read it (a path, or a URL fsspec may open), else ''."""
+    from tb_plus.store.remote import is_url
+
+    return logdir_path if logdir_path and ("://" not in logdir_path or is_url(logdir_path)) else ""
+
+
+def _server_roots(flags, logdir_path):
+    """The roots any request may open at most: --tb_plus_roots (else --logdir) and the upload directory."""
+    from tb_plus.access import Roots
+
+    roots = [r.strip() for r in str(_flag(flags, "tb_plus_roots") or "").split(",") if r.strip()]
+    upload_dir = _flag(flags, "tb_plus_upload_dir") or None
+    upload = [os.path.abspath(os.path.expanduser(upload_dir))] if upload_dir else []
+    return Roots((roots or [_local_logdir(logdir_path)]) + upload)
+
+
+def _access(flags, roots):
+    """tb_plus.access.Access from the identity and access-file flags; raises AccessFileError."""
+    from tb_plus.access import Access
+
+    return Access(roots, _flag(flags, "tb_plus_access_file") or None,
+                  user_header=_flag(flags, "tb_plus_user_header") or None,
+                  groups_header=_flag(flags, "tb_plus_groups_header") or None,
+                  uploads=bool(_flag(flags, "tb_plus_upload_dir")))
 
 
 def _listens_beyond_loopback(flags) -> bool:
@@ -136,7 +183,7 @@ class TbPlusPlugin(base_plugin.TBPlugin):
     plugin_name = PLUGIN_NAME
 
     def __init__(self, context):
-        from tb_plus.access import Hosts, Registry, Roots
+        from tb_plus.access import AccessFileError, Hosts, Registry
 
         flags = context.flags
         listed = [h.strip() for h in str(_flag(flags, "tb_plus_allowed_hosts") or "").split(",") if h.strip()]
@@ -161,17 +208,21 @@ class TbPlusPlugin(base_plugin.TBPlugin):
 
         self.remote_poll = float(_flag(flags, "tb_plus_remote_poll_seconds"))
         self.remote_budget = int(_flag(flags, "tb_plus_remote_budget"))
-        local = self.logdir_path if self.logdir_path and ("://" not in self.logdir_path or is_url(self.logdir_path)) \
-            else ""
-        roots = [r.strip() for r in str(_flag(flags, "tb_plus_roots") or "").split(",") if r.strip()] or [local]
-        self.roots = Roots(roots + ([self.upload_dir] if self.upload_dir else []))
+        local = _local_logdir(self.logdir_path)
+        self.roots = _server_roots(flags, self.logdir_path)
+        try:
+            self.access = _access(flags, self.roots)
+        except AccessFileError as e:
+            raise base_plugin.FlagsError(str(e)) from None
         self.logdir = None
+        self.logdir_real = None
         pinned = None
         if local:
             self.logdir = self._open(local, confine=None)  # the operator's own --logdir: as TensorBoard reads it
-            pinned = (normalise(local) if is_url(local) else os.path.realpath(local), self.logdir)
+            self.logdir_real = normalise(local) if is_url(local) else os.path.realpath(local)
+            pinned = (self.logdir_real, self.logdir)
         self.registry = Registry(
-            lambda real: self._open(real, confine=self.roots.real),
+            lambda real, confine=None: self._open(real, confine=list(confine or self.roots.real)),
             int(_flag(flags, "tb_plus_memory_mb")) << 20,
             pinned=pinned,
             idle_seconds=float(_flag(flags, "tb_plus_idle_close_seconds")),
@@ -185,27 +236,50 @@ class TbPlusPlugin(base_plugin.TBPlugin):
         ld.start_background(interval=self._interval, on_refresh=_warm_up)
         return ld
 
+    def grant(self, request):
+        """What the request's user may open (tb_plus.access.Grant)."""
+        access = getattr(self, "access", None)
+        if access is None:  # an instance built without __init__ (route listings, tests)
+            from tb_plus.access import Grant
+
+            return Grant(None, (), self.roots, getattr(self, "upload_dir", None) is not None, everything=True)
+        return access.grant(request.headers)
+
+    def may_open_default(self, grant) -> bool:
+        return self.logdir is not None and (grant.everything or grant.roots.allows(self.logdir_real))
+
+    def refuse(self, request, grant, what, message):
+        """Logs a refusal with who asked."""
+        logging.getLogger("tb_plus").warning("tb_plus: refused %s for user %s from %s: %s", what[:300], grant.who,
+                                             request.remote_addr, message)
+
     def logdir_for(self, request):
-        """The log directory a request names with `logdir=` (checked against the roots), else the
-        default one; raises TensorBoard's public errors (400, 403, 404)."""
+        """The log directory a request names with `logdir=` (checked against the roots the request's
+        user may open), else the default one; raises TensorBoard's public errors (400, 403, 404)."""
         from tensorboard import errors
 
         from tb_plus.access import Refused
 
+        grant = self.grant(request)
         raw = request.args.get("logdir")
         if not raw:
-            return self.require_logdir()
+            ld = self.require_logdir()
+            if not self.may_open_default(grant):
+                message = (f"user {grant.who!r} may not open the default log directory; pick one of "
+                           f"{(grant.roots.given + grant.roots.urls)[:20]}")
+                self.refuse(request, grant, "the default log directory", message)
+                raise errors.PermissionDeniedError(message)
+            return ld
         try:
-            real = self.roots.resolve(raw)
+            real = grant.roots.resolve(raw)
         except Refused as e:
-            logging.getLogger("tb_plus").warning(
-                "tb_plus: refused logdir %r from %s: %s", raw[:300], request.remote_addr, e.message
-            )
+            self.refuse(request, grant, f"logdir {raw!r}", e.message)
             raise {400: errors.InvalidArgumentError, 403: errors.PermissionDeniedError}.get(
                 e.code, errors.NotFoundError
             )(e.message)
         try:
-            return self.registry.get(real)
+            # confined to the user's roots: a link inside them never leads to another user's
+            return self.registry.get(real, confine=tuple(grant.roots.real))
         except ValueError as e:  # e.g. no fsspec implementation installed for the URL's scheme
             raise errors.InvalidArgumentError(f"cannot open log directory {raw[:200]!r}: {e}")
 

@@ -12,17 +12,30 @@ from tb_plus.routes import app, arg, respond_json
 UPLOAD_HEADER = "X-TB-Plus-Upload"  # a custom header: browsers send it cross-origin only after a CORS preflight
 
 
-def logdirs_impl(plugin, prefix=""):
-    default = plugin.logdir.path if plugin.logdir is not None else None
-    return {
+def logdirs_impl(plugin, prefix="", grant=None):
+    """The picker's data, as the request's user may see it (`grant`: tb_plus.access.Grant)."""
+    if grant is None or grant.everything:
+        roots = plugin.roots
+        default = plugin.logdir.path if plugin.logdir is not None else None
+        opened = plugin.registry.paths()
+        upload = plugin.upload_dir is not None and (grant is None or grant.upload)
+    else:
+        roots = grant.roots
+        default = plugin.logdir.path if plugin.may_open_default(grant) else None
+        opened = [p for p in plugin.registry.paths() if roots.allows(p)]
+        upload = plugin.upload_dir is not None and grant.upload
+    out = {
         "default": default,
-        "roots": plugin.roots.given,
-        "open": plugin.registry.paths(),
-        "upload": plugin.upload_dir is not None,
-        "upload_dir": plugin.upload_dir,
-        "upload_max_bytes": plugin.upload_max if plugin.upload_dir else 0,
-        "dirs": plugin.roots.complete(prefix or ""),
+        "roots": roots.given + roots.urls,
+        "open": opened,
+        "upload": upload,
+        "upload_dir": plugin.upload_dir if upload else None,
+        "upload_max_bytes": plugin.upload_max if upload else 0,
+        "dirs": roots.complete(prefix or ""),
     }
+    if grant is not None and grant.user is not None:
+        out["user"] = grant.user
+    return out
 
 
 def route(plugin):
@@ -30,7 +43,7 @@ def route(plugin):
         prefix = arg(request, "prefix", "")
         if len(prefix) > 4096 or "\0" in prefix:
             raise errors.InvalidArgumentError("parameter 'prefix' must be a path of at most 4096 characters")
-        return respond_json(request, logdirs_impl(plugin, prefix))
+        return respond_json(request, logdirs_impl(plugin, prefix, plugin.grant(request)))
 
     return app(handler)
 
@@ -43,6 +56,11 @@ def upload_route(plugin):
     def handler(request):
         if plugin.upload_dir is None:
             raise errors.PermissionDeniedError("uploads are off on this server (start it with --tb_plus_upload_dir)")
+        grant = plugin.grant(request)
+        if not grant.upload:
+            message = f"user {grant.who!r} may not upload on this server (the access file says who may)"
+            plugin.refuse(request, grant, "an upload", message)
+            raise errors.PermissionDeniedError(message)
         if request.method != "POST":
             raise errors.InvalidArgumentError(f"upload with POST, not {request.method}")
         if request.headers.get(UPLOAD_HEADER) != "1":
@@ -77,7 +95,8 @@ def upload_route(plugin):
                 except OSError:
                     pass
         if e is not None:
-            logging.getLogger("tb_plus").warning("tb_plus: upload refused from %s: %s", request.remote_addr, e.message)
+            logging.getLogger("tb_plus").warning("tb_plus: upload refused for user %s from %s: %s", grant.who,
+                                                 request.remote_addr, e.message)
             return http_util.Respond(request, f"Upload refused: {e.message}", "text/plain", code=e.code)
         info["logdir"] = plugin.upload_dir
         info["path"] = os.path.join(plugin.upload_dir, info["run"])

@@ -118,7 +118,9 @@ export class LogdirController {
   /** A polled /runs failed: a directory named by the URL that the server refuses (or that vanished) is
    * said so in the picker. */
   runsFailed(e: unknown): void {
-    if (this.s.logdir !== null && e instanceof ApiError && [400, 403, 404].includes(e.status)) this.picker.setError(e.message);
+    if (!(e instanceof ApiError)) return;
+    // the default directory refused (an access file that does not give it to this user): say so too
+    if ((this.s.logdir !== null && [400, 403, 404].includes(e.status)) || e.status === 403) this.picker.setError(e.message);
   }
 
   private remember(path: string | null): void {

@@ -325,3 +325,52 @@ def test_a_run_swapped_for_a_symlink_after_discovery_is_not_read_outside(tmp_pat
         open_confined(str(root / "run" / name), [os.path.realpath(root)])
     with open_confined(str(root / "run_moved" / name), [os.path.realpath(root)]) as f:
         assert f.read(4)
+
+
+def _access_file(tmp_path, data):
+    p = tmp_path / "access.json"
+    p.write_text(data if isinstance(data, str) else __import__("json").dumps(data))
+    return str(p)
+
+
+@pytest.mark.parametrize("data, words", [
+    ("{not json", "cannot read the access file"),
+    ([], "expected a JSON object"),
+    ({"admins": {}}, "unknown keys ['admins']"),
+    ({"users": {"u": {"roots": ["relative/dir"]}}}, "is not an absolute path"),
+    ({"users": {"u": {"roots": "/x"}}}, "'roots' is a list of paths"),
+    ({"users": {"u": {"roots": [], "upload": "yes"}}}, "'upload' true or false"),
+    ({"groups": {"g": {"roots": [], "admin": True}}}, "must be an object with 'roots' and 'upload'"),
+    ({"default": {"roots": ["/"]}}, "outside the allowed roots"),
+])
+def test_an_access_file_that_cannot_apply_is_refused_with_the_reason(tree, tmp_path, data, words):
+    from tb_plus.access import Access, AccessFileError, Roots
+
+    with pytest.raises(AccessFileError, match=None) as e:
+        Access(Roots([str(tree / "root")]), _access_file(tmp_path, data), user_header="X-User")
+    assert words in str(e.value)
+
+
+def test_identity_comes_only_from_the_named_headers(tree, tmp_path):
+    from tb_plus.access import MAX_GROUPS, Access, Roots
+
+    root = tree / "root"
+    path = _access_file(tmp_path, {"default": {"roots": [str(root / "c")]},
+                                   "users": {"u": {"roots": [str(root / "a")], "upload": True}},
+                                   "groups": {"g": {"roots": [str(root / "b")]}, "all": {"roots": ["*"]}}})
+    roots = Roots([str(root)])
+    access = Access(roots, path, user_header="X-User", groups_header="X-Groups")
+    g = access.grant({"X-User": "u", "X-Groups": "g"})
+    assert g.user == "u" and g.upload and sorted(os.path.basename(r) for r in g.roots.real) == ["a", "b", "c"]
+    assert not g.roots.allows(str(root)) and g.roots.allows(str(root / "a" / "run_a"))
+    anonymous = access.grant({"X-Groups": "g"})  # groups without a user count for nothing
+    assert anonymous.user is None and not anonymous.upload and [os.path.basename(r) for r in anonymous.roots.real] == ["c"]
+    assert access.grant({"X-User": "x" * 300}).user is None  # too long: no identity
+    assert access.grant({"X-User": "u\x01"}).user is None
+    assert access.grant({"X-User": "v", "X-Groups": "all"}).roots is roots  # "*": every server root
+    many = access.grant({"X-User": "v", "X-Groups": ",".join(["h"] * 5000 + ["all"])})
+    assert len(many.groups) == MAX_GROUPS and many.roots is not roots  # groups past the cap are not read
+    no_flag = Access(roots, path)  # the header is not trusted unless a flag names it
+    assert no_flag.grant({"X-User": "u"}).user is None
+    everyone = Access(roots, None, user_header="X-User", uploads=False).grant({"X-User": "u"})
+    assert everyone.everything and everyone.roots is roots and not everyone.upload and everyone.user == "u"
