@@ -14,6 +14,7 @@ __all__ = ["natural_key", "tag_tree", "tags_impl", "route"]
 
 MAX_LIMIT = 10000
 DEFAULT_SEP = "/"
+TREE_HEADER = "X-TB-Plus-Tag-Tree"
 
 
 def check_sep(sep: str) -> str:
@@ -24,8 +25,9 @@ def check_sep(sep: str) -> str:
     return sep
 
 
-def tag_tree(ld, runs=None, sep=DEFAULT_SEP) -> TagTree:
-    """The TagTree of the scalar tags of `runs` (default: every run), from the store's cache."""
+def tag_tree(ld, runs=None, sep=DEFAULT_SEP, built=None) -> TagTree:
+    """The TagTree of the scalar tags of `runs` (default: every run), from the store's cache.
+    `built`: a list that gets an item when the tree had to be built (not found in memory)."""
     every = runs is None
     if every:
         runs = ld.runs()
@@ -38,6 +40,8 @@ def tag_tree(ld, runs=None, sep=DEFAULT_SEP) -> TagTree:
     version = tuple(ld.tags_version(r) for r in runs)
 
     def build():
+        if built is not None:
+            built.append(True)
         counts = {}
         for r in runs:
             for t in ld.tags(r):
@@ -61,9 +65,9 @@ def _paging(request):
 
 
 def tags_impl(ld, runs=None, *, sep=DEFAULT_SEP, parent="", pattern=None, mode="substring",
-              under=None, offset=0, limit=None):
-    """The body of /tags for one of its three modes (see the module doc)."""
-    tree = tag_tree(ld, runs, sep)
+              under=None, offset=0, limit=None, built=None):
+    """The body of /tags for one of its three modes (see the module doc); `built`: see tag_tree."""
+    tree = tag_tree(ld, runs, sep, built)
     match = None
     if pattern:
         try:
@@ -92,6 +96,7 @@ def route(plugin):
         if mode is None:
             mode = "regex" if flag(request, "regex") else "substring"
         offset, limit = _paging(request)
+        built = []
         body = tags_impl(
             ld,
             request.args.getlist("run") or None,
@@ -102,8 +107,10 @@ def route(plugin):
             under=request.args.get("under"),
             offset=offset,
             limit=limit,
+            built=built,
         )
-        return respond_json(request, body)
+        # whether the tree was built for this request or found in memory (the default tree should be)
+        return respond_json(request, body, headers=[(TREE_HEADER, "built" if built else "memory")])
 
     return app(handler)
 

@@ -484,7 +484,8 @@ def index_file(task: dict, progress=None) -> dict:
     """Indexes task["path"] into task["cache"]; returns a small summary dict.
 
     task: path, relpath, run, cache (the file's cache dir), verify (bool), reset (bool:
-    forget what was indexed, e.g. after truncation or replacement), force_python (bool).
+    forget what was indexed, e.g. after truncation or replacement, unless the index changed since
+    planned_seq, its "seq" when the task was planned), force_python (bool).
     """
     t0 = time.perf_counter()
     cache = task["cache"]
@@ -504,7 +505,13 @@ def _lock(f):
 
 def _index_locked(task, cache, progress, t0):
     m = load_manifest(cache)
-    if m is None or task.get("reset"):
+    reset = task.get("reset")
+    if reset and m is not None and "planned_seq" in task and m.get("seq") != task["planned_seq"]:
+        # Another indexer (another log directory holding this file, another server sharing the
+        # cache) wrote the index after this task was planned, from the file as it is now: go on
+        # from there rather than discard it under the readers that may have mapped it.
+        reset = False
+    if m is None or reset:
         for name in os.listdir(cache):
             if name.startswith("seg-") or name.startswith(MANIFEST):
                 os.unlink(os.path.join(cache, name))

@@ -7,8 +7,14 @@
     s = ld.scalars(run, tag)            # s.step, s.wall_time, s.value: numpy columns
     ld.refresh()                        # picks up appended records, new files, new runs
 
-The index lives in `cache_dir` (default: $TB_PLUS_CACHE_DIR, else ~/.cache/tb_plus), one
-folder per log directory and one per event file, never inside the log directory.
+The index lives in `cache_dir` (default: $TB_PLUS_CACHE_DIR, else ~/.cache/tb_plus), never inside
+the log directory: one folder per event file, and one per log directory for its record. A local
+event file's folder is keyed by where the file is (`<cache_dir>/files/<key of its resolved
+directory and name>`), so a file opened through any ancestor directory (`/logs` and `/logs/exp`)
+is indexed once and its index shared. Object storage and a shared index (cache_dir a URL) keep
+the files under their log directory's folder (`<cache_dir>/<logdir key>/files/<key of the path
+relative to it>`), the layout SharedIndex publishes. A cache written before local files were
+keyed by location is not read: its files are indexed once again.
 """
 
 from __future__ import annotations
@@ -291,10 +297,22 @@ class Logdir:
         self._pinned = {}  # key -> (version, value): memo(pin=True)
         self.generation = 0  # bumped by each refresh that changed anything
         self._ready_event = threading.Event()
+        self._real_dirs = {}  # see _discover and _file_cache
 
     # ------------------------------------------------------------------ indexing
 
     def _file_cache(self, relpath: str) -> str:
+        """The folder of one event file's index (see the module doc): for a local log directory,
+        keyed by the file's resolved directory and its name, shared by every log directory that
+        holds the file; else by its path relative to the log directory, under self.cache."""
+        if self.remote is None and self.shared is None:
+            head, _, name = relpath.rpartition("/")
+            real = self._real_dirs.get(head)
+            if real is None:  # not found by the last walk
+                real = os.path.realpath(os.path.join(self.path, *head.split("/")) if head else self.path)
+            where = os.path.join(real, name)
+            h = hashlib.sha1(where.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+            return os.path.join(self.cache_root, "files", h)
         h = hashlib.sha1(relpath.encode("utf-8", "surrogateescape")).hexdigest()[:20]
         return os.path.join(self.cache, "files", h)
 
@@ -304,6 +322,7 @@ class Logdir:
             return self._discover_remote()
         found = []
         seen = set()
+        real_dirs = {}  # run directory relative to the log directory ("" for itself) -> resolved
         for dirpath, dirnames, filenames in os.walk(self.path, followlinks=True):
             real = os.path.realpath(dirpath)
             if real in seen or not self._allowed(real):
@@ -313,12 +332,14 @@ class Logdir:
             dirnames[:] = sorted(d for d in dirnames if d != INCOMING)
             rel = os.path.relpath(dirpath, self.path)
             run = "." if rel == "." else rel.replace(os.sep, "/")
+            real_dirs["" if run == "." else run] = real
             for name in sorted(filenames):
                 if is_event_file(name):
                     if self.confine and not self._allowed(os.path.realpath(os.path.join(dirpath, name))):
                         continue
                     relpath = name if run == "." else f"{run}/{name}"
                     found.append((run, relpath, os.path.join(dirpath, name)))
+        self._real_dirs = real_dirs
         return found
 
     def _discover_remote(self):
@@ -380,6 +401,9 @@ class Logdir:
             "verify": self.verify_crc,
             "force_python": self.force_python,
             "confine": self.confine,  # checked again on the file the worker opens
+            # the index this plan was made against: a reset planned against it is not repeated on the
+            # index another indexer wrote meanwhile (another log directory holding the file)
+            "planned_seq": None if m is None else m.get("seq"),
         }
         try:
             st = self._stat(path)

@@ -111,6 +111,17 @@ def test_separator_choice(client):
     assert get_json(client, "/tags?run=deep&sep=%2F&parent=model")["total_children"] == 1
 
 
+def test_tag_tree_header_says_whether_the_tree_was_built(client):
+    def tree(query):
+        r = client.get("/data/plugin/tb_plus/tags?" + query)
+        assert r.status_code == 200
+        return r.headers["X-TB-Plus-Tag-Tree"]
+
+    assert tree("sep=%3A%3A") == "built" and tree("sep=%3A%3A") == "memory"
+    tree("")  # the default tree: built at most once (in the background after the first refresh)
+    assert tree("") == tree("parent=model&limit=3") == "memory"
+
+
 @pytest.mark.parametrize(
     "query, code, shown",
     [

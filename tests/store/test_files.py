@@ -531,3 +531,69 @@ def test_file_replaced_in_place_with_as_many_tags_shows_the_new_names(dirs, tmp_
     assert ld.scalars(".", "new/loss").step.tolist() == list(range(60))
     with pytest.raises(KeyError):
         ld.scalars(".", "old/loss")
+
+
+def _manifests(cache):
+    return sorted(os.path.relpath(d, cache) for d, _, names in os.walk(cache) if indexer.MANIFEST in names)
+
+
+def test_a_file_opened_through_an_ancestor_is_indexed_once(dirs):
+    """Issue 18 P-13: a log directory and its subdirectory, opened with one cache, share the index of
+    each event file (keyed by where the file is, not by which directory was opened)."""
+    logdir, cache = dirs
+    for run in ("exp/a", "exp/b/c", "other"):
+        write_scalars(logdir, range(50), run=run)
+    root = Logdir(logdir, cache_dir=cache)
+    want = snapshot(root)
+    assert root.stats["files_indexed"] == 3
+    os.symlink(os.path.join(logdir, "exp"), os.path.join(os.path.dirname(logdir), "exp_link"))
+    for sub in (os.path.join(logdir, "exp"), os.path.join(os.path.dirname(logdir), "exp_link")):
+        ld = Logdir(sub, cache_dir=cache)
+        got = snapshot(ld)
+        assert ld.stats["files_indexed"] == 0 and ld.stats["bytes_read"] == 0  # the ancestor's index
+        assert sorted(got) == ["a", "b/c"]
+        for run in got:
+            np.testing.assert_array_equal(got[run]["loss"].step, want[f"exp/{run}"]["loss"].step)
+            np.testing.assert_array_equal(got[run]["loss"].value, want[f"exp/{run}"]["loss"].value)
+    assert len(_manifests(cache)) == 3  # one per event file
+
+
+def test_ancestor_and_subdirectory_see_each_others_appends(dirs, tmp_path):
+    logdir, cache = dirs
+    full = write_scalars(str(tmp_path / "src"), range(100))
+    data = open(full, "rb").read()
+    cut = record_spans(data)[40][1]
+    os.makedirs(os.path.join(logdir, "exp", "run"))
+    live = os.path.join(logdir, "exp", "run", os.path.basename(full))
+    with open(live, "wb") as f:
+        f.write(data[:cut])
+    root, sub = Logdir(logdir, cache_dir=cache), Logdir(os.path.join(logdir, "exp"), cache_dir=cache)
+    assert root.scalars("exp/run", "loss").step.tolist() == list(range(40))
+    assert sub.scalars("run", "loss").step.tolist() == list(range(40))
+    with open(live, "ab") as f:
+        f.write(data[cut:])
+    sub.refresh()  # indexes the appended records; the ancestor then reads them from the shared index
+    read = root.stats["bytes_read"]
+    root.refresh()
+    assert root.stats["files_indexed"] == 1  # the first index only: the append was indexed by sub
+    assert root.scalars("exp/run", "loss").step.tolist() == sub.scalars("run", "loss").step.tolist() == list(range(100))
+    assert root.stats["bytes_read"] == read and len(_manifests(cache)) == 1
+
+
+def test_a_reset_planned_before_another_indexer_wrote_the_index_keeps_it(dirs):
+    """Two directories holding one event file, both opened before it was indexed: the second
+    indexer finds the first one's index (under the per-file lock) and goes on from it, rather
+    than discarding segments the first directory may already read."""
+    logdir, cache = dirs
+    path = write_scalars(logdir, range(300), run="exp/run")
+    root, sub = Logdir(logdir, cache_dir=cache), Logdir(os.path.join(logdir, "exp"), cache_dir=cache)
+    sub._discover()
+    task, m = sub._plan("run", "run/" + os.path.basename(path), path)
+    assert m is None and task["reset"]  # planned against no index
+    assert root.scalars("exp/run", "loss").step.tolist() == list(range(300))  # indexed meanwhile
+    (f,) = root._run("exp/run").files
+    segments = [s[0] for s in f.m["segments"]]
+    res = indexer.index_file(task)
+    assert res["bytes_read"] == 0
+    assert all(os.path.exists(os.path.join(f.cache, s)) for s in segments)
+    assert sub.scalars("run", "loss").step.tolist() == list(range(300))
