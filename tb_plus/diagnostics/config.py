@@ -129,6 +129,8 @@ class Config:
     severity: dict = dataclasses.field(default_factory=dict)  # rule -> severity override
     disable: frozenset = frozenset()
     num_classes: int | None = None
+    # extra rows of tb_plus.diagnostics.kinds.CONVENTIONS, tried first: (writer, kind, role, pattern)
+    conventions: tuple = ()
 
     def __post_init__(self):
         self._re = {}
@@ -146,14 +148,14 @@ class Config:
 
     def key(self) -> str:
         """Identifies the configuration in caches."""
-        return json.dumps([self.patterns, self.thresholds, self.severity, sorted(self.disable), self.num_classes],
-                          sort_keys=True)
+        return json.dumps([self.patterns, self.thresholds, self.severity, sorted(self.disable), self.num_classes,
+                           [list(r) for r in self.conventions]], sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
         if not isinstance(d, dict):
             raise ValueError("a diagnostics configuration is a JSON object")
-        unknown = set(d) - {"patterns", "thresholds", "severity", "disable", "num_classes"}
+        unknown = set(d) - {"patterns", "thresholds", "severity", "disable", "num_classes", "conventions"}
         if unknown:
             raise ValueError(f"unknown configuration keys: {sorted(unknown)}")
         patterns = dict(PATTERNS)
@@ -181,7 +183,7 @@ class Config:
         nc = d.get("num_classes")
         if nc is not None and (not isinstance(nc, int) or nc < 2):
             raise ValueError(f"num_classes must be an integer >= 2, not {nc!r}")
-        return cls(patterns, thresholds, severity, frozenset(disable), nc)
+        return cls(patterns, thresholds, severity, frozenset(disable), nc, _conventions(d.get("conventions") or []))
 
     @classmethod
     def from_json(cls, path: str) -> "Config":
@@ -191,3 +193,26 @@ class Config:
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}: not JSON: {e}") from None
         return cls.from_dict(d)
+
+
+def _conventions(rows) -> tuple:
+    """Validated "conventions" rows: [writer, kind ("" or one of KINDS), role (one of ROLES), pattern]."""
+    from tb_plus.diagnostics.kinds import KINDS, ROLES
+
+    if not isinstance(rows, list) or len(rows) > 1000:
+        raise ValueError("conventions must be a list of at most 1000 [writer, kind, role, pattern] rows")
+    out = []
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 4 and all(isinstance(x, str) for x in row)):
+            raise ValueError(f"a convention is [writer, kind, role, pattern], not {row!r}")
+        writer, kind, role, pattern = row
+        if kind and kind not in KINDS:
+            raise ValueError(f"convention {row!r}: kind must be '' or one of {KINDS}")
+        if role not in ROLES:
+            raise ValueError(f"convention {row!r}: role must be one of {ROLES}")
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f"convention {row!r}: pattern is not a valid regular expression: {e}") from None
+        out.append((writer, kind, role, pattern))
+    return tuple(out)

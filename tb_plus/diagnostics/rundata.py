@@ -54,11 +54,24 @@ class RunData:
     batch_size: int | None = None  # when logged (hparams, the HF Trainer's args text)
     # "rl" when the run logs episode returns (reinforcement learning): its losses chase moving
     # targets (value, Q, policy losses), so they are kept apart and not judged as supervised losses
+    # the kind of training (tb_plus.diagnostics.kinds: supervised, rl, lm_pretrain, finetune, unknown)
     kind: str | None = None
     rl_losses: list = dataclasses.field(default_factory=list)
+    # {role: [tags]} from the writers' tag conventions (kinds.CONVENTIONS); series(role) reads them
+    roles: dict = dataclasses.field(default_factory=dict)
+    ld: object = None  # the Logdir, for series(); None in hand-built RunData
     last_wall: float | None = None
     walls: np.ndarray | None = None  # write times of its main series, for stall detection
     cache: dict = dataclasses.field(default_factory=dict)  # what several rules compute (smoothed losses)
+
+
+    def series(self, role: str) -> list:
+        """The run's series of a role (kinds.ROLES), read once: [Sig]."""
+        key = ("role", role)
+        if key not in self.cache:
+            self.cache[key] = [_sig(self.ld, self.run, t) for t in self.roles.get(role, ())] if self.ld is not None \
+                else []
+        return self.cache[key]
 
 
 def _sig(ld, run, tag, owner=""):
@@ -108,6 +121,10 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
     scalar_tags = [t for t in ld.tags(run) if t not in derived]
     grad_tags, weight_tags = [], []
     traced_batch = None
+    from tb_plus.diagnostics.kinds import classify
+
+    rd.ld = ld
+    rd.kind, rd.roles, _ = classify(scalar_tags, cfg)
     if any(cfg.matches("rl_return", t) for t in scalar_tags):
         rd.kind = "rl"
     for tag in scalar_tags:

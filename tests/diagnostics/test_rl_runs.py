@@ -8,7 +8,7 @@ import pytest
 torch_tb = pytest.importorskip("torch.utils.tensorboard")
 
 
-def _write(path, returns_tag):
+def _write(path, returns_tag, prefix="train/"):
     rng = np.random.default_rng(0)
     w = torch_tb.SummaryWriter(str(path))
     for i, s in enumerate(range(0, 50000, 100)):
@@ -16,8 +16,8 @@ def _write(path, returns_tag):
         if returns_tag:
             w.add_scalar(returns_tag, float(ret + 5 * rng.standard_normal()), s)
         # the value loss follows the size of the returns it regresses: x2500 from start to end, noisy
-        w.add_scalar("train/value_loss", float((ret ** 2) / 100 * (1 + 0.5 * rng.random())), s)
-        w.add_scalar("train/policy_loss", float(rng.standard_normal()), s)
+        w.add_scalar(prefix + "value_loss", float((ret ** 2) / 100 * (1 + 0.5 * rng.random())), s)
+        w.add_scalar(prefix + "policy_loss", float(rng.standard_normal()), s)
     w.close()
 
 
@@ -29,7 +29,8 @@ def report(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("rl")
     _write(logdir / "sb3_a2c", "rollout/ep_rew_mean")
     _write(logdir / "rllib_ppo", "ray/tune/episode_reward_mean")
-    _write(logdir / "no_returns", None)  # the same losses with nothing saying it is RL
+    # the same losses with nothing saying it is RL (neither returns nor an RL writer's tag names)
+    _write(logdir / "no_returns", None, prefix="")
     ld = Logdir(str(logdir), cache_dir=str(tmp_path_factory.mktemp("cache")))
     ld.refresh()
     return diagnose(ld)

@@ -51,4 +51,6 @@ def test_reinforcement_learning_runs_are_recognised(logdir):
     for run in rl:
         rd = gather(logdir, run, Config(), logdir.runs())
         assert rd.kind == "rl" and rd.rl_losses and not rd.losses, run
-    assert gather(logdir, [r for r in logdir.runs() if "imdb-model" in r][0], Config()).kind is None
+    assert gather(logdir, [r for r in logdir.runs() if "imdb-model" in r][0], Config()).kind == "supervised"
+    hf = [r for r in logdir.runs() if r.startswith("hf-trainer-distilbert/")]
+    assert [gather(logdir, r, Config()).kind for r in hf] == ["finetune"]
