@@ -104,6 +104,12 @@ def _print_report(logdir, report):
         print("[%s] %s: %s%s  (%s; %s)" % (marks[f.severity], f.run, f.title, where, f.rule, ", ".join(f.tags[:3])))
         print("      %s" % f.message)
         print("      try: %s" % f.prompt)
+    by_kind = {}
+    for r, k in report.kinds.items():
+        by_kind.setdefault(k, []).append(r)
+    for k in sorted(by_kind):
+        rs = by_kind[k]
+        print("taken for %s: %s" % (k, ", ".join(rs[:20]) + (" ..." if len(rs) > 20 else "")))
     healthy = [r for r, c in report.runs.items() if not any(c.values())]
     if healthy:
         print("no findings: %s" % ", ".join(healthy[:50]) + (" ..." if len(healthy) > 50 else ""))

@@ -69,7 +69,7 @@ def test_diagnose_exit_codes_for_ci(tmp_path):
     p = _tb_plus("diagnose", logdir, "--cache-dir", cache)
     assert p.returncode == 1, p.stderr  # an error finding, --fail-on error by default
     assert "[E] bad: Loss is NaN or Inf @ step 30-99" in p.stdout and "try:" in p.stdout
-    assert "no findings: good" in p.stdout
+    assert "no findings: good" in p.stdout and "taken for supervised: " in p.stdout
     p = _tb_plus("diagnose", logdir, "--cache-dir", cache, "--run", "good", "--fail-on", "info")
     assert p.returncode == 0, p.stdout
     p = _tb_plus("diagnose", logdir, "--cache-dir", cache, "--fail-on", "never", "--json")
@@ -79,6 +79,7 @@ def test_diagnose_exit_codes_for_ci(tmp_path):
     (f,) = report["findings"]
     assert (f["run"], f["rule"], f["step"], f["severity"]) == ("bad", "nonfinite_loss", 30, "error")
     assert report["runs"]["good"] == {"error": 0, "warning": 0, "info": 0}
+    assert report["kinds"] == {"bad": "supervised", "good": "supervised"}
 
 
 def test_diagnose_usage_errors(tmp_path):

@@ -27,12 +27,13 @@ _LOCK = threading.Lock()
 class Report:
     findings: list  # [Finding], most severe first, then by run and step
     runs: dict  # run -> {"error": n, "warning": n, "info": n}
+    kinds: dict = dataclasses.field(default_factory=dict)  # run -> the kind it was taken for
 
     def worst(self) -> str | None:
         return max((f.severity for f in self.findings), key=level, default=None)
 
     def to_json(self) -> dict:
-        return {"findings": [f.to_json() for f in self.findings], "runs": self.runs}
+        return {"findings": [f.to_json() for f in self.findings], "runs": self.runs, "kinds": self.kinds}
 
 
 def counts(findings) -> dict:
@@ -56,6 +57,25 @@ def _version(ld, run, all_runs, cfg):
         return ld.run_version(run), subs, ()
     siblings = tuple(ld.run_version(r) for r in all_runs if r != run and r.rpartition("/")[0] == parent)
     return ld.run_version(run), subs, siblings
+
+
+def run_kind(ld, run: str, cfg: Config | None = None) -> str:
+    """The kind of training a run was taken for (tb_plus.diagnostics.kinds: supervised, rl,
+    lm_pretrain, finetune, unknown), from its scalar tags; remembered until its tags change."""
+    from tb_plus.diagnostics import kinds
+
+    cfg = cfg or Config()
+    known = ld.memo(("run_kinds", cfg.key()), 0, dict)  # run -> (tags version, kind), filled as asked
+    version = ld.tags_version(run)
+    hit = known.get(run)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    derived = ld.derived_tags(run)
+    kind = kinds.classify([t for t in ld.tags(run) if t not in derived], cfg)[0]
+    if len(known) > 100_000:
+        known.clear()
+    known[run] = (version, kind)
+    return kind
 
 
 def diagnose_run(ld, run: str, cfg: Config | None = None, all_runs=None) -> list:
@@ -99,8 +119,9 @@ def diagnose(ld, runs=None, cfg: Config | None = None, now=None) -> Report:
     cfg = cfg or Config()
     every = ld.runs()
     runs = every if runs is None else list(runs)
-    findings, per = [], {}
+    findings, per, taken = [], {}, {}
     for run in runs:
+        taken[run] = run_kind(ld, run, cfg)
         fs = list(diagnose_run(ld, run, cfg, every))
         info = ld.run_info(run)
         late = rules.idle(run, info.last_write, None, info.last_step, cfg, now)
@@ -109,7 +130,7 @@ def diagnose(ld, runs=None, cfg: Config | None = None, now=None) -> Report:
         per[run] = counts(fs)
         findings.extend(fs)
     findings.sort(key=lambda f: (-level(f.severity), f.run, f.step if f.step is not None else -1, ORDER.index(f.rule)))
-    return Report(findings, per)
+    return Report(findings, per, taken)
 
 
 def rules_json(cfg: Config | None = None) -> list:
@@ -118,5 +139,5 @@ def rules_json(cfg: Config | None = None) -> list:
              "description": RULES[r].description, "enabled": r not in cfg.disable} for r in ORDER]
 
 
-__all__ = ["Config", "Finding", "Report", "diagnose", "diagnose_run", "cached_counts", "counts", "rules_json",
+__all__ = ["Config", "Finding", "Report", "diagnose", "diagnose_run", "run_kind", "cached_counts", "counts", "rules_json",
            "RULES", "LEVELS"]

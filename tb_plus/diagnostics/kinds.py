@@ -44,8 +44,8 @@ CONVENTIONS = (
     ("Stable-Baselines3", "rl", "value_loss", r"train/(value_loss|critic_loss)", "sb3 ppo, a2c, sac, td3"),
     ("Stable-Baselines3", "rl", "policy_loss", r"train/(policy_gradient_loss|policy_loss|actor_loss)",
      "sb3 ppo, a2c, sac, td3"),
-    ("Stable-Baselines3", "rl", "lr", r"train/learning_rate", "sb3 common/base_class.py _update_learning_rate"),
-    ("Stable-Baselines3", "rl", "throughput", r"time/fps", "sb3 common/base_class.py"),
+    ("Stable-Baselines3", "", "lr", r"train/learning_rate", "sb3 common/base_class.py _update_learning_rate"),
+    ("Stable-Baselines3", "", "throughput", r"time/fps", "sb3 common/base_class.py"),
     # RLlib through Ray Tune's TBXLogger: result keys under ray/tune/ (old API stack: info/learner/<policy>/
     # [learner_stats/]...; new stack: env_runners/, learners/<module>/) (ray/tune/logger/tensorboardx.py,
     # rllib/algorithms/ppo; wild-logs/raytune-rllib-hanabi)
@@ -73,8 +73,8 @@ CONVENTIONS = (
     ("CleanRL", "rl", "value_loss", r"losses/(value_loss|qf\d?_loss)", "cleanrl ppo.py, sac"),
     ("CleanRL", "rl", "policy_loss", r"losses/(policy_loss|actor_loss)", "cleanrl ppo.py, sac"),
     ("CleanRL", "rl", "q_loss", r"losses/td_loss", "cleanrl dqn.py"),
-    ("CleanRL", "rl", "lr", r"charts/learning_rate", "cleanrl ppo.py"),
-    ("CleanRL", "rl", "throughput", r"charts/sps", "cleanrl ppo.py"),
+    ("CleanRL", "", "lr", r"charts/learning_rate", "cleanrl ppo.py"),
+    ("CleanRL", "", "throughput", r"charts/sps", "cleanrl ppo.py"),
     # Megatron-LM: training_log() in megatron/training/training.py writes these names (and "<name> vs samples")
     ("Megatron-LM", "lm_pretrain", "loss", r"lm loss", "megatron/training/training.py training_log"),
     ("Megatron-LM", "lm_pretrain", "eval_loss", r"lm loss validation", "megatron training.py evaluate_and_print_results"),

@@ -18,6 +18,8 @@ from tb_plus.routes.hparams import hparams_columns
 def run_columns(ld) -> dict:
     """The time-independent columns, rebuilt only when the index changed."""
 
+    from tb_plus.diagnostics import run_kind
+
     def build():
         runs = ld.runs()
         infos = [ld.run_info(r) for r in runs]
@@ -32,6 +34,7 @@ def run_columns(ld) -> dict:
                 "size": [i.size for i in infos],
                 "files": [i.files for i in infos],
                 "tags": [i.scalar_tags for i in infos],
+                "kind": [run_kind(ld, r) for r in runs],
             },
             "hparams": hparams_columns(ld, runs),
         }
@@ -65,7 +68,7 @@ def status(now: float, last_write: float, live_seconds: float, stale_seconds: fl
 
 
 EMPTY = {"runs": {k: [] for k in ("name", "path", "first_write", "last_write", "last_event", "last_step", "size", "files",
-                                  "tags", "diagnostics")}, "hparams": {}}
+                                  "tags", "kind", "diagnostics")}, "hparams": {}}
 
 
 def runs_impl(ld, live_seconds, stale_seconds=None, now=None, wait=None):

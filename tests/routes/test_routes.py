@@ -31,6 +31,7 @@ def test_runs(client):
     assert runs["name"] == ["lr=0.01", "lr=0.1"]
     assert runs["last_step"] == [99, 2999]
     assert runs["tags"] == [3, 3]
+    assert runs["kind"] == ["supervised", "supervised"]  # losses, no RL or language-model tags
     assert all(s > 0 for s in runs["size"]) and all(t > 1e9 for t in runs["last_write"])
     assert_live_column(runs, body["live_seconds"], asked, answered)
     assert body["progress"]["indexing"] in (True, False)
