@@ -215,6 +215,76 @@ def families_quality(shards, relabel=False, show=40):
     return result
 
 
+KIND_CORPORA = {"rl": "diagnostics_rl", "lm": "diagnostics_lm"}  # --kinds NAME -> demo/<module>.py
+
+
+def kind_corpus_quality(name, data_dir, seeds, jobs, smoke=False, show=30):
+    """The corpus of one kind of training (reinforcement learning, language models), held-out families
+    apart: recall, healthy runs with a warning or error, findings outside the labels, and whether each
+    run was taken for its kind. The module (demo/diagnostics_<name>.py) writes real trainings and
+    labels them from what they measurably did; its corpus is reused once complete."""
+    import importlib
+
+    import diagnostics_families as fam
+
+    try:
+        mod = importlib.import_module(KIND_CORPORA[name])
+    except ImportError as e:
+        left_out("the %s corpus" % name, "cannot import demo/%s.py: %s" % (KIND_CORPORA[name], e))
+        return None
+    tag = "s" + "-".join(str(s) for s in seeds) + ("_smoke" if smoke else "")
+    out = os.path.join(data_dir, "diag_%s_%s" % (name, tag))
+    stamp = os.path.join(out, ".complete")
+    if not os.path.exists(stamp):
+        shutil.rmtree(out, ignore_errors=True)
+        t = time.perf_counter()
+        mod.make(out, seeds=tuple(seeds), jobs=jobs, quick=smoke)
+        open(stamp, "w").close()
+        print("%s corpus written in %.0f s (%d processes)" % (name, time.perf_counter() - t, jobs))
+    labels = mod.read_labels(out)
+    result = fam.evaluate(out, labels)
+    runs = result["runs"]
+    print("\n## Quality on the %s corpus: %d runs (%d healthy), seeds %s\n"
+          % (name, len(runs), sum(r["label"]["healthy"] for r in runs.values()), ",".join(map(str, seeds))))
+    print("Thresholds were chosen on the families %s; %s are held out.\n"
+          % (", ".join(mod.TUNE_FAMILIES), ", ".join(mod.HELD_OUT_FAMILIES)))
+    print("| split | expected | found | recall | healthy runs | with warning/error | share | findings outside labels |")
+    print("|---|---|---|---|---|---|---|---|")
+    for group in (lambda lab: "held out" if lab["held_out"] else "tuned on", lambda lab: "family " + lab["family"],
+                  lambda lab: "scenario " + lab["scenario"]):
+        for row in fam.summarise(result, group):
+            print("| %s | %d | %d | %s | %d | %d | %s | %d |" % (
+                row["group"], row["expected"], row["found"],
+                "-" if row["recall"] is None else "%.2f" % row["recall"], row["healthy"], row["healthy_alarmed"],
+                "-" if row["false_alarm_share"] is None else "%.1f%%" % (100 * row["false_alarm_share"]),
+                row["unsupported"]))
+    from tb_plus.diagnostics import run_kind
+    from tb_plus.store import Logdir
+
+    cache = tempfile.mkdtemp(prefix="diag_k_")
+    try:
+        ld = Logdir(out, cache_dir=cache)
+        ld.refresh()
+        wrong = [(k, lab.get("kind"), run_kind(ld, k)) for k, lab in sorted(labels.items())
+                 if lab.get("kind") and run_kind(ld, k) != lab["kind"]]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    print("\nkind: %d of %d runs taken for the kind they are" % (len(labels) - len(wrong), len(labels)))
+    for k, want, got in wrong[:show]:
+        print("  taken for %s, is %s: %s" % (got, want, k))
+    missed = [(k, e) for k, r in sorted(runs.items()) for e, f in r["found"] if f is None]
+    alarms = [(k, f) for k, r in sorted(runs.items()) if r["label"]["healthy"] for f in r["severe"]]
+    for k, e in missed[:show]:
+        print("  missed: %s %s" % (k, e["rule"]))
+    for k, f in alarms[:show]:
+        print("  healthy alarm: %s %s %s step %s: %s" % (k, f.severity, f.rule, f.step, f.message[:160]))
+    for row in fam.summarise(result, lambda lab: lab["held_out"]):
+        if row["group"]:
+            print("\n%s held-out families: recall %.2f (target >= 0.90), healthy runs with a warning or error %.1f%% "
+                  "(target <= 5%%)" % (name, row["recall"] or 0, 100 * (row["false_alarm_share"] or 0)))
+    return result
+
+
 def link_tree(src, dst, prefix):
     for base, _, files in os.walk(src):
         for name in files:
@@ -313,6 +383,13 @@ def wild(path):
         print("| %s | %s | %s | %s | %s |" % (f.severity, f.run, f.rule, f.step, f.message.replace("|", "/")))
     if not severe:
         print("| - | - | - | - | no warning or error |")
+    by_kind = {}
+    for run, kind in sorted(report.kinds.items()):
+        by_kind.setdefault(kind, []).append(run)
+    print("\nkinds the runs were taken for: %s" % ", ".join("%s %d" % (k, len(v)) for k, v in sorted(by_kind.items())))
+    for kind in ("rl", "lm_pretrain", "finetune"):
+        for run in by_kind.get(kind, []):
+            print("  %s: %s" % (kind, run))
     rules = sorted({f.rule for f in report.findings if f.severity == "info"})
     print("\ninfo findings by rule: %s" % (", ".join("%s %d" % (r, sum(f.rule == r for f in report.findings))
                                                     for r in rules) or "none"))
@@ -329,6 +406,9 @@ def main():
     ap.add_argument("--seeds", default="0,1,2", help="seeds of the families corpus (default 0,1,2)")
     ap.add_argument("--jobs", type=int, default=2, help="processes writing the families corpus (default 2)")
     ap.add_argument("--families-only", action="store_true", help="only the families corpus's quality")
+    ap.add_argument("--kinds", default="rl,lm",
+                    help="corpora of other kinds of training to score (rl: Stable-Baselines3; lm: a small transformer)")
+    ap.add_argument("--kinds-only", action="store_true", help="only the --kinds corpora's quality")
     ap.add_argument("--relabel", action="store_true",
                     help="label the families corpus again from its saved measurements before scoring")
     add_smoke_flag(ap)
@@ -345,6 +425,13 @@ def main():
         if a.smoke:
             a.data_dir = work
         os.makedirs(a.data_dir, exist_ok=True)
+        for name in [k for k in a.kinds.split(",") if k]:
+            if name not in KIND_CORPORA:
+                raise SystemExit("--kinds: unknown corpus %r (known: %s)" % (name, ", ".join(KIND_CORPORA)))
+            kind_corpus_quality(name, a.data_dir, seeds, a.jobs, a.smoke)
+        if a.kinds_only:
+            wild(a.wild)
+            return
         families_quality(families_dir(a.data_dir, seeds, fam_scenarios, a.jobs, fam_families), a.relabel)
         if a.families_only:
             return
