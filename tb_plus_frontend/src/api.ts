@@ -32,6 +32,8 @@ export interface RunsColumns {
   status?: RunStatus[];
   /** Per run: the counts of its diagnostics findings by severity, or null while not computed yet. */
   diagnostics?: (DiagCounts | null)[];
+  /** Per run: the kind of training it was taken for (supervised, rl, lm_pretrain, finetune, unknown). */
+  kind?: string[];
 }
 
 export interface Progress {
@@ -76,6 +78,8 @@ export interface RunInfo {
   tags: number;
   /** Counts of the diagnostics findings by severity; null while not computed yet, or from an older backend. */
   diagnostics: DiagCounts | null;
+  /** The kind of training the diagnostics took it for; null from an older backend. */
+  kind: string | null;
   hparams: Record<string, HparamValue>;
 }
 
@@ -680,6 +684,7 @@ export function runsFromColumns(cols: RunsColumns, hparams: Record<string, Hpara
       status: statusOf(cols, i),
       tags: cols.tags[i] ?? 0,
       diagnostics: diagCounts(cols.diagnostics?.[i]),
+      kind: cols.kind?.[i] ?? null,
       hparams: hp,
     };
   });

@@ -190,6 +190,9 @@ def test_columns_hidden_chosen_pinned_and_resized(page, env):
     scroller = table.locator(".tbp-run-table")
     width = scroller.evaluate("el => el.scrollWidth")
     assert width < 2500, width  # 5 hparam columns, not 50
+    # the kind of training the diagnostics took each run for (losses only here: supervised)
+    kind = page.get_by_test_id("run-row-" + RUNS[0]).locator('[data-col="kind"]')
+    expect(kind).to_have_text("supervised")
     # hide a column, show an empty one: both persist after a reload
     button.click()
     table.get_by_test_id("run-colvis-size").uncheck()

@@ -23,6 +23,15 @@ import { VirtualList } from "./virtual_list";
 import type { DiagCounts, HparamValue, RunInfo, RunStatus } from "../api";
 import { SEVERITY_ICON, countText, worstOf } from "./diag_panel";
 
+/** How the run table names the kinds of training (the diagnostics' kinds). */
+const KIND_LABEL: Record<string, string> = {
+  supervised: "supervised",
+  rl: "RL",
+  lm_pretrain: "LM pre-train",
+  finetune: "fine-tune",
+  unknown: "—",
+};
+
 export const RUN_ROW_HEIGHT = 24;
 /** Space after every cell's content (the cells carry it as padding, so pinned cells cover the gap). */
 const GAP = 8;
@@ -372,6 +381,7 @@ export class RunTable {
       { key: "last_write", label: "last write", width: "88px", sortable: true, numeric: true, value: (r) => this.activity(r) || null, cell: (r) => this.lastWriteText(r) },
       { key: "size", label: "size", width: "70px", sortable: true, numeric: true, value: (r) => r.size, cell: (r) => formatBytes(r.size) },
       { key: "tags", label: "tags", width: "56px", sortable: true, numeric: true, value: (r) => r.tags, cell: (r) => r.tags.toLocaleString() },
+      { key: "kind", label: "kind", width: "84px", sortable: true, value: (r) => r.kind ?? null, cell: (r) => KIND_LABEL[r.kind ?? ""] ?? r.kind ?? "—" },
       {
         key: "path",
         label: "path",
