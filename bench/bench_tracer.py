@@ -6,9 +6,12 @@
 Models: on the CPU a small CNN (3 conv layers, 32x32 inputs, batch 64) and an MLP (6 x 512, batch
 256); on a GPU (when torch.cuda is available, or --device cuda) a ResNet-50 (torchvision, if
 installed) and a 12-layer transformer encoder (d=768), bf16 autocast, batch 64. Variants, each
-timed over --steps steps after a warm-up, median of 3 repeats:
+timed over --steps steps after a warm-up; the variants run interleaved (repeat 1 of each, then repeat
+2, ...), median of --repeats (7) with the spread (lowest and highest):
 
 * baseline: forward, backward, optimizer step;
+* tracer budget=0.02 (the default: it measures its cost and picks the interval; the chosen interval
+  is printed);
 * tracer (norms + ratios + activations, every=1, no histograms);
 * tracer + histograms every 100 steps;
 * naive: writer.add_scalar of every parameter's gradient norm every step (.item() per tensor);
@@ -77,8 +80,10 @@ def run_variant(name, model, make_x, classes, variant, steps, device, logdir, wa
     y = torch.randint(0, classes, (x.shape[0],), device=device)
     loss_fn = torch.nn.CrossEntropyLoss()
     tracer = writer = None
-    if variant.startswith("tracer"):
-        tracer = Tracer(model, opt, logdir=logdir, histograms_every=hist_every if "hist" in variant else 0)
+    if variant.startswith("tracer budget"):
+        tracer = Tracer(model, opt, logdir=logdir, budget=float(variant.split("=")[1]), histograms_every=0)
+    elif variant.startswith("tracer"):
+        tracer = Tracer(model, opt, logdir=logdir, every=1, histograms_every=hist_every if "hist" in variant else 0)
     elif variant.startswith("naive"):
         from torch.utils.tensorboard import SummaryWriter
 
@@ -108,18 +113,20 @@ def run_variant(name, model, make_x, classes, variant, steps, device, logdir, wa
         one(s)
     sync()
     dt = (time.perf_counter() - t0) / steps
+    interval = None
     if tracer is not None:
+        interval = tracer.every
         tracer.close()
     if writer is not None:
         writer.close()
-    return dt
+    return dt, interval
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--device", default=None)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--hist-every", type=int, default=100, help="steps between histograms in the +hist variants")
     add_smoke_flag(ap)
     args = ap.parse_args()
@@ -139,24 +146,33 @@ def main():
     print("machine:", machine(), "| device:", torch.cuda.get_device_name() if device == "cuda" else "cpu",
           "| torch", torch.__version__, "| threads", torch.get_num_threads())
     h = args.hist_every
-    variants = ["baseline", "tracer", "tracer+hist%d" % h, "naive add_scalar", "naive add_scalar+add_histogram/%d" % h]
+    variants = ["baseline", "tracer budget=0.02", "tracer", "tracer+hist%d" % h, "naive add_scalar",
+                "naive add_scalar+add_histogram/%d" % h]
     for name, model, make_x, classes in models(device, batch, width):
         import copy
 
         print(f"\n### {name}, {sum(p.numel() for p in model.parameters()):,} parameters in "
               f"{len(list(model.parameters()))} tensors, {args.steps} steps\n")
-        print("| variant | ms/step (median of %d) | overhead |" % args.repeats)
-        print("|---|---|---|")
-        base = None
-        for variant in variants:
-            times = []
-            for _ in range(args.repeats):
+        times = {v: [] for v in variants}
+        chosen = []
+        for _ in range(args.repeats):  # interleaved: a slow spell of the machine hits every variant alike
+            for variant in variants:
                 with tempfile.TemporaryDirectory() as d:
-                    times.append(run_variant(name, copy.deepcopy(model), make_x, classes, variant, args.steps,
-                                             device, d, warmup, h))
-            med = statistics.median(times) * 1000
-            base = med if variant == "baseline" else base
-            print("| %s | %.2f | %s |" % (variant, med, "-" if variant == "baseline" else "%+.1f%%" % (100 * (med / base - 1))))
+                    dt, interval = run_variant(name, copy.deepcopy(model), make_x, classes, variant, args.steps,
+                                               device, d, warmup, h)
+                times[variant].append(dt)
+                if variant.startswith("tracer budget"):
+                    chosen.append(interval)
+        print("| variant | ms/step (median of %d) | spread ms | overhead |" % args.repeats)
+        print("|---|---|---|---|")
+        base = statistics.median(times["baseline"]) * 1000
+        for variant in variants:
+            med = statistics.median(times[variant]) * 1000
+            label = variant if not variant.startswith("tracer budget") else "%s (interval chosen: %s)" % (
+                variant, "/".join(str(c) for c in sorted(set(chosen))))
+            print("| %s | %.2f | %.2f-%.2f | %s |" % (
+                label, med, min(times[variant]) * 1000, max(times[variant]) * 1000,
+                "-" if variant == "baseline" else "%+.1f%%" % (100 * (med / base - 1))))
             sys.stdout.flush()
 
 

@@ -1,8 +1,18 @@
 """The PyTorch tracer.
 
-    tracer = Tracer(model, optimizer, logdir="runs/exp1", every=1, histograms_every=100)
+    tracer = Tracer(model, optimizer, logdir="runs/exp1")   # budget=0.02: at most ~2% of the step time
     ...                      # train as usual: the optimizer's step hooks drive the tracer
     tracer.close()           # flushes and stops the writer thread
+
+How often it traces: by default (`budget=0.02`) the tracer measures its own cost (host time in its
+hooks and, on CUDA, the device time of its kernels from events it queries later, never waiting for
+them) against the training step's time (between optimizer steps, its own cost taken out), and traces
+every N-th step with N = ceil(cost / (budget x step time)), from the medians of the last traced
+steps and steps, between 1 and `max_every`. Over any window of N steps or more its share stays
+within the budget. The chosen N is written as the scalar series `<prefix>/interval` at each traced
+step, so a reader knows the sampling. `every=N` forces a fixed interval (steps that are multiples
+of N) instead. Update statistics are right at any interval (the weights are copied only before a
+traced step), and dead-unit windows count traced steps (`dead_window` traced steps).
 
 Without an optimizer, call `tracer.step(step)` after each optimizer step yourself (update
 statistics then need `snapshot()` before the step).
@@ -31,6 +41,7 @@ Histograms of weights, gradients and activations are computed on the device (tor
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -39,6 +50,7 @@ import torch
 from tb_plus import metadata
 from tb_plus.trace.writer import EventWriter as _Writer
 from tb_plus.trace.writer import histogram_event as _histogram_event
+from tb_plus.trace.writer import scalar_event as _scalar_event
 from tb_plus.trace.writer import tensor_event as _tensor_event
 
 TANH_SATURATED = 2.5  # |tanh'(x)| = 1 - tanh(x)^2 < 0.027 beyond
@@ -50,15 +62,34 @@ SATURATING = {torch.nn.Tanh: TANH_SATURATED, torch.nn.Sigmoid: SIGMOID_SATURATED
 HIST_BINS = 30
 
 
+COST_WINDOW = 8  # traced steps whose cost the budget's median reads
+STEP_WINDOW = 32  # steps whose time it reads
+
+
 class Tracer:
-    def __init__(self, model, optimizer=None, logdir=None, *, writer=None, every=1, histograms_every=100,
-                 activations=True, dead_window=100, act_examples=16, prefix="trace"):
+    def __init__(self, model, optimizer=None, logdir=None, *, writer=None, every=None, budget=0.02, max_every=1000,
+                 histograms_every=100, activations=True, dead_window=100, act_examples=16, prefix="trace",
+                 clock=time.perf_counter):
         if (logdir is None) == (writer is None):
             raise ValueError("give a logdir or a writer (one of them)")
-        if every < 1 or (histograms_every is not None and histograms_every < 0):
+        if (every is not None and every < 1) or (histograms_every is not None and histograms_every < 0):
             raise ValueError("every must be >= 1 and histograms_every >= 0 (0 or None: no histograms)")
+        if every is None and not (budget is not None and 0 < budget < 1 and max_every >= 1):
+            raise ValueError("without every, budget must be a share of the step time, 0 < budget < 1, "
+                             "and max_every >= 1")
         self.model = model
-        self.every = int(every)
+        self.fixed = every is not None  # a fixed interval; else chosen from the budget
+        self.every = int(every) if self.fixed else 1
+        self.budget = None if self.fixed else float(budget)
+        self.max_every = int(max_every)
+        self._clock = clock
+        self._next = 0  # budget mode: the next step traced
+        self._next_hist = 0  # budget mode: histograms at the first traced step from this one
+        self._costs = []  # [step, seconds]: host (+ device, once known) cost of the last traced steps
+        self._steps = []  # seconds of the last training steps, the tracer's own cost taken out
+        self._pending = 0.0  # host seconds spent in the tracer during the current step so far
+        self._last_end = None  # when the last step() returned
+        self._device_marks = []  # (step, start event, end event) of traced steps on CUDA, read when done
         self.histograms_every = int(histograms_every or 0)
         self.prefix = prefix
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -89,7 +120,44 @@ class Tracer:
 
     def _traced(self, step=None) -> bool:
         s = self.global_step if step is None else step
-        return s % self.every == 0
+        return s % self.every == 0 if self.fixed else s >= self._next
+
+    def _hist_due(self, s) -> bool:
+        """Histograms at this (traced) step: multiples of histograms_every with a fixed interval; else
+        the first traced step at least histograms_every after the last histograms."""
+        if not self.histograms_every:
+            return False
+        return s % self.histograms_every == 0 if self.fixed else s >= self._next_hist
+
+    @property
+    def measured_share(self):
+        """The tracer's measured share of the training time at the current interval (None until measured)."""
+        if not self._costs or not self._steps:
+            return None
+        step = float(np.median(self._steps))
+        return float(np.median([c for _, c in self._costs])) / (self.every * step) if step > 0 else None
+
+    def _choose_interval(self):
+        """Budget mode: the interval that keeps the measured cost within the budget."""
+        if self.fixed or not self._costs or not self._steps:
+            return
+        step = float(np.median(self._steps))
+        cost = float(np.median([c for _, c in self._costs]))
+        if step <= 0:
+            return
+        self.every = int(min(self.max_every, max(1, math.ceil(cost / (self.budget * step)))))
+
+    def _read_device_marks(self):
+        """Adds the device time of finished traced steps to their cost (events only queried)."""
+        keep = []
+        for i, start, end in self._device_marks:
+            if end.query():
+                for entry in self._costs:
+                    if entry[0] == i:  # host and device time both count: a conservative cost
+                        entry[1] += start.elapsed_time(end) / 1000.0
+            else:
+                keep.append((i, start, end))
+        self._device_marks = keep[-COST_WINDOW:]
 
     def _hook_activations(self, all_leaves):
         for name, module in self.model.named_modules():
@@ -111,36 +179,43 @@ class Tracer:
         def hook(mod, inputs, output):
             if not self._traced() or name in self._act or not torch.is_tensor(output):
                 return
-            with torch.no_grad():
-                out = output.detach()
-                x = out[: self.act_examples] if out.dim() >= 2 else out  # a view: no copy
-                x = x.float()
-                n = max(x.numel(), 1)
-                if x.numel():
-                    var, mean = torch.var_mean(x, unbiased=False)  # one pass
-                    std = var.sqrt()
-                else:
-                    mean = std = x.new_tensor(float("nan"))
-                zeros = (x == 0).sum() / n
-                if threshold is not None and inputs and torch.is_tensor(inputs[0]):
-                    pre = inputs[0].detach()
-                    pre = (pre[: self.act_examples] if pre.dim() >= 2 else pre).float()
-                    saturated = (pre.abs() > threshold).sum() / max(pre.numel(), 1)
-                else:
-                    saturated = x.new_tensor(float("nan"))
-                if kind == "relu" and x.dim() >= 2:
-                    dims = [d for d in range(x.dim()) if d != 1]
-                    positive = (x > 0).amax(dim=dims) if dims else (x > 0)
-                    prev = self._alive.get(name)
-                    self._alive[name] = positive if prev is None or prev.shape != positive.shape else prev | positive
-                dead = self._dead.get(name, x.new_tensor(float("nan")))
-                self._act[name] = torch.stack([mean, std, zeros.float(), saturated.float(), dead.float()])
-                if self._batch is None and out.dim() >= 2:
-                    self._batch = int(out.shape[0])  # written once, in the activations' metadata
-                if self.histograms_every and self.global_step % self.histograms_every == 0:
-                    self._hist_acts[name] = out
+            t0 = self._clock()
+            try:
+                self._act_stats(name, kind, threshold, inputs, output)
+            finally:
+                self._pending += self._clock() - t0
 
         return hook
+
+    def _act_stats(self, name, kind, threshold, inputs, output):
+        with torch.no_grad():
+            out = output.detach()
+            x = out[: self.act_examples] if out.dim() >= 2 else out  # a view: no copy
+            x = x.float()
+            n = max(x.numel(), 1)
+            if x.numel():
+                var, mean = torch.var_mean(x, unbiased=False)  # one pass
+                std = var.sqrt()
+            else:
+                mean = std = x.new_tensor(float("nan"))
+            zeros = (x == 0).sum() / n
+            if threshold is not None and inputs and torch.is_tensor(inputs[0]):
+                pre = inputs[0].detach()
+                pre = (pre[: self.act_examples] if pre.dim() >= 2 else pre).float()
+                saturated = (pre.abs() > threshold).sum() / max(pre.numel(), 1)
+            else:
+                saturated = x.new_tensor(float("nan"))
+            if kind == "relu" and x.dim() >= 2:
+                dims = [d for d in range(x.dim()) if d != 1]
+                positive = (x > 0).amax(dim=dims) if dims else (x > 0)
+                prev = self._alive.get(name)
+                self._alive[name] = positive if prev is None or prev.shape != positive.shape else prev | positive
+            dead = self._dead.get(name, x.new_tensor(float("nan")))
+            self._act[name] = torch.stack([mean, std, zeros.float(), saturated.float(), dead.float()])
+            if self._batch is None and out.dim() >= 2:
+                self._batch = int(out.shape[0])  # written once, in the activations' metadata
+            if self._hist_due(self.global_step):
+                self._hist_acts[name] = out
 
     # ------------------------------------------------------------------ stepping
 
@@ -148,6 +223,7 @@ class Tracer:
         """Keeps a copy of the weights before the optimizer step (for the update statistics), in
         buffers allocated once and filled by one multi-tensor copy."""
         if self._traced():
+            t0 = self._clock()
             with torch.no_grad():
                 weights = [p.detach() for p in self.params]
                 buf = self._buffers
@@ -156,6 +232,7 @@ class Tracer:
                     buf = self._buffers = [torch.empty_like(w) for w in weights]
                 torch._foreach_copy_(buf, weights)
                 self._before = buf
+            self._pending += self._clock() - t0
 
     @torch.no_grad()
     def step(self, step=None) -> None:
@@ -163,9 +240,37 @@ class Tracer:
         if step is not None:
             self.global_step = int(step)
         s = self.global_step
+        cost = None
         if self._traced(s):
+            t0 = self._clock()
+            cuda = bool(self.params) and self.params[0].is_cuda and not self.fixed
+            if cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
             self._record(s)
+            if cuda:
+                end.record()
+                self._device_marks.append((s, start, end))
+            cost = self._pending + (self._clock() - t0)
+        now = self._clock()
+        if self._last_end is not None and not self.fixed:
+            self._steps.append(max(0.0, now - self._last_end - (cost if cost is not None else self._pending)))
+            del self._steps[:-STEP_WINDOW]
+        self._pending = 0.0
+        if cost is not None and not self.fixed:
+            self._costs.append([s, cost])
+            self._read_device_marks()
+            del self._costs[:-COST_WINDOW]
+            self._choose_interval()
+            self._next = s + self.every
+            self._send_interval(s)
         self.global_step = s + 1
+        self._last_end = self._clock()
+
+    def _send_interval(self, s):
+        """The interval chosen after traced step s, as the scalar series <prefix>/interval."""
+        every, wall = self.every, time.time()
+        self._writer.put(None, lambda: [_scalar_event(f"{self.prefix}/interval", s, every, wall)])
 
     def _record(self, s):
         params = self.params
@@ -207,8 +312,9 @@ class Tracer:
                 act = torch.stack([self._act[n] for n in names])
                 self._send("activations", s, names, metadata.ACT_STATS, act)
             self._act = {}
-        if self.histograms_every and s % self.histograms_every == 0:
+        if self._hist_due(s):
             self._histograms(s, weights, grads)
+            self._next_hist = s + self.histograms_every
 
     def _send(self, family, s, names, stats, matrix):
         host, ready = _to_host(matrix)

@@ -91,3 +91,10 @@ def histogram_event(tag, step, edges, counts, wall):
     return event_pb2.Event(wall_time=wall, step=int(step), summary=summary_pb2.Summary(value=[value]))
 
 
+
+
+def scalar_event(tag, step, value, wall):
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    value = summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
+    return event_pb2.Event(wall_time=wall, step=int(step), summary=summary_pb2.Summary(value=[value]))

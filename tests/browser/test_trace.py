@@ -40,7 +40,7 @@ def trace_env(tmp_path_factory):
         torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
     )
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    tracer = Tracer(model, opt, logdir=str(root / RUN), histograms_every=0)
+    tracer = Tracer(model, opt, logdir=str(root / RUN), every=1, histograms_every=0)
     x = torch.randn(64, 4)
     y = x.sum(1, keepdim=True)
     for _ in range(STEPS):

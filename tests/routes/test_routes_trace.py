@@ -17,7 +17,7 @@ def setup(tmp_path_factory):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    tracer = Tracer(model, opt, logdir=str(logs / "mlp"), histograms_every=0)
+    tracer = Tracer(model, opt, logdir=str(logs / "mlp"), every=1, histograms_every=0)
     for _ in range(30):
         loss = model(torch.randn(16, 4)).pow(2).mean()
         opt.zero_grad()

@@ -77,7 +77,7 @@ def test_tracer_files(tmp_path):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    tracer = Tracer(model, opt, logdir=str(tmp_path / "logs" / "m"), histograms_every=0)
+    tracer = Tracer(model, opt, logdir=str(tmp_path / "logs" / "m"), every=1, histograms_every=0)
     for _ in range(50):
         loss = model(torch.randn(8, 4)).pow(2).mean()
         opt.zero_grad()

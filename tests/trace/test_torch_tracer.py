@@ -23,7 +23,7 @@ def train(tracer_kw, steps=5, tmp_path=None, model=None, lr=0.1, poison=None):
 
     model = model or small_model()
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    tracer = Tracer(model, opt, logdir=str(tmp_path / "logs"), **tracer_kw)
+    tracer = Tracer(model, opt, logdir=str(tmp_path / "logs"), **{"every": 1, **tracer_kw})
     torch.manual_seed(1)
     refs = []
     for step in range(steps):
@@ -135,7 +135,7 @@ def test_the_tracer_never_writes_into_the_training_loop(tmp_path):
     from tb_plus.trace import Tracer
 
     model = small_model()
-    tracer = Tracer(model, logdir=str(tmp_path / "logs"), histograms_every=0)
+    tracer = Tracer(model, logdir=str(tmp_path / "logs"), every=1, histograms_every=0)
     tracer._writer._add = lambda ev: (_ for _ in ()).throw(OSError("disk full"))
     model(torch.randn(4, 6)).sum().backward()
     tracer.step()
