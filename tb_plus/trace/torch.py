@@ -35,6 +35,12 @@ The activations' metadata also carries "batch": the leading dimension of the fir
 activation (the batch size, when the batch dimension comes first), which tells the diagnostics a
 loss summed over the batch from a bad initialisation.
 
+Mixed precision: statistics are float32 whatever the parameters' dtype. With `scaler=` (a
+torch.amp.GradScaler) gradient statistics are of unscaled gradients (its step() unscales them in place
+before the optimizer step), a step it skips (inf or NaN gradients at its scale) is counted in the
+series `<prefix>/skipped_steps` instead of being reported as NaN gradients, and the loss scale is
+recorded as `<prefix>/loss_scale` at traced and skipped steps.
+
 Histograms of weights, gradients and activations are computed on the device (torch.histc) every
 `histograms_every` steps and written as ordinary TensorBoard histograms under trace/hist/.
 """
@@ -69,7 +75,7 @@ STEP_WINDOW = 32  # steps whose time it reads
 class Tracer:
     def __init__(self, model, optimizer=None, logdir=None, *, writer=None, every=None, budget=0.02, max_every=1000,
                  histograms_every=100, activations=True, dead_window=100, act_examples=16, prefix="trace",
-                 clock=time.perf_counter):
+                 scaler=None, clock=time.perf_counter):
         if (logdir is None) == (writer is None):
             raise ValueError("give a logdir or a writer (one of them)")
         if (every is not None and every < 1) or (histograms_every is not None and histograms_every < 0):
@@ -115,6 +121,11 @@ class Tracer:
         if optimizer is not None:
             self._hooks.append(optimizer.register_step_pre_hook(lambda opt, args, kwargs: self.snapshot()))
             self._hooks.append(optimizer.register_step_post_hook(lambda opt, args, kwargs: self.step()))
+        self.scaler = scaler
+        self.skipped = 0  # optimizer steps the GradScaler skipped (inf/NaN gradients at its scale)
+        self._stepped = False  # an optimizer step happened since the scaler's last update
+        if scaler is not None:
+            self._wrap_scaler(scaler)
 
     # ------------------------------------------------------------------ hooks
 
@@ -217,6 +228,56 @@ class Tracer:
             if self._hist_due(self.global_step):
                 self._hist_acts[name] = out
 
+    # ------------------------------------------------------------------ mixed precision
+
+    def _wrap_scaler(self, scaler):
+        """With a torch.amp.GradScaler: its step() unscales the gradients in place before the optimizer
+        step (so the statistics are of unscaled gradients) and skips the optimizer step when they hold
+        an inf or NaN at the current scale. Its update() is wrapped to notice a skipped step: it is
+        counted (series <prefix>/skipped_steps) instead of being taken for NaN gradients, and the loss
+        scale is recorded (series <prefix>/loss_scale) at traced and skipped steps."""
+        original = scaler.update
+
+        def update(new_scale=None):
+            stepped, self._stepped = self._stepped, False
+            scale = self._scale_now()
+            original(new_scale)
+            if not stepped:
+                self._skipped_step(scale)
+
+        scaler.update = update
+        self._unwrap = lambda: scaler.__dict__.pop("update", None)
+
+    def _scale_now(self):
+        """The scaler's current scale as a tensor copy (no host sync), or None."""
+        sc = getattr(self.scaler, "_scale", None)
+        if torch.is_tensor(sc):
+            return sc.detach().reshape(1).float().clone()
+        try:
+            return torch.tensor([float(self.scaler.get_scale())])
+        except Exception:  # noqa: BLE001 (a scaler of another kind: no scale to record)
+            return None
+
+    def _send_scalars(self, s, values: dict):
+        """Scalar series <prefix>/<name> at step s from 1-element tensors, copied without a host sync."""
+        names = [n for n, v in values.items() if v is not None]
+        if not names:
+            return
+        host, ready = _to_host(torch.cat([values[n].reshape(1).float() for n in names]))
+        wall = time.time()
+        self._writer.put(ready, lambda: [_scalar_event(f"{self.prefix}/{n}", s, float(v), wall)
+                                         for n, v in zip(names, host.numpy().tolist())])
+
+    def _skipped_step(self, scale):
+        s = self.global_step
+        self.skipped += 1
+        self._before = None
+        self._act = {}
+        self._hist_acts = {}
+        self._pending = 0.0
+        self._send_scalars(s, {"skipped_steps": torch.tensor([float(self.skipped)]), "loss_scale": scale})
+        self.global_step = s + 1
+
     # ------------------------------------------------------------------ stepping
 
     def snapshot(self) -> None:
@@ -241,8 +302,11 @@ class Tracer:
             self.global_step = int(step)
         s = self.global_step
         cost = None
+        self._stepped = True
         if self._traced(s):
             t0 = self._clock()
+            if self.scaler is not None:
+                self._send_scalars(s, {"loss_scale": self._scale_now()})
             cuda = bool(self.params) and self.params[0].is_cuda and not self.fixed
             if cuda:
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -278,19 +342,20 @@ class Tracer:
             return
         weights = [p.detach() for p in params]
         grads = [p.grad.detach() if p.grad is not None else torch.zeros_like(p) for p in params]
-        wn = torch.stack(torch._foreach_norm(weights, 2))
-        gn = torch.stack(torch._foreach_norm(grads, 2))
-        wmax = torch.stack(torch._foreach_norm(weights, float("inf")))
-        gmax = torch.stack(torch._foreach_norm(grads, float("inf")))
-        w1 = torch.stack(torch._foreach_norm(weights, 1))
+        f32 = torch.float32  # statistics in float32 whatever the parameters' dtype (bf16 sums lose digits)
+        wn = torch.stack(torch._foreach_norm(weights, 2, dtype=f32))
+        gn = torch.stack(torch._foreach_norm(grads, 2, dtype=f32))
+        wmax = torch.stack(torch._foreach_norm(weights, float("inf"), dtype=f32))
+        gmax = torch.stack(torch._foreach_norm(grads, float("inf"), dtype=f32))
+        w1 = torch.stack(torch._foreach_norm(weights, 1, dtype=f32))
         if self._counts is None or self._counts.device != wn.device or len(self._counts) != len(weights):
             self._counts = torch.tensor([max(w.numel(), 1) for w in weights], device=wn.device, dtype=torch.float32)
         counts = self._counts
         if self._before is not None and len(self._before) == len(weights):
             torch._foreach_sub_(self._before, weights)  # before - after, in the snapshot's buffers: the same norms
             deltas = self._before
-            un = torch.stack(torch._foreach_norm(deltas, 2))
-            u1 = torch.stack(torch._foreach_norm(deltas, 1))
+            un = torch.stack(torch._foreach_norm(deltas, 2, dtype=f32))
+            u1 = torch.stack(torch._foreach_norm(deltas, 1, dtype=f32))
             ratio = un / wn
             ratio_mean = (u1 / counts) / (w1 / counts)
         else:
@@ -374,6 +439,8 @@ class Tracer:
         for h in self._hooks:
             h.remove()
         self._hooks = []
+        if self.scaler is not None:
+            self._unwrap()
         self._writer.close()
 
     @property
