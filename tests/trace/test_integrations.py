@@ -1,0 +1,84 @@
+"""One-line integrations (issue 20, item 4): the Hugging Face Trainer's and Lightning's callbacks
+attach the tracer, write beside the framework's own scalars, and number steps as the framework does.
+Each test runs when its package is installed (CI installs both)."""
+
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+
+def _logdir_tags(path):
+    from tb_plus.store import Logdir
+
+    ld = Logdir(str(path), cache_dir=str(path) + "_cache").refresh()
+    return ld, {r: set(ld.tags(r)) for r in ld.runs()}
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1, self.act, self.l2 = nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)
+
+    def forward(self, x, labels=None):
+        out = self.l2(self.act(self.l1(x))).squeeze(-1)
+        return {"loss": ((out - labels) ** 2).mean(), "logits": out}
+
+
+def test_hf_trainer_callback(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    from transformers import Trainer, TrainingArguments
+
+    from tb_plus.trace.hf import TracerCallback
+
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    torch.manual_seed(0)
+    data = [{"x": torch.randn(4), "labels": torch.randn(())} for _ in range(64)]
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=6, logging_steps=1, report_to=["tensorboard"],
+                             per_device_train_batch_size=8, use_cpu=True, save_strategy="no", disable_tqdm=True,
+                             learning_rate=1e-2)
+    callback = TracerCallback(every=1, histograms_every=0)
+    Trainer(model=Tiny(), args=args, train_dataset=data, callbacks=[callback]).train()
+    assert callback.tracer is None  # closed on train end
+    ld, tags = _logdir_tags(tmp_path / "out" / "runs")
+    (run,) = [r for r, t in tags.items() if "train/loss" in t]  # one run: the trace beside the Trainer's scalars
+    assert "trace/grad_norm/l1.weight" in tags[run] and "trace/dead_fraction/act" in tags[run]
+    loss_steps = ld.scalars(run, "train/loss").step.tolist()
+    assert loss_steps == [1, 2, 3, 4, 5, 6]
+    assert ld.scalars(run, "trace/grad_norm/l1.weight").step.tolist() == loss_steps  # the Trainer's numbering
+
+
+def test_lightning_callback(tmp_path):
+    L = pytest.importorskip("lightning.pytorch")
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from tb_plus.trace.lightning import TracerCallback
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = Tiny()
+
+        def training_step(self, batch, _):
+            loss = self.net(batch[0], batch[1])["loss"]
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    torch.manual_seed(0)
+    ds = torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randn(64))
+    logger = TensorBoardLogger(str(tmp_path / "logs"), name="exp")
+    callback = TracerCallback(every=1, histograms_every=0)
+    trainer = L.Trainer(max_steps=6, logger=logger, callbacks=[callback], enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
+                        accelerator="cpu", devices=1)
+    trainer.fit(Module(), torch.utils.data.DataLoader(ds, batch_size=8))
+    assert callback.tracer is None
+    ld, tags = _logdir_tags(tmp_path / "logs")
+    (run,) = [r for r, t in tags.items() if "train_loss" in t]
+    assert os.path.basename(run) == "version_0" and "trace/grad_norm/net.l1.weight" in tags[run]
+    assert ld.scalars(run, "trace/grad_norm/net.l1.weight").step.tolist() == list(range(6))
