@@ -47,6 +47,7 @@ Histograms of weights, gradients and activations are computed on the device (tor
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 
@@ -96,15 +97,20 @@ class Tracer:
         self._pending = 0.0  # host seconds spent in the tracer during the current step so far
         self._last_end = None  # when the last step() returned
         self._device_marks = []  # (step, start event, end event) of traced steps on CUDA, read when done
+        self._agreed = None  # distributed budget mode: the interval every rank agreed on
+        self.traced_steps = collections.deque(maxlen=256)  # the last steps traced (every rank keeps its own)
         self.histograms_every = int(histograms_every or 0)
         self.prefix = prefix
-        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
-        self.params = [p for n, p in model.named_parameters() if p.requires_grad]
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.names = [_user_name(model, n) for n, _ in named]
+        self.params = [p for _, p in named]
+        self._dist = _Distributed.of(model, self.params)  # None: one process
+        self.writes = self._dist is None or self._dist.rank == 0  # one rank writes
         self.global_step = 0
         self._before = None
         self._buffers = None  # the weight snapshot's storage, reused every traced step
         self._counts = None  # numel per parameter tensor, on the device
-        self._writer = _Writer(target=logdir if logdir is not None else writer)
+        self._writer = _Writer(target=logdir if logdir is not None else writer) if self.writes else _NoWriter()
         self._sent_meta = set()
         self._hooks = []
         self._act = {}  # module name -> stats tensor of this step
@@ -148,15 +154,18 @@ class Tracer:
         step = float(np.median(self._steps))
         return float(np.median([c for _, c in self._costs])) / (self.every * step) if step > 0 else None
 
-    def _choose_interval(self):
-        """Budget mode: the interval that keeps the measured cost within the budget."""
+    def _proposal(self) -> int:
+        """Budget mode: the interval that keeps the cost measured so far within the budget."""
         if self.fixed or not self._costs or not self._steps:
-            return
+            return self.every
         step = float(np.median(self._steps))
         cost = float(np.median([c for _, c in self._costs]))
         if step <= 0:
-            return
-        self.every = int(min(self.max_every, max(1, math.ceil(cost / (self.budget * step)))))
+            return self.every
+        return int(min(self.max_every, max(1, math.ceil(cost / (self.budget * step)))))
+
+    def _choose_interval(self):
+        self.every = self._proposal()
 
     def _read_device_marks(self):
         """Adds the device time of finished traced steps to their cost (events only queried)."""
@@ -188,7 +197,7 @@ class Tracer:
         threshold = SATURATING.get(type(module))
 
         def hook(mod, inputs, output):
-            if not self._traced() or name in self._act or not torch.is_tensor(output):
+            if not self.writes or not self._traced() or name in self._act or not torch.is_tensor(output):
                 return
             t0 = self._clock()
             try:
@@ -286,7 +295,7 @@ class Tracer:
         if self._traced():
             t0 = self._clock()
             with torch.no_grad():
-                weights = [p.detach() for p in self.params]
+                weights = [_local(p.detach()) for p in self.params]
                 buf = self._buffers
                 if buf is None or len(buf) != len(weights) or any(
                         b.shape != w.shape or b.dtype != w.dtype or b.device != w.device for b, w in zip(buf, weights)):
@@ -304,6 +313,7 @@ class Tracer:
         cost = None
         self._stepped = True
         if self._traced(s):
+            self.traced_steps.append(s)
             t0 = self._clock()
             if self.scaler is not None:
                 self._send_scalars(s, {"loss_scale": self._scale_now()})
@@ -325,7 +335,10 @@ class Tracer:
             self._costs.append([s, cost])
             self._read_device_marks()
             del self._costs[:-COST_WINDOW]
-            self._choose_interval()
+            if self._dist is None:
+                self._choose_interval()
+            elif self._agreed is not None:
+                self.every = self._agreed
             self._next = s + self.every
             self._send_interval(s)
         self.global_step = s + 1
@@ -340,8 +353,15 @@ class Tracer:
         params = self.params
         if not params:
             return
-        weights = [p.detach() for p in params]
-        grads = [p.grad.detach() if p.grad is not None else torch.zeros_like(p) for p in params]
+        d = self._dist
+        if d is not None and not d.sharded:  # replicated (DDP): the gradients are all-reduced already
+            if not self.fixed:
+                self._agreed = d.agree(self._proposal())  # every rank traces the same steps
+            if not self.writes:
+                self._before = None
+                return
+        weights = [_local(p.detach()) for p in params]
+        grads = [_local(p.grad.detach()) if p.grad is not None else torch.zeros_like(w) for p, w in zip(params, weights)]
         f32 = torch.float32  # statistics in float32 whatever the parameters' dtype (bf16 sums lose digits)
         wn = torch.stack(torch._foreach_norm(weights, 2, dtype=f32))
         gn = torch.stack(torch._foreach_norm(grads, 2, dtype=f32))
@@ -349,18 +369,36 @@ class Tracer:
         gmax = torch.stack(torch._foreach_norm(grads, float("inf"), dtype=f32))
         w1 = torch.stack(torch._foreach_norm(weights, 1, dtype=f32))
         if self._counts is None or self._counts.device != wn.device or len(self._counts) != len(weights):
-            self._counts = torch.tensor([max(w.numel(), 1) for w in weights], device=wn.device, dtype=torch.float32)
+            self._counts = torch.tensor([w.numel() for w in weights], device=wn.device, dtype=torch.float32)
         counts = self._counts
-        if self._before is not None and len(self._before) == len(weights):
+        have_update = self._before is not None and len(self._before) == len(weights)
+        if have_update:
             torch._foreach_sub_(self._before, weights)  # before - after, in the snapshot's buffers: the same norms
             deltas = self._before
             un = torch.stack(torch._foreach_norm(deltas, 2, dtype=f32))
             u1 = torch.stack(torch._foreach_norm(deltas, 1, dtype=f32))
-            ratio = un / wn
-            ratio_mean = (u1 / counts) / (w1 / counts)
         else:
-            un = ratio = ratio_mean = torch.full_like(wn, float("nan"))
+            un = u1 = torch.full_like(wn, float("nan"))
         self._before = None
+        gnan, ginf = _nonfinite_counts(grads, gn)
+        wnan, winf = _nonfinite_counts(weights, wn)
+        if d is not None and d.sharded:  # local shards: sums of squares, sums, counts and maxima combined
+            sums = torch.stack([wn * wn, gn * gn, un * un, w1, u1, gnan.to(wn), ginf.to(wn), wnan.to(wn),
+                                winf.to(wn), counts]) / d.factors(wn.device)
+            maxima = torch.cat([torch.stack([wmax, gmax]).reshape(-1),
+                                torch.tensor([float(self._proposal() if not self.fixed else 1)], device=wn.device)])
+            sums, maxima = d.combine(sums, maxima)
+            wn, gn, un, w1, u1 = sums[0].sqrt(), sums[1].sqrt(), sums[2].sqrt(), sums[3], sums[4]
+            gnan, ginf, wnan, winf, counts = sums[5], sums[6], sums[7], sums[8], sums[9]
+            n = len(params)
+            wmax, gmax = maxima[:n], maxima[n:2 * n]
+            if not self.fixed:
+                self._agreed = int(maxima[-1].item())  # the traced step's own collective: every rank agrees
+            if not self.writes:
+                return
+        counts = counts.clamp(min=1)
+        ratio = un / wn
+        ratio_mean = (u1 / counts) / (w1 / counts)
         gnan, ginf = _nonfinite_counts(grads, gn)
         wnan, winf = _nonfinite_counts(weights, wn)
         matrix = torch.stack([wn, gn, un, ratio, ratio_mean, wmax, gmax, gnan, ginf, wnan, winf], dim=1).float()
@@ -377,7 +415,7 @@ class Tracer:
                 act = torch.stack([self._act[n] for n in names])
                 self._send("activations", s, names, metadata.ACT_STATS, act)
             self._act = {}
-        if self._hist_due(s):
+        if self._hist_due(s) and (d is None or not d.sharded):  # sharded: no histograms of partial tensors
             self._histograms(s, weights, grads)
             self._next_hist = s + self.histograms_every
 
@@ -491,6 +529,100 @@ def _histc(x, lo, hi, weights=None):
     scaled = ((x - lo) / (hi - lo) * HIST_BINS).floor().clamp_(0, HIST_BINS - 1).long()
     return torch.zeros(HIST_BINS, device=x.device).index_add_(0, scaled, torch.ones_like(x) if weights is None
                                                                else weights)
+
+
+def _is_dtensor(t) -> bool:
+    return type(t).__name__ == "DTensor" and hasattr(t, "to_local")
+
+
+def _local(t):
+    """The local shard of a DTensor (FSDP2, tensor parallelism); the tensor itself otherwise."""
+    return t.to_local() if _is_dtensor(t) else t
+
+
+_WRAPPERS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+
+
+def _user_name(model, name: str) -> str:
+    """A parameter's name as the user's model names it: without DDP's `module.` and the wrappers'
+    prefixes (FSDP1, activation checkpointing, torch.compile)."""
+    for w in _WRAPPERS:
+        name = name.replace(w, "")
+    if type(model).__name__ == "DistributedDataParallel" and name.startswith("module."):
+        name = name[len("module."):]
+    return name
+
+
+class _NoWriter:
+    """The writer of a rank that does not write."""
+
+    errors = ()
+
+    def put(self, ready, build):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class _Distributed:
+    """How statistics combine across the ranks of torch.distributed.
+
+    Replicated parameters (DistributedDataParallel: every rank holds them whole, gradients all-reduced):
+    rank 0's statistics are the model's; the others compute nothing. Sharded parameters (FSDP2's and
+    tensor parallelism's DTensors, FSDP1's use_orig_params views): each rank's local shard gives sums of
+    squares, sums, NaN/Inf counts and element counts, all-reduced once (SUM), and maxima (MAX), so the
+    norms equal the unsharded ones; a parameter replicated over some mesh dimensions is divided by its
+    replication. In budget mode each traced step's collective also carries each rank's proposed interval
+    (MAX), so every rank traces the same steps; untraced steps make no collective."""
+
+    def __init__(self, dist, world, rank, sharded, factors):
+        self.dist, self.world, self.rank, self.sharded = dist, world, rank, sharded
+        self._factors = factors
+        self._on = {}
+
+    @classmethod
+    def of(cls, model, params):
+        try:
+            import torch.distributed as dist
+        except ImportError:
+            return None
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return None
+        world, rank = dist.get_world_size(), dist.get_rank()
+        fsdp1 = any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
+        sharded = fsdp1 or any(_is_dtensor(p) for p in params)
+        factors = []
+        for p in params:
+            if _is_dtensor(p):
+                shards = 1
+                for i, placement in enumerate(p.placements):
+                    if placement.is_shard():
+                        shards *= p.device_mesh.size(i)
+                factors.append(world / shards)
+            else:
+                factors.append(1.0 if fsdp1 else float(world))
+        return cls(dist, world, rank, sharded, factors)
+
+    def factors(self, device):
+        if device not in self._on:
+            self._on[device] = torch.tensor(self._factors, device=device, dtype=torch.float32)
+        return self._on[device]
+
+    def combine(self, sums, maxima):
+        self.dist.all_reduce(sums, op=self.dist.ReduceOp.SUM)
+        self.dist.all_reduce(maxima, op=self.dist.ReduceOp.MAX)
+        return sums, maxima
+
+    def agree(self, proposal: int) -> int:
+        t = torch.tensor([float(proposal)])
+        if self.dist.get_backend() == "nccl":
+            t = t.cuda()
+        self.dist.all_reduce(t, op=self.dist.ReduceOp.MAX)
+        return int(t.item())
 
 
 __all__ = ["Tracer", "TANH_SATURATED", "SIGMOID_SATURATED"]
