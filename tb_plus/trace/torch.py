@@ -365,8 +365,8 @@ class Tracer:
         f32 = torch.float32  # statistics in float32 whatever the parameters' dtype (bf16 sums lose digits)
         wn = torch.stack(torch._foreach_norm(weights, 2, dtype=f32))
         gn = torch.stack(torch._foreach_norm(grads, 2, dtype=f32))
-        wmax = torch.stack(torch._foreach_norm(weights, float("inf"), dtype=f32))
-        gmax = torch.stack(torch._foreach_norm(grads, float("inf"), dtype=f32))
+        wmax = _max_abs(weights, wn)
+        gmax = _max_abs(grads, gn)
         w1 = torch.stack(torch._foreach_norm(weights, 1, dtype=f32))
         if self._counts is None or self._counts.device != wn.device or len(self._counts) != len(weights):
             self._counts = torch.tensor([w.numel() for w in weights], device=wn.device, dtype=torch.float32)
@@ -529,6 +529,17 @@ def _histc(x, lo, hi, weights=None):
     scaled = ((x - lo) / (hi - lo) * HIST_BINS).floor().clamp_(0, HIST_BINS - 1).long()
     return torch.zeros(HIST_BINS, device=x.device).index_add_(0, scaled, torch.ones_like(x) if weights is None
                                                                else weights)
+
+
+def _max_abs(tensors, like):
+    """max |x| per tensor in float32; 0 for an empty one (a rank's empty shard: the identity of MAX here)."""
+    full = [i for i, t in enumerate(tensors) if t.numel()]
+    if len(full) == len(tensors):
+        return torch.stack(torch._foreach_norm(tensors, float("inf"), dtype=torch.float32))
+    out = torch.zeros_like(like)
+    if full:
+        out[full] = torch.stack(torch._foreach_norm([tensors[i] for i in full], float("inf"), dtype=torch.float32))
+    return out
 
 
 def _is_dtensor(t) -> bool:

@@ -1,4 +1,4 @@
-"""The tracer under torch.distributed (issue 20, item 2): DistributedDataParallel and FSDP2
+"""The tracer under torch.distributed (issue 20, item 2): DistributedDataParallel, FSDP1 (use_orig_params) and FSDP2
 (fully_shard, DTensor parameters), 2 processes on the CPU with the gloo backend. Every statistic
 equals the one a single process computes on the same model and data; one rank writes; in budget mode
 every rank traces the same steps. The processes meet through a file store (no port is chosen)."""
@@ -52,6 +52,10 @@ def _worker(rank, store_path, logdir, mode, out_dir):
             from torch.nn.parallel import DistributedDataParallel
 
             model = DistributedDataParallel(model)
+        elif mode == "fsdp1":
+            from torch.distributed.fsdp import FullyShardedDataParallel
+
+            model = FullyShardedDataParallel(model, use_orig_params=True, device_id=torch.device("cpu"))
         else:
             from torch.distributed.device_mesh import init_device_mesh
             from torch.distributed.fsdp import fully_shard
@@ -102,7 +106,7 @@ def _spawn(tmp_path, mode):
     return logdir, [np.load(out / f"traced{r}.npy").tolist() for r in range(WORLD)]
 
 
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp1"])
 def test_statistics_equal_a_single_process(tmp_path, mode):
     if mode == "fsdp2":
         pytest.importorskip("torch.distributed.fsdp", reason="FSDP2 needs torch >= 2.6")
