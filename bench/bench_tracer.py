@@ -63,7 +63,7 @@ def models(device, batch=None, width=None):
     except ImportError:
         left_out("ResNet-50", "torchvision is not installed")
     layer = nn.TransformerEncoderLayer(768, 12, 3072, batch_first=True)
-    enc = nn.Sequential(nn.TransformerEncoder(layer, 12), nn.Flatten(), nn.LazyLinear(10))
+    enc = nn.Sequential(nn.TransformerEncoder(layer, 12), nn.Flatten(), nn.Linear(128 * 768, 10))
     out.append(("transformer 12 x 768 (bf16, batch %d, seq 128)" % b, enc,
                 lambda: torch.randn(b, 128, 768, device=device), 10))
     return out
@@ -135,7 +135,16 @@ def main():
         args.steps, args.repeats, args.hist_every, warmup, batch, width = 2, 1, 2, 1, 8, 64
     import torch
 
-    from bench_render import machine
+    def machine():
+        try:
+            from bench_render import machine as described
+
+            return described()
+        except ImportError:  # a machine without the store's bench dependencies (a GPU box)
+            import platform
+
+            return "%s, %d cores, %s" % (platform.processor() or platform.machine(), os.cpu_count() or 0,
+                                         platform.platform(terse=True))
 
     if args.smoke:
         torch.set_num_threads(1)  # tiny steps: several threads only wait for each other (on a busy machine, long)

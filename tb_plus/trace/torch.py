@@ -217,20 +217,22 @@ class Tracer:
                 var, mean = torch.var_mean(x, unbiased=False)  # one pass
                 std = var.sqrt()
             else:
-                mean = std = x.new_tensor(float("nan"))
+                mean = std = x.new_full((), float("nan"))
             zeros = (x == 0).sum() / n
             if threshold is not None and inputs and torch.is_tensor(inputs[0]):
                 pre = inputs[0].detach()
                 pre = (pre[: self.act_examples] if pre.dim() >= 2 else pre).float()
                 saturated = (pre.abs() > threshold).sum() / max(pre.numel(), 1)
             else:
-                saturated = x.new_tensor(float("nan"))
+                saturated = x.new_full((), float("nan"))  # a fill kernel: no copy from the host
             if kind == "relu" and x.dim() >= 2:
                 dims = [d for d in range(x.dim()) if d != 1]
                 positive = (x > 0).amax(dim=dims) if dims else (x > 0)
                 prev = self._alive.get(name)
                 self._alive[name] = positive if prev is None or prev.shape != positive.shape else prev | positive
-            dead = self._dead.get(name, x.new_tensor(float("nan")))
+            dead = self._dead.get(name)
+            if dead is None:  # (new_tensor would copy from pageable host memory: a stream sync)
+                dead = x.new_full((), float("nan"))
             self._act[name] = torch.stack([mean, std, zeros.float(), saturated.float(), dead.float()])
             if self._batch is None and out.dim() >= 2:
                 self._batch = int(out.shape[0])  # written once, in the activations' metadata
@@ -369,7 +371,7 @@ class Tracer:
         gmax = _max_abs(grads, gn)
         w1 = torch.stack(torch._foreach_norm(weights, 1, dtype=f32))
         if self._counts is None or self._counts.device != wn.device or len(self._counts) != len(weights):
-            self._counts = torch.tensor([w.numel() for w in weights], device=wn.device, dtype=torch.float32)
+            self._counts = torch.tensor([w.numel() for w in weights], dtype=torch.float32).to(wn.device)  # once
         counts = self._counts
         have_update = self._before is not None and len(self._before) == len(weights)
         if have_update:
@@ -386,7 +388,7 @@ class Tracer:
             sums = torch.stack([wn * wn, gn * gn, un * un, w1, u1, gnan.to(wn), ginf.to(wn), wnan.to(wn),
                                 winf.to(wn), counts]) / d.factors(wn.device)
             maxima = torch.cat([torch.stack([wmax, gmax]).reshape(-1),
-                                torch.tensor([float(self._proposal() if not self.fixed else 1)], device=wn.device)])
+                                wn.new_full((1,), float(self._proposal() if not self.fixed else 1))])
             sums, maxima = d.combine(sums, maxima)
             wn, gn, un, w1, u1 = sums[0].sqrt(), sums[1].sqrt(), sums[2].sqrt(), sums[3], sums[4]
             gnan, ginf, wnan, winf, counts = sums[5], sums[6], sums[7], sums[8], sums[9]
@@ -498,6 +500,9 @@ def _to_host(matrix):
     return host, ready
 
 
+_ENDS = {}  # (tensor sizes, device) -> cumulative sizes on the device
+
+
 def _nonfinite_counts(tensors, norms, batched=None):
     """(NaN counts, Inf counts) per tensor. A tensor with a finite L2 norm has neither; on the CPU
     that is checked first (no device to synchronise with), so finite steps cost nothing. On an
@@ -514,8 +519,13 @@ def _nonfinite_counts(tensors, norms, batched=None):
         inf = torch.stack([torch.isinf(t).sum() for t in tensors]).float()
         return nan, inf
     flat = torch.cat([t.reshape(-1) for t in tensors])
-    ends = torch.tensor([t.numel() for t in tensors], dtype=torch.int64).cumsum(0)
-    ends = ends.to(flat.device, non_blocking=True)
+    sizes = tuple(t.numel() for t in tensors)
+    key = (sizes, flat.device)
+    ends = _ENDS.get(key)
+    if ends is None:  # made once per parameter layout: a copy from the host would sync the stream each time
+        if len(_ENDS) > 64:
+            _ENDS.clear()
+        ends = _ENDS[key] = torch.tensor(sizes, dtype=torch.int64).cumsum(0).to(flat.device)
     out = []
     for mark in (torch.isnan(flat), torch.isinf(flat)):
         c = torch.cat([mark.new_zeros(1, dtype=torch.int64), mark.cumsum(0)])  # int64: no overflow

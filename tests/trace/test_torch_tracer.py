@@ -136,7 +136,7 @@ def test_the_tracer_never_writes_into_the_training_loop(tmp_path):
 
     model = small_model()
     tracer = Tracer(model, logdir=str(tmp_path / "logs"), every=1, histograms_every=0)
-    tracer._writer._add = lambda ev: (_ for _ in ()).throw(OSError("disk full"))
+    tracer._writer._file.write = lambda ev: (_ for _ in ()).throw(OSError("disk full"))
     model(torch.randn(4, 6)).sum().backward()
     tracer.step()
     tracer.close()
