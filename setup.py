@@ -149,7 +149,9 @@ setup(
                  # the S3 test stack pinned to one consistent set: s3fs needs aiobotocore, which pins botocore
                  # tightly, and moto wants the newest boto3; left free, pip backtracks for minutes and
                  # can settle on s3fs 0.4 or re-resolve torch to its CUDA build
-                 "s3fs==2026.9.0", "aiobotocore==3.10.0", "boto3==1.43.117", "moto[server]==5.2.5"],
+                 "s3fs==2026.9.0", "aiobotocore==3.10.0", "boto3==1.43.117", "moto[server]==5.2.5",
+                 # reinforcement-learning trainings for the RL diagnostics' tests and corpus (CartPole, no download)
+                 "stable-baselines3==2.9.2", "gymnasium==1.4.0"],
         "tf": ["tensorflow-cpu"],
         # object storage: the fsspec implementation of your store (s3fs, gcsfs, ...); none is required
         "s3": ["s3fs>=2023.1"],
