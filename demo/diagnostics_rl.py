@@ -239,10 +239,10 @@ def label(m, figures=None) -> dict:
             if rise > 0.6 * need:
                 borderline.append("improved a little")
         elif peak - end >= COLLAPSED * rise:
-            # onset: the last point before the final fall where the curve was within a tenth of the
+            # onset: the last point before the final fall where the curve was within a fifth of the
             # rise from its peak
             pk = int(np.argmax(rm))
-            near = np.flatnonzero(rm[: pk + 1] >= peak - 0.1 * rise)
+            near = np.flatnonzero(rm[: pk + 1] >= peak - 0.2 * rise)
             exp("rl_return_collapse", int(s[near[-1]]) if len(near) else int(s[pk]))
         elif peak - end >= 0.3 * rise:
             borderline.append("fell back part of the way")

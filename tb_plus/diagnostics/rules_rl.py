@@ -84,7 +84,7 @@ def _return_at(p, step):
       (0.5) x |start| and return_noise (3) x its noise), then fell back by at least collapse_share
       (0.6) of that rise and stayed there until the end, for `patience` points. A dip that
       recovers is no finding. Onset: the last point before the final fall where the return was
-      within a tenth of the rise from its peak.""")
+      within a fifth of the rise from its peak.""")
 def rl_return_collapse(c: _Ctx):
     if not _rl(c):
         return []
@@ -99,7 +99,7 @@ def rl_return_collapse(c: _Ctx):
     patience = max(int(c.cfg.t("patience_min")), int(math.ceil(c.cfg.t("rl_patience_share") * n)))
     if n - j < patience or j <= p["peak_i"] or p["end"] >= level:
         return []
-    near = np.flatnonzero(sm[p["peak_i"]: j] >= p["peak"] - 0.1 * p["rise"])
+    near = np.flatnonzero(sm[p["peak_i"]: j] >= p["peak"] - 0.2 * p["rise"])
     k = p["peak_i"] + int(near[-1]) if len(near) else p["peak_i"]
     lost = (p["peak"] - p["end"]) / p["rise"]
     tag = p["sig"].tag
@@ -252,8 +252,8 @@ def rl_ppo_update(c: _Ctx):
 @rule("rl_explained_variance", "warning", "Value function explains nothing",
       """RL runs: the explained variance of the value predictions (1 - Var(returns - values) /
       Var(returns); 1 is perfect, 0 no better than a constant), smoothed, at or below ev_low (0)
-      for ev_long (50%) of the points after a warm-up of ev_warmup (25%) of them, in a row up to
-      the end; at least rl_min_points (10) points after the warm-up. When the return still improves
+      on ev_long (50%) of the points after a warm-up of ev_warmup (25%) of them, for `patience`
+      points in a row, and over the last fifth (its median); at least rl_min_points (10) points after the warm-up. When the return still improves
       steadily (it improved and is above its start by half its rise at the end) the critic only
       lags: info. Onset: the start of that stretch.""")
 def rl_explained_variance(c: _Ctx):
@@ -269,20 +269,19 @@ def rl_explained_variance(c: _Ctx):
     if n < c.cfg.t("rl_min_points"):
         return []
     mask = sm <= c.cfg.t("ev_low")
-    j = n
-    while j > 0 and mask[j - 1]:
-        j -= 1
-    if n - j < max(c.cfg.t("patience_min"), c.cfg.t("ev_long") * n):
+    patience = max(int(c.cfg.t("patience_min")), int(math.ceil(c.cfg.t("rl_patience_share") * n)))
+    j = streak(mask, patience)
+    if j is None or mask.mean() < c.cfg.t("ev_long") or _edge(sm, False, max(3, n // 5)) > c.cfg.t("ev_low"):
         return []
     p = _progress(c)
     learning = p is not None and p["improved"] and p["end"] >= p["start"] + 0.5 * p["rise"]
     med = float(np.median(sm[j:]))
     return [c.find(
         [sig.tag], x[j], sig.step[-1],
-        f"{sig.tag} stays at or below {fmt(c.cfg.t('ev_low'))} from about step {int(x[j])} to the end (median "
-        f"{fmt(med)}, smoothed)" + ("; the return still improves, so the critic only lags." if learning else
+        f"{sig.tag} is at or below {fmt(c.cfg.t('ev_low'))} on {fmt(100 * mask.mean())}% of the points from about "
+        f"step {int(x[j])} to the end (median {fmt(med)}, smoothed)" + ("; the return still improves, so the critic only lags." if learning else
                                     ": the value function predicts the returns no better than a constant."),
-        {"median": med, "points": n - j},
+        {"median": med, "share": float(mask.mean()), "points": n - j},
         "Check the value targets: the reward scale (normalise rewards, e.g. VecNormalize), gamma and GAE lambda, "
         "the value loss coefficient (vf_coef) and the value network's size and learning rate; with very short "
         "rollouts (A2C's n_steps=5) the explained variance is noisy by itself.",
