@@ -15,13 +15,14 @@ run written straight into OUTDIR/<family>-<scenario>-s<seed>):
   ppo_small  PPO, 1 env, n_steps 256, batch 32, 4 epochs, lr 1e-3, net 32-32, 20k steps
   a2c        A2C, 4 envs, n_steps 5, lr 7e-4, net 64-64, logged every 10 updates, 30k steps
   dqn        DQN (rl-baselines3-zoo's CartPole settings: lr 2.3e-3, batch 64, train every 256 steps
-             with 128 gradient steps, target update every 10, exploration over 16%), 25k steps
+             with 128 gradient steps, target update every 10, exploration over 16%), 20k steps
 
 Scenarios: healthy (the settings above), healthy_lr_half (learning rate / 2), healthy_batch (PPO: twice
 the rollout; A2C: 8 envs; DQN: batch 128); broken: lr_high (learning rate x100, DQN x30),
-ent_neg (a negative entropy coefficient, -0.3: the policy is pushed to be deterministic; PPO and A2C
-only), reward_x1000 (a gymnasium TransformReward wrapper multiplying every reward by 1000 under
-the Monitor, as a reward-scaling bug does).
+ent_neg (the entropy coefficient's sign flipped, -1.0, with the learning rate x10: the policy is
+pushed to be deterministic; PPO and A2C only), reward_x1000 (a gymnasium TransformReward wrapper
+multiplying every reward by 1000 outside the Monitor, as a reward-scaling bug does: the agent learns
+from the scaled rewards, the logged return is the task's own).
 
 Labels follow what each run measurably did, not its scenario: a callback records every episode (its
 end step and return, as the Monitor reports it) and, for PPO and A2C, at the end of each rollout the
@@ -77,7 +78,7 @@ def settings(family, scenario, quick=False):
                                               learning_starts=1000, gamma=0.99, target_update_interval=10,
                                               train_freq=256, gradient_steps=128, exploration_fraction=0.16,
                                               exploration_final_eps=0.04,
-                                              policy_kwargs=dict(net_arch=[256, 256])), 1, 25000
+                                              policy_kwargs=dict(net_arch=[256, 256])), 1, 20000
     else:
         raise ValueError(f"unknown family {family!r}; known: {FAMILIES}")
     learn = {"log_interval": 10} if algo == "a2c" else ({"log_interval": 4} if algo == "dqn" else {})
@@ -92,8 +93,9 @@ def settings(family, scenario, quick=False):
             kw["batch_size"] = 128
     elif scenario == "lr_high":
         kw["learning_rate"] *= 30 if algo == "dqn" else 100
-    elif scenario == "ent_neg":
-        kw["ent_coef"] = -0.3
+    elif scenario == "ent_neg":  # the entropy term's sign flipped and the policy's rate far too high
+        kw["ent_coef"] = -1.0
+        kw["learning_rate"] *= 10
     if quick:
         steps = steps // 3
     return algo, kw, n_envs, steps, learn
@@ -116,7 +118,8 @@ def train(outdir, family, scenario, seed, quick=False) -> dict:
     def wrap(env):
         return gym.wrappers.TransformReward(env, lambda r: scale * r) if scale != 1.0 else env
 
-    # the Monitor wraps the scaled environment: it reports (and SB3 logs) the returns the agent sees
+    # the scaling wraps the Monitor (make_vec_env's wrapper_class): the agent sees the scaled rewards,
+    # the Monitor (and SB3's rollout/ep_rew_mean) the task's own
     env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=seed,
                        env_kwargs=None, wrapper_class=None if scale == 1.0 else wrap)
     cls = {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
@@ -190,7 +193,7 @@ def measure(m) -> dict:
         return f
     # the curve's start: its first point with 10 episodes in it; peak and end
     k0 = min(9, len(rm) - 1)
-    start, peak_i = float(rm[k0]), int(np.argmax(rm))
+    start, peak_i = float(rm[k0]), k0 + int(np.argmax(rm[k0:]))
     peak, end = float(rm[peak_i]), float(rm[-1])
     f.update(ret_start=start, ret_peak=peak, ret_peak_step=int(s[peak_i]), ret_end=end)
     # the true CartPole return (the episode length) tells a scaled reward from a real one
@@ -213,8 +216,9 @@ def measure(m) -> dict:
 IMPROVED = 0.5       # the 100-episode mean rose above its start by at least this share of the start
 COLLAPSED = 0.5      # ... and fell back by at least this share of that rise by the end
 ENT_COLLAPSED = 0.1  # the policy's entropy fell below this share of its start ...
-ENT_EARLY = 0.5      # ... while the return had made less than this share of its rise to the peak
-KL_HIGH = 0.05       # the median KL between the policy before and after an update above this
+ENT_EARLY = 0.75     # ... while the return had made less than this share of its rise to the peak
+KL_HIGH = 0.05       # the KL between the policy before and after an update above this ...
+KL_SHARE = 0.25      # ... in at least this share of the updates
 EV_LOW = 0.0         # the explained variance at or below this over the last 3/4 of the run
 
 
@@ -241,7 +245,7 @@ def label(m, figures=None) -> dict:
         elif peak - end >= COLLAPSED * rise:
             # onset: the last point before the final fall where the curve was within a fifth of the
             # rise from its peak
-            pk = int(np.argmax(rm))
+            pk = k0 + int(np.argmax(rm[k0:]))
             near = np.flatnonzero(rm[: pk + 1] >= peak - 0.2 * rise)
             exp("rl_return_collapse", int(s[near[-1]]) if len(near) else int(s[pk]))
         elif peak - end >= 0.3 * rise:
@@ -267,11 +271,11 @@ def label(m, figures=None) -> dict:
             allow.add("rl_entropy_collapse")
         kl = np.array([np.nan if u["kl"] is None else u["kl"] for u in up], float)
         if m["algo"] == "ppo" and np.isfinite(kl).sum() >= 5:
-            med = float(np.nanmedian(kl))
-            if med > KL_HIGH:
+            share = float(np.mean(kl[np.isfinite(kl)] > KL_HIGH))
+            if share >= KL_SHARE:
                 over = np.flatnonzero(kl > KL_HIGH)
                 exp("rl_ppo_update", int(st[over[0]]))
-            elif med > 0.5 * KL_HIGH:
+            elif share >= KL_SHARE / 3:
                 borderline.append("policy moves near the PPO range")
                 allow.add("rl_ppo_update")
         ev = np.array([u["ev"] for u in up], float)
@@ -307,6 +311,9 @@ def _clean(x):
 
 def _job(args):
     outdir, fam, scen, seed, quick = args
+    import shutil
+
+    shutil.rmtree(os.path.join(outdir, f"{fam}-{scen}-s{seed}"), ignore_errors=True)  # no second event file
     m = train(outdir, fam, scen, seed, quick)
     d = os.path.join(outdir, MEASURED_DIR)
     os.makedirs(d, exist_ok=True)
@@ -339,10 +346,11 @@ def relabel(outdir) -> dict:
     return labels
 
 
-def make(outdir, seeds=(0, 1, 2), jobs=1, families=None, scenarios=None, quick=False, progress=None) -> dict:
+def make(outdir, seeds=(0, 1, 2), jobs=1, families=None, scenarios=None, quick=False, progress=None,
+         resume=False) -> dict:
     """Trains every (family, scenario, seed) asked for into OUTDIR and returns {run: label} (also
     written to OUTDIR/labels.json). quick: a third of the steps (for a smoke test; its labels say
-    what those shorter runs did)."""
+    what those shorter runs did). resume: keep the runs an earlier call measured (OUTDIR/.measured)."""
     fams = list(FAMILIES) if families is None else list(families)
     bad = [f for f in fams if f not in FAMILIES]
     if bad:
@@ -350,6 +358,9 @@ def make(outdir, seeds=(0, 1, 2), jobs=1, families=None, scenarios=None, quick=F
     os.makedirs(outdir, exist_ok=True)
     work = [(outdir, f, s, int(seed), quick) for f in fams for s in scenarios_of(f)
             if scenarios is None or s in scenarios for seed in seeds]
+    done = {f"{f}-{s}-s{seed}" for _, f, s, seed, _ in work}
+    if resume:
+        work = [w for w in work if not os.path.exists(os.path.join(outdir, MEASURED_DIR, f"{w[1]}-{w[2]}-s{w[3]}.json"))]
     if jobs > 1:
         import multiprocessing as mp
 
@@ -362,7 +373,6 @@ def make(outdir, seeds=(0, 1, 2), jobs=1, families=None, scenarios=None, quick=F
             run, dt = _job(w)
             if progress:
                 progress(run, dt)
-    done = {f"{f}-{s}-s{seed}" for _, f, s, seed, _ in work}
     labels = {k: v for k, v in relabel(outdir).items() if k in done}
     return labels
 
@@ -380,6 +390,7 @@ def main(argv=None):
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="keep the runs an earlier call measured")
     ap.add_argument("--relabel", action="store_true", help="label again from the saved measurements")
     ap.add_argument("--evaluate", action="store_true", help="diagnose and print recall and false alarms")
     a = ap.parse_args(argv)
@@ -389,7 +400,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         labels = make(a.outdir, [int(s) for s in a.seeds.split(",")], a.jobs,
                       a.families.split(",") if a.families else None,
-                      a.scenarios.split(",") if a.scenarios else None, a.quick,
+                      a.scenarios.split(",") if a.scenarios else None, a.quick, resume=a.resume,
                       progress=lambda run, dt: print(f"{run}: {dt:.1f}s", flush=True))
         print(f"{len(labels)} runs in {time.perf_counter() - t0:.0f}s")
     if a.evaluate:

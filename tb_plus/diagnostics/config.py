@@ -122,9 +122,10 @@ THRESHOLDS = {
     # 100-episode mean: under 0.3 of the rise)
     "collapse_share": 0.6,
     # entropy collapse: below this share of its start (healthy PPO/A2C on CartPole keep 0.5-0.9 of it
-    # over their run), before the return made this share of its rise
+    # over their run), before the return made this share of its rise (a policy that turned
+    # deterministic while its return still climbed slowly, as with a negative ent_coef, is early)
     "entropy_collapse": 0.1,
-    "entropy_early": 0.5,
+    "entropy_early": 0.75,
     # PPO: approx_kl / clip fraction above these on this share of the points (healthy runs: approx_kl
     # 0.002-0.02, clip fraction 0.02-0.25; the literature: approx_kl < 0.02-0.05, clip fraction 0.1-0.3)
     "kl_high": 0.05,

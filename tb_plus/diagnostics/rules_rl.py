@@ -169,7 +169,7 @@ def _entropy(c):
       """RL runs: the policy's entropy (RLlib, CleanRL; minus Stable-Baselines3's train/entropy_loss),
       smoothed, falls below entropy_collapse (0.1) x its start (the median of its first points; a
       start at or below 0, as a continuous policy's can be, is not judged) for `patience` points and
-      is still below twice that at the end, before the return made entropy_early (0.5) of its
+      is still below twice that at the end, before the return made entropy_early (0.75) of its
       rise (or, with no return logged, in the first third of the run). A policy that becomes
       deterministic after it learned is no finding. Onset: the start of that stretch.""")
 def rl_entropy_collapse(c: _Ctx):
