@@ -273,8 +273,11 @@ def label(m, figures=None) -> dict:
         if m["algo"] == "ppo" and np.isfinite(kl).sum() >= 5:
             share = float(np.mean(kl[np.isfinite(kl)] > KL_HIGH))
             if share >= KL_SHARE:
-                over = np.flatnonzero(kl > KL_HIGH)
-                exp("rl_ppo_update", int(st[over[0]]))
+                # onset: the first of 3 updates in a row over the range (a single large update is no start)
+                over = kl > KL_HIGH
+                run3 = np.flatnonzero(over[:-2] & over[1:-1] & over[2:])
+                first = int(run3[0]) if len(run3) else int(np.argmax(over))
+                exp("rl_ppo_update", int(st[first]), tolerance=int(0.25 * steps))
             elif share >= KL_SHARE / 3:
                 borderline.append("policy moves near the PPO range")
                 allow.add("rl_ppo_update")

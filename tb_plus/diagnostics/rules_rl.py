@@ -167,7 +167,8 @@ def _entropy(c):
 
 @rule("rl_entropy_collapse", "warning", "Policy entropy collapses early",
       """RL runs: the policy's entropy (RLlib, CleanRL; minus Stable-Baselines3's train/entropy_loss),
-      smoothed, falls below entropy_collapse (0.1) x its start (the median of its first points; a
+      smoothed, falls below entropy_collapse (0.1) x its start (its first value, or the median of its first
+      points when larger; a
       start at or below 0, as a continuous policy's can be, is not judged) for `patience` points and
       is still below twice that at the end, before the return made entropy_early (0.75) of its
       rise (or, with no return logged, in the first third of the run). A policy that becomes
@@ -181,7 +182,9 @@ def rl_entropy_collapse(c: _Ctx):
     x, v, sm = _view(c, sig)
     sm = sign * sm
     n = len(sm)
-    start = _edge(sm, True)
+    # its start: the first value when larger (an untrained policy's entropy is its largest, and a
+    # collapse can be under way by the third point)
+    start = max(_edge(sm, True), sign * float(v[0]))
     if not (n >= c.cfg.t("rl_min_points") and start > 0):
         return []
     low = c.cfg.t("entropy_collapse") * start
