@@ -222,6 +222,14 @@ KL_SHARE = 0.25      # ... in at least this share of the updates
 EV_LOW = 0.0         # the explained variance at or below this over the last 3/4 of the run
 
 
+def first_log_step(m):
+    """The step of SB3's first train/ record for the run's settings."""
+    algo, kw, n_envs, _, learn = settings(m["family"], m["scenario"])
+    if algo == "dqn":
+        return 0
+    return kw["n_steps"] * n_envs * (learn.get("log_interval", 1) if algo == "a2c" else 1)
+
+
 def label(m, figures=None) -> dict:
     f = figures or measure(m)
     fam, scen = m["family"], m["scenario"]
@@ -229,8 +237,13 @@ def label(m, figures=None) -> dict:
     steps = m["steps"]
     tol = int(0.15 * steps)
 
-    def exp(rule, onset=None, tolerance=tol):
+    def exp(rule, onset=None, tolerance=tol, alternatives=()):
         expect.append({"rule": rule, "onset": onset, "tolerance": tolerance})
+        if alternatives:  # findings of these rules match too
+            expect[-1]["alternatives"] = list(alternatives)
+            allow.update(alternatives)
+
+    learning = False  # the return improved and kept most of it: a critic that explains little only lags
 
     if "ret_start" in f:
         s, rm = logged_return(m)
@@ -238,8 +251,11 @@ def label(m, figures=None) -> dict:
         start, peak, end = f["ret_start"], f["ret_peak"], f["ret_end"]
         rise = peak - start
         need = IMPROVED * abs(start)
+        learning = rise >= need and end >= start + 0.5 * rise
+        # a return that did not end up improved: a transient early bump in the logged mean can make it
+        # read as a collapse after a peak, and a collapse after a small rise as no improvement
         if rise < need:
-            exp("rl_no_improvement", None)
+            exp("rl_no_improvement", None, alternatives=("rl_return_collapse",))
             if rise > 0.6 * need:
                 borderline.append("improved a little")
         elif peak - end >= COLLAPSED * rise:
@@ -247,7 +263,8 @@ def label(m, figures=None) -> dict:
             # rise from its peak
             pk = k0 + int(np.argmax(rm[k0:]))
             near = np.flatnonzero(rm[: pk + 1] >= peak - 0.2 * rise)
-            exp("rl_return_collapse", int(s[near[-1]]) if len(near) else int(s[pk]))
+            exp("rl_return_collapse", int(s[near[-1]]) if len(near) else int(s[pk]),
+                alternatives=("rl_no_improvement",) if rise < 2 * need else ())
         elif peak - end >= 0.3 * rise:
             borderline.append("fell back part of the way")
             allow.add("rl_return_collapse")
@@ -257,7 +274,15 @@ def label(m, figures=None) -> dict:
         st = np.array([u["step"] for u in up])
         ent = np.array([u["entropy"] for u in up], float)
         low = np.flatnonzero(ent < ENT_COLLAPSED * ent[0])
-        if len(low) and np.all(ent[low[0]:] < 2 * ENT_COLLAPSED * ent[0]):
+        # SB3 logs train/ after the first update (PPO) or every 10 updates (A2C here): a fall mostly
+        # done by then is not in the logs (they start low), so it is allowed, not expected
+        first_log = m.get("first_log") or first_log_step(m)
+        logged = ent[st >= first_log]
+        unseen = len(logged) and logged[0] < 0.5 * ent[0]
+        if unseen and len(low):
+            allow.add("rl_entropy_collapse")
+            borderline.append("entropy fell before the first logged update")
+        elif len(low) and np.all(ent[low[0]:] < 2 * ENT_COLLAPSED * ent[0]):
             s, rm = logged_return(m)
             at = rm[np.searchsorted(s, st[low[0]]) - 1] if len(s) and s[0] <= st[low[0]] else \
                 (rm[0] if len(rm) else 0.0)
@@ -285,7 +310,9 @@ def label(m, figures=None) -> dict:
         late = ev[len(ev) // 4:]
         late = late[np.isfinite(late)]
         if len(late) >= 5:
-            if np.median(late) <= EV_LOW:
+            if np.median(late) <= EV_LOW and learning:
+                allow.add("rl_explained_variance")  # the rule says it at info only
+            elif np.median(late) <= EV_LOW:
                 exp("rl_explained_variance", int(st[len(ev) // 4]), tolerance=int(0.3 * steps))
             elif np.median(late) <= EV_LOW + 0.2:
                 borderline.append("explained variance near 0")
