@@ -31,8 +31,13 @@ after the update (on the same observations) and the explained variance of the va
 From these, label() tells (on the 100-episode mean SB3 logs as rollout/ep_rew_mean) whether the
 return improved, collapsed after a peak or never improved, whether the entropy collapsed before the
 return made its progress, whether the policy moved by more than the PPO range per update, and whether
-the value function explained nothing for long; each is an expectation with its onset. A run is
-healthy when its scenario is healthy and nothing measured shows a problem.
+the value function explained nothing for long; each is an expectation with its onset. What the logs
+cannot show is allowed, not expected: an entropy that fell before SB3's first train/ record, an
+explained variance near 0 while the return keeps its rise (the rule says that at info). A return
+that did not end up improved may be found as either no improvement or a collapse after a small
+early bump (alternatives). A run is healthy when its scenario is healthy and nothing measured
+shows a problem. The thresholds of the rules were chosen on the ppo and dqn families (TUNE_FAMILIES);
+ppo_small and a2c are held out.
 """
 
 from __future__ import annotations
