@@ -151,7 +151,9 @@ setup(
                  # can settle on s3fs 0.4 or re-resolve torch to its CUDA build
                  "s3fs==2026.9.0", "aiobotocore==3.10.0", "boto3==1.43.117", "moto[server]==5.2.5",
                  # the tracer's one-line integrations (tb_plus.trace.hf, tb_plus.trace.lightning)
-                 "transformers==5.25.0", "accelerate==1.16.0", "lightning==2.6.6"],
+                 "transformers==5.25.0", "accelerate==1.16.0", "lightning==2.6.6",
+                 # reinforcement-learning trainings for the RL diagnostics' tests and corpus (CartPole, no download)
+                 "stable-baselines3==2.9.2", "gymnasium==1.4.0"],
         "tf": ["tensorflow-cpu"],
         # object storage: the fsspec implementation of your store (s3fs, gcsfs, ...); none is required
         "s3": ["s3fs>=2023.1"],

@@ -105,6 +105,36 @@ THRESHOLDS = {
     # stalled: no data for this long (seconds), in a run written within `stall_horizon` seconds
     "stall_seconds": 1800.0,
     "stall_horizon": 6 * 3600.0,
+    # reinforcement learning (rules_rl.py; chosen on the healthy runs of the ppo and dqn families of
+    # demo/diagnostics_rl.py, checked on ppo_small and a2c, /work/shared/wild-logs' SB3 and RLlib runs and
+    # the noisy synthetic series of tests/diagnostics/test_rl_rules.py):
+    # a series is judged from this many (condensed) points; patience: this share of them, at least patience_min
+    "rl_min_points": 10,
+    "rl_patience_share": 0.05,
+    # no improvement is judged from this many steps (environment steps: CartPole's PPO learns in 20-50k);
+    # shorter runs get an info
+    "rl_min_steps": 20000,
+    # the return improved: its smoothed peak above its start by this share of |start| (healthy CartPole
+    # runs: 3-20x their start; broken ones within 0.3x) and by this many times its noise
+    "return_rise": 0.5,
+    "return_noise": 3.0,
+    # collapse: the smoothed return fell back by this share of its rise and stayed (healthy dips of the
+    # 100-episode mean: under 0.3 of the rise)
+    "collapse_share": 0.6,
+    # entropy collapse: below this share of its start (healthy PPO/A2C on CartPole keep 0.5-0.9 of it
+    # over their run), before the return made this share of its rise (a policy that turned
+    # deterministic while its return still climbed slowly, as with a negative ent_coef, is early)
+    "entropy_collapse": 0.1,
+    "entropy_early": 0.75,
+    # PPO: approx_kl / clip fraction above these on this share of the points (healthy runs: approx_kl
+    # 0.002-0.02, clip fraction 0.02-0.25; the literature: approx_kl < 0.02-0.05, clip fraction 0.1-0.3)
+    "kl_high": 0.05,
+    "clip_high": 0.4,
+    "ppo_persist": 0.25,
+    # explained variance at or below this for this share of the points after a warm-up of this share
+    "ev_low": 0.0,
+    "ev_long": 0.5,
+    "ev_warmup": 0.25,
     # general patience: consecutive (condensed) points a condition must hold; and the minimum
     "patience_share": 0.03,
     "patience_min": 3,

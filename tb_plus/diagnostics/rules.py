@@ -1159,7 +1159,6 @@ def _duration(s):
 ORDER = ["nonfinite_loss", "nonfinite_tensor", "divergence", "exploding_gradients", "constant_loss", "plateau",
          "initial_loss", "oscillation", "overfitting", "vanishing_gradients", "weights_not_updated", "update_ratio",
          "dead_relu", "saturation", "weight_growth", "metric_volatility", "stalled"]
-assert sorted(ORDER) == sorted(RULES)
 
 
 def apply(rd, cfg) -> list:
@@ -1172,3 +1171,9 @@ def apply(rd, cfg) -> list:
     return out
 
 
+# reinforcement-learning rules (they return [] unless the run is of kind "rl"), last
+from tb_plus.diagnostics import rules_rl  # noqa: E402,F401
+
+ORDER += ["rl_return_collapse", "rl_no_improvement", "rl_entropy_collapse", "rl_ppo_update", "rl_explained_variance",
+          "rl_losses"]
+assert sorted(ORDER) == sorted(RULES)

@@ -54,3 +54,14 @@ def test_reinforcement_learning_runs_are_recognised(logdir):
     assert gather(logdir, [r for r in logdir.runs() if "imdb-model" in r][0], Config()).kind == "supervised"
     hf = [r for r in logdir.runs() if r.startswith("hf-trainer-distilbert/")]
     assert [gather(logdir, r, Config()).kind for r in hf] == ["finetune"]
+
+
+def test_rl_rules_raise_nothing_on_the_real_rl_runs(logdir, report):
+    """The RL rules (rules_rl.py) run on the SB3 and Ray Tune runs (their kind is rl) and give no
+    warning or error there: the A2C runs' explained variance, negative for the whole first run
+    (A2C's 5-step rollouts), is an info since their return improves."""
+    rl = [r for r in logdir.runs() if r.startswith(("sb3-airsim/", "raytune-rllib-")) and logdir.tags(r)]
+    mine = [f for f in report.findings if f.run in rl]
+    assert not [f for f in mine if f.severity in ("warning", "error")], [f.message for f in mine]
+    ev = [f for f in mine if f.rule == "rl_explained_variance"]
+    assert ev and all(f.severity == "info" for f in ev)
