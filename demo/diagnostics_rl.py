@@ -62,6 +62,7 @@ TUNE_FAMILIES = ("ppo", "dqn")
 HELD_OUT_FAMILIES = ("ppo_small", "a2c")
 HEALTHY = ("healthy", "healthy_lr_half", "healthy_batch")
 BROKEN = ("lr_high", "ent_neg", "reward_x1000")
+SMOKE_SCENARIOS = ("healthy", "lr_high")  # bench_diagnostics.py --smoke: one family, these, one seed
 WINDOW = 100  # SB3's stats_window_size: rollout/ep_rew_mean is the mean of the last 100 episodes
 
 
