@@ -19,6 +19,14 @@ import numpy as np
 from tb_plus.diagnostics.signals import condense, fmt, num, rolling_median, smooth_window, streak, trailing_median
 
 RULES = {}
+LM_KINDS = ("lm_pretrain", "finetune")
+
+
+def lm_run(rd) -> bool:
+    """A language-model run, whose losses rules_lm.py judges: language-model pre-training, or
+    fine-tuning (the Hugging Face Trainer's tags) without a class count (a fine-tuned classifier,
+    whose model_config names a ...ForSequenceClassification, stays with the supervised rules)."""
+    return rd.kind == "lm_pretrain" or (rd.kind == "finetune" and rd.num_classes is None)
 
 
 @dataclasses.dataclass
@@ -155,6 +163,8 @@ def _in(sig):
       walking back from the detection, the point where the rise passed a tenth of that margin.""")
 def divergence(c: _Ctx):
     out = []
+    if lm_run(c.rd):  # rules_lm.py judges language-model losses (spikes, divergence)
+        return out
     f, share = c.cfg.t("divergence_factor"), c.cfg.t("divergence_share")
     for sig in c.rd.losses:
         step, value, x, v, sm = _loss_view(c, sig)
@@ -378,6 +388,8 @@ def _summed_batch(cfg, v, chance, known=None):
       to fall, no swing): the learning rate is likely too high. Onset: the first swing.""")
 def oscillation(c: _Ctx):
     out = []
+    if lm_run(c.rd):  # rules_lm.py judges language-model losses (spikes, divergence)
+        return out
     swing = c.cfg.t("oscillation_swing")
     for sig in c.rd.losses:
         step, value, x, v, sm = _loss_view(c, sig)
@@ -697,6 +709,8 @@ def _total_grad(lay):
       explode_growth (100) times from its start to its end. Onset: the first spike, the first
       step, or the first step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
+    if lm_run(c.rd):  # rules_lm.py: lm_grad_spikes
+        return []
     lay = c.rd.layers.get("grad_norm")
     if lay is None or not len(lay):
         return []
@@ -1172,3 +1186,10 @@ def apply(rd, cfg) -> list:
     return out
 
 
+
+
+# language-model rules (issue 19): rules_lm.py registers them with @rule; they run after these
+from tb_plus.diagnostics import rules_lm  # noqa: E402
+
+ORDER += rules_lm.ORDER
+assert sorted(ORDER) == sorted(RULES)
