@@ -497,17 +497,28 @@ def overfitting(c: _Ctx):
         if not t_end < t_at - 0.02 * abs(t_at):
             continue
         seen.add(tsig.tag)
+        epochs = _epochs_note(c.rd, vs[imin], vs[-1]) if lm_run(c.rd) else ""
         out.append(c.find(
             [tsig.tag, vsig.tag], vs[imin], vs[-1],
             f"{vsig.tag}{_in(vsig)} is lowest ({fmt(vmin)}) at step {int(vs[imin])} and rises to {fmt(smv[-1])} while "
             f"{tsig.tag} keeps falling ({fmt(t_at)} -> {fmt(t_end)}); the gap grows from {fmt(vmin - t_at)} to "
-            f"{fmt(smv[-1] - t_end)}.",
+            f"{fmt(smv[-1] - t_end)}{epochs}.",
             {"val_min": vmin, "val_min_step": int(vs[imin]), "val_end": float(smv[-1]), "train_at_val_min": t_at,
              "train_end": t_end, "gap_at_min": vmin - t_at, "gap_end": float(smv[-1]) - t_end},
             "Stop early at the validation minimum (keep that checkpoint); add regularisation (weight decay, "
             "dropout, data augmentation), use more data or a smaller model; check the training labels for noise.",
         ))
     return out
+
+
+def _epochs_note(rd, at, end):
+    """", at epoch X of Y" from a language-model run's epoch series (train/epoch), else ""."""
+    for sig in rd.series("epoch")[:1]:
+        ok = np.isfinite(sig.value)
+        if ok.sum() >= 2:
+            a, b = np.interp([at, end], sig.step[ok], sig.value[ok])
+            return f" (from epoch {fmt(a)} of {fmt(b)}: repeated data)"
+    return ""
 
 
 def _pair(vsig, losses):
