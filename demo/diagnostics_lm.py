@@ -479,15 +479,20 @@ def label(m, style) -> dict:
     if style in ("megatron", "lightning"):
         ts, tv = _sampled(m, style, "tps")
         n2 = len(tv)
-        ref = float(np.median(tv[int(0.05 * n2): int(0.3 * n2)]))
+        a = max(1, int(0.05 * n2))
         w2 = max(5, n2 // 20) | 1
         tsm = _runmed(tv, w2)
-        low = tsm < 0.6 * ref  # a 40% drop
-        sig.update(tps_ref=ref, tps_end=float(np.median(tv[-n2 // 5:])))
-        j = next((i for i in range(int(0.1 * n2), n2) if low[i:].mean() > 0.8 and low[i]), None)
-        if j is not None and n2 - j >= 0.1 * n2:
-            exp("lm_throughput", ts[j], max(40, 0.08 * m["steps"]))
-        elif (tsm[int(0.1 * n2):] < 0.8 * ref).mean() > 0.1:
+        j, near = None, None
+        for i in range(max(a + 5, n2 // 10), n2 - max(2, n2 // 10) + 1):
+            ref = float(np.median(tv[a:i]))
+            if j is None and tsm[i] < 0.6 * ref and np.mean(tsm[i:] < 0.6 * ref) >= 0.8:  # a 40% drop, kept
+                j = i
+            if near is None and tsm[i] < 0.8 * ref and np.mean(tsm[i:] < 0.8 * ref) >= 0.5:  # 20%, half the time
+                near = i
+        sig.update(tps_first=float(np.median(tv[a: n2 // 4])), tps_end=float(np.median(tv[-max(1, n2 // 5):])))
+        if j is not None:  # a drop in stages (another job's load) starts somewhere from the first stage on
+            exp("lm_throughput", ts[j], max(40, 0.08 * m["steps"], ts[j] - ts[near] if near is not None else 0))
+        elif near is not None:
             allow.add("lm_throughput")
             borderline.append("lm_throughput")
     # overfitting: eval loss rises from its minimum while the train loss keeps falling
