@@ -407,8 +407,9 @@ def label(m, style) -> dict:
             sp = measure_spikes(ls, lv)
             big = [s for s in sp if s[1] >= 1.5 and s[2] is not None]
             sig["spikes"] = sp
-            if big:
-                exp("lm_loss_spikes", big[0][0], 2 * interval)
+            if big:  # onset: the first large spike, or a smaller one before it (the spikes' first)
+                first = min(s[0] for s in sp if s[2] is not None)
+                exp("lm_loss_spikes", big[0][0], max(2 * interval, big[0][0] - first))
                 allow.add("lm_grad_spikes")
             elif any(s[1] >= 1.2 for s in measure_spikes(ls, lv, rise=0.15)):
                 allow.add("lm_loss_spikes")
