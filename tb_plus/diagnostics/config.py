@@ -135,6 +135,44 @@ THRESHOLDS = {
     "ev_low": 0.0,
     "ev_long": 0.5,
     "ev_warmup": 0.25,
+    # --- language-model runs (rules_lm.py); chosen on the tuned-on families of demo/diagnostics_lm.py
+    # (small_cosine, wide_linear) and checked on the held-out ones (deep_cosine, wsd)
+    # loss spikes: a point above (1 + max(rise, noise x the loss's relative noise)) x the median of the
+    # points before it (healthy byte-level LM batches of 512-1024 tokens scatter by 2-4% around
+    # their running median: 6 x that is 12-24%, below the 30% floor); skipped: the first share of
+    # the points (the first steps' loss falls faster than any baseline follows)
+    "lm_spike_rise": 0.3,
+    "lm_spike_noise": 6.0,
+    "lm_spike_skip": 0.05,
+    "lm_spike_warn": 1.5,  # ... a warning when a recovered spike reaches this many times its baseline
+    "lm_spike_link": 3.0,  # a gradient-norm spike within this many logging intervals of a loss spike
+    # divergence that does not recover: the smoothed loss ends above its best by this share of the
+    # progress made until the best, and by this factor (healthy runs end at or near their best;
+    # a recovered spike's loss comes back within 5%)
+    "lm_diverge_share": 0.5,
+    "lm_diverge_factor": 1.3,
+    # gradient-norm spikes: this many times the recent median, and beyond exp(noise x log-noise);
+    # a warning from this many of them (healthy runs' norms wander within 2-3x of their median)
+    "lm_grad_spike_factor": 5.0,
+    "lm_grad_spike_noise": 6.0,
+    "lm_grad_spike_count": 3,
+    # fp16 loss scale: at or below this floor (Megatron's --min-loss-scale default is 1); or halved
+    # at least max(halvings, skip_share x steps) times in the second half (a working dynamic scaler
+    # halves about once per growth interval, 1000-2000 steps, once it has found its level)
+    "lm_scale_floor": 1.0,
+    "lm_scale_halvings": 5,
+    "lm_scale_skip_share": 0.02,
+    # learning-rate schedule: still growing at the end (the maximum in the last tail share, and the
+    # end above growth x the middle); or below zero x the peak over the last zero_share of the run
+    # (a cosine or linear decay to zero is below 1e-3 x its peak only over its last 2%)
+    "lm_lr_tail": 0.1,
+    "lm_lr_growth": 1.5,
+    "lm_lr_zero": 1e-3,
+    "lm_lr_zero_share": 0.2,
+    # throughput: the smoothed tokens/s (or 1 / iteration time) below (1 - drop) x its earlier median
+    # for `hold` of the points to the end (CPU runs shared with other jobs wander by 10-20%)
+    "lm_throughput_drop": 0.3,
+    "lm_throughput_hold": 0.8,
     # general patience: consecutive (condensed) points a condition must hold; and the minimum
     "patience_share": 0.03,
     "patience_min": 3,

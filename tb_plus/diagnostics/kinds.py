@@ -44,6 +44,7 @@ CONVENTIONS = (
     ("Stable-Baselines3", "rl", "value_loss", r"train/(value_loss|critic_loss)", "sb3 ppo, a2c, sac, td3"),
     ("Stable-Baselines3", "rl", "policy_loss", r"train/(policy_gradient_loss|policy_loss|actor_loss)",
      "sb3 ppo, a2c, sac, td3"),
+    # (train/learning_rate is also the Hugging Face Trainer's, time/fps a common name: no sign of a kind)
     ("Stable-Baselines3", "", "lr", r"train/learning_rate", "sb3 common/base_class.py _update_learning_rate"),
     ("Stable-Baselines3", "", "throughput", r"time/fps", "sb3 common/base_class.py"),
     # RLlib through Ray Tune's TBXLogger: result keys under ray/tune/ (old API stack: info/learner/<policy>/

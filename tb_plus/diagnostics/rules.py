@@ -19,6 +19,14 @@ import numpy as np
 from tb_plus.diagnostics.signals import condense, fmt, num, rolling_median, smooth_window, streak, trailing_median
 
 RULES = {}
+LM_KINDS = ("lm_pretrain", "finetune")
+
+
+def lm_run(rd) -> bool:
+    """A language-model run, whose losses rules_lm.py judges: language-model pre-training, or
+    fine-tuning (the Hugging Face Trainer's tags) without a class count (a fine-tuned classifier,
+    whose model_config names a ...ForSequenceClassification, stays with the supervised rules)."""
+    return rd.kind == "lm_pretrain" or (rd.kind == "finetune" and rd.num_classes is None)
 
 
 @dataclasses.dataclass
@@ -155,6 +163,8 @@ def _in(sig):
       walking back from the detection, the point where the rise passed a tenth of that margin.""")
 def divergence(c: _Ctx):
     out = []
+    if lm_run(c.rd):  # rules_lm.py judges language-model losses (spikes, divergence)
+        return out
     f, share = c.cfg.t("divergence_factor"), c.cfg.t("divergence_share")
     for sig in c.rd.losses:
         step, value, x, v, sm = _loss_view(c, sig)
@@ -378,6 +388,8 @@ def _summed_batch(cfg, v, chance, known=None):
       to fall, no swing): the learning rate is likely too high. Onset: the first swing.""")
 def oscillation(c: _Ctx):
     out = []
+    if lm_run(c.rd):  # rules_lm.py judges language-model losses (spikes, divergence)
+        return out
     swing = c.cfg.t("oscillation_swing")
     for sig in c.rd.losses:
         step, value, x, v, sm = _loss_view(c, sig)
@@ -485,17 +497,28 @@ def overfitting(c: _Ctx):
         if not t_end < t_at - 0.02 * abs(t_at):
             continue
         seen.add(tsig.tag)
+        epochs = _epochs_note(c.rd, vs[imin], vs[-1]) if lm_run(c.rd) else ""
         out.append(c.find(
             [tsig.tag, vsig.tag], vs[imin], vs[-1],
             f"{vsig.tag}{_in(vsig)} is lowest ({fmt(vmin)}) at step {int(vs[imin])} and rises to {fmt(smv[-1])} while "
             f"{tsig.tag} keeps falling ({fmt(t_at)} -> {fmt(t_end)}); the gap grows from {fmt(vmin - t_at)} to "
-            f"{fmt(smv[-1] - t_end)}.",
+            f"{fmt(smv[-1] - t_end)}{epochs}.",
             {"val_min": vmin, "val_min_step": int(vs[imin]), "val_end": float(smv[-1]), "train_at_val_min": t_at,
              "train_end": t_end, "gap_at_min": vmin - t_at, "gap_end": float(smv[-1]) - t_end},
             "Stop early at the validation minimum (keep that checkpoint); add regularisation (weight decay, "
             "dropout, data augmentation), use more data or a smaller model; check the training labels for noise.",
         ))
     return out
+
+
+def _epochs_note(rd, at, end):
+    """", at epoch X of Y" from a language-model run's epoch series (train/epoch), else ""."""
+    for sig in rd.series("epoch")[:1]:
+        ok = np.isfinite(sig.value)
+        if ok.sum() >= 2:
+            a, b = np.interp([at, end], sig.step[ok], sig.value[ok])
+            return f" (from epoch {fmt(a)} of {fmt(b)}: repeated data)"
+    return ""
 
 
 def _pair(vsig, losses):
@@ -697,6 +720,8 @@ def _total_grad(lay):
       explode_growth (100) times from its start to its end. Onset: the first spike, the first
       step, or the first step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
+    if lm_run(c.rd):  # rules_lm.py: lm_grad_spikes
+        return []
     lay = c.rd.layers.get("grad_norm")
     if lay is None or not len(lay):
         return []
@@ -1176,4 +1201,10 @@ from tb_plus.diagnostics import rules_rl  # noqa: E402,F401
 
 ORDER += ["rl_return_collapse", "rl_no_improvement", "rl_entropy_collapse", "rl_ppo_update", "rl_explained_variance",
           "rl_losses"]
+
+
+# language-model rules (issue 19): rules_lm.py registers them with @rule; they run after these
+from tb_plus.diagnostics import rules_lm  # noqa: E402
+
+ORDER += rules_lm.ORDER
 assert sorted(ORDER) == sorted(RULES)
