@@ -76,6 +76,7 @@ HELD_OUT_FAMILIES = ("deep_cosine", "wsd")
 HEALTHY = ("healthy", "healthy_lr_half", "healthy_fp16")
 BROKEN = ("spikes", "diverge", "fp16_broken", "warmup_never_ends", "lr_zero", "slowdown", "overfit")
 SCENARIOS = HEALTHY + BROKEN
+SMOKE_SCENARIOS = ("healthy", "diverge")  # bench_diagnostics.py --smoke: one family, these, one seed
 STEPS = {"quick": 250, "default": 500, "overfit": 400}
 
 
