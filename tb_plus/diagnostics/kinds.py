@@ -4,7 +4,7 @@
 
 Kinds: `supervised` (a loss or a metric, none of the signs below), `rl` (reinforcement learning: an
 episode return is logged), `lm_pretrain` (language-model pre-training: a writer that is used for it
-alone, or tokens, perplexity or a loss scale beside a loss), `finetune` (the Hugging Face Trainer's
+alone, or tokens or perplexity beside a loss; a loss scale says fp16, not which kind), `finetune` (the Hugging Face Trainer's
 tags: train/epoch beside eval/loss; the Trainer is mostly used to fine-tune), `unknown` (none of
 these). Rules that assume a kind run only on runs of that kind.
 
@@ -161,8 +161,7 @@ def classify(tags, cfg=None):
         writers[writer] = writers.get(writer, 0) + 1
     if "rl" in kinds or "return" in roles:
         kind = "rl"
-    elif "lm_pretrain" in kinds or ("loss" in roles and ("tokens" in roles or "perplexity" in roles
-                                                          or "loss_scale" in roles)):
+    elif "lm_pretrain" in kinds or ("loss" in roles and ("tokens" in roles or "perplexity" in roles)):
         kind = "lm_pretrain"
     elif {"loss", "eval_loss", "epoch"} <= set(roles) and writers.get("HF Trainer", 0) >= 3:
         kind = "finetune"

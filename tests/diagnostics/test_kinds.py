@@ -56,7 +56,8 @@ def test_roles_follow_the_writers_names():
 def test_a_language_model_is_told_by_its_signs_whatever_the_writer():
     assert classify(["loss", "tokens_seen", "lr"])[0] == "lm_pretrain"
     assert classify(["train/loss", "train/perplexity"])[0] == "lm_pretrain"
-    assert classify(["train/loss", "amp/scale"])[0] == "lm_pretrain"  # a loss scale: fp16 training
+    assert classify(["train/loss", "amp/scale"])[0] == "supervised"  # a loss scale says fp16, not a language model
+    assert classify(["train/loss", "trace/loss_scale", "trace/interval"])[0] == "supervised"  # the tracer's series
 
 
 def test_users_extend_the_table_with_the_configuration():
