@@ -102,15 +102,21 @@ def y_axis(p):
     return labels, (float(off) if off is not None else None), float(p.get_attribute("data-ymin")), float(p.get_attribute("data-ymax"))
 
 
-def _scale_meets(p, data_min, data_max):
-    """Whether the drawn y scale overlaps the data (not the empty chart's 0..1 drawn before them)."""
+def _scale_meets(p, data_min, data_max, log=False):
+    """Whether the drawn y scale covers the data and, on a linear axis, is near its size (not the empty
+    chart's 0..1 drawn before them, which also overlaps data at 1e-25)."""
     lo, hi = p.get_attribute("data-ymin"), p.get_attribute("data-ymax")
-    return p.get_attribute("data-yticks") not in (None, "[]") and lo is not None and hi is not None and \
-        float(lo) <= data_max and float(hi) >= data_min
+    if p.get_attribute("data-yticks") in (None, "[]") or lo is None or hi is None:
+        return False
+    lo, hi = float(lo), float(hi)
+    if not (lo <= data_max and hi >= data_min):
+        return False
+    span = (data_max - data_min) or abs(data_max) * 0.2 or 1.0
+    return log or hi - lo <= max(span * 3, abs(data_max) * 1e-9)
 
 
 def check_labels(p, data_min, data_max, log=False):
-    wait_for(lambda: _scale_meets(p, data_min, data_max), p.page, what="a y scale over the data")
+    wait_for(lambda: _scale_meets(p, data_min, data_max, log), p.page, what="a y scale over the data")
     labels, offset, lo, hi = y_axis(p)
     assert len(labels) >= 2, labels
     assert all(labels), labels

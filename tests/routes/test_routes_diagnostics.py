@@ -63,7 +63,10 @@ def test_findings_of_every_run(client):
     ranks = [{"error": 2, "warning": 1, "info": 0}[f["severity"]] for f in body["findings"]]
     assert ranks == sorted(ranks, reverse=True)
     names = [r["name"] for r in body["rules"]]
-    assert len(names) == 17 and "vanishing_gradients" in names and all(r["description"] for r in body["rules"])
+    from tb_plus.diagnostics import RULES
+
+    assert len(names) == len(RULES) >= 29 and "vanishing_gradients" in names and "rl_return_collapse" in names
+    assert "lm_loss_spikes" in names and all(r["description"] for r in body["rules"])
 
 
 def test_one_run_and_bad_queries(client):
