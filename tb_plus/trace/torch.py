@@ -542,13 +542,21 @@ def _histc(x, lo, hi, weights=None):
 
 
 def _max_abs(tensors, like):
-    """max |x| per tensor in float32; 0 for an empty one (a rank's empty shard: the identity of MAX here)."""
+    """max |x| per tensor in float32; 0 for an empty one (a rank's empty shard: the identity of MAX here).
+    On an accelerator one fused infinity-norm kernel; on the CPU, where that kernel is about 12x slower
+    than a min/max pass, each tensor's aminmax (NaN propagates in both)."""
     full = [i for i, t in enumerate(tensors) if t.numel()]
+    if not full:
+        return torch.zeros_like(like)
+    picked = tensors if len(full) == len(tensors) else [tensors[i] for i in full]
+    if like.device.type == "cpu":
+        maxima = torch.stack([torch.stack(torch.aminmax(t)).float().abs().max() for t in picked])
+    else:
+        maxima = torch.stack(torch._foreach_norm(picked, float("inf"), dtype=torch.float32))
     if len(full) == len(tensors):
-        return torch.stack(torch._foreach_norm(tensors, float("inf"), dtype=torch.float32))
+        return maxima
     out = torch.zeros_like(like)
-    if full:
-        out[full] = torch.stack(torch._foreach_norm([tensors[i] for i in full], float("inf"), dtype=torch.float32))
+    out[full] = maxima
     return out
 
 
