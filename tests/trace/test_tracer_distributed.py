@@ -71,6 +71,8 @@ def _worker(rank, store_path, logdir, mode, out_dir):
         _train(model, opt, rank)
         tracer.close()
         np.save(os.path.join(out_dir, f"traced{rank}.npy"), np.array(list(tracer.traced_steps)))
+        del model, opt  # DDP's reducer and FSDP's hooks go before the process group they use
+        dist.barrier()  # both ranks done before either tears gloo down (a rank leaving early can abort the other)
     finally:
         dist.destroy_process_group()
 
