@@ -524,16 +524,9 @@ def label(m, style) -> dict:
             "signals": _clean(dict(sig, borderline=borderline))}
 
 
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        return _clean(x.item())
-    return x
+if os.path.dirname(os.path.dirname(os.path.abspath(__file__))) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from demo.diagnostics_families import _clean  # noqa: E402 (JSON-safe measurements: the families corpus's)
 
 
 # ------------------------------------------------------------------ the corpus

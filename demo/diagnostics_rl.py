@@ -55,6 +55,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:
     sys.path.insert(0, os.path.dirname(HERE))
 
+from demo.diagnostics_families import _clean  # noqa: E402 (JSON-safe measurements: the families corpus's)
+
 LABELS_FILE = "labels.json"
 MEASURED_DIR = ".measured"
 FAMILIES = ("ppo", "ppo_small", "a2c", "dqn")
@@ -333,16 +335,6 @@ def label(m, figures=None) -> dict:
 
 # ------------------------------------------------------------------ the corpus
 
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (np.floating, np.integer)):
-        return _clean(x.item())
-    return x
 
 
 def _job(args):
