@@ -1000,6 +1000,23 @@ class Logdir:
         """The blobs (bytes) of one blob-sequence value."""
         return [bytes(x) for x in read_value(ref, self.remote, self.confine)[1].reshape(-1)]
 
+    def frame(self, runs=None, tags=None, kind: str = "scalars", *, pivot: bool = False, x: str = "step",
+              backend: str = "pandas"):
+        """A DataFrame of this log directory, built column by column from the index (tb_plus.frame).
+
+        kind "scalars": long, one row per point: run, tag (categorical), step, wall_time, value; with
+        pivot=True wide, one row per (run, step) and one column per tag (the last value written at
+        that step, NaN where none), then wall_time (the row's latest). x "relative" or "tag:NAME" adds
+        a column (relative, or x: NAME's value at the point's step, interpolated, NaN outside NAME).
+        kind "histograms": run, tag, step, wall_time, left, right, count (one array per row);
+        "tensors": run, tag, step, wall_time, value (the array; arrow and polars: flat float64 values,
+        shape, and text for string tensors); "hparams": one row per run, one column per hparam.
+        runs, tags: None (all), a name, a glob, "re:REGEX", a re.Pattern, or a list of those.
+        backend: "pandas", "polars" or "pyarrow" (a Table); none is a dependency of tb_plus."""
+        from tb_plus import frame as frame_mod
+
+        return frame_mod.frame(self, runs, tags, kind, pivot=pivot, x=x, backend=backend)
+
     def run_info(self, run: str) -> RunInfo:
         """What the run table needs, from the index only (no event file is read): files, bytes,
         first and newest write, tags, and the last step (the largest final step over the run's
