@@ -153,7 +153,11 @@ setup(
                  # the tracer's one-line integrations (tb_plus.trace.hf, tb_plus.trace.lightning)
                  "transformers==5.25.0", "accelerate==1.16.0", "lightning==2.6.6",
                  # reinforcement-learning trainings for the RL diagnostics' tests and corpus (CartPole, no download)
-                 "stable-baselines3==2.9.2", "gymnasium==1.4.0"],
+                 "stable-baselines3==2.9.2", "gymnasium==1.4.0",
+                 # Logdir.frame's backends (none is a dependency) and tbparse, the reference the frames are tested against
+                 "pandas==3.1.1", "polars==2.1.0", "pyarrow==26.0.1", "tbparse==0.0.9"],
+        # DataFrames of a log directory (Logdir.frame, tb-plus export to parquet): any of them
+        "frame": ["pandas>=1.5", "pyarrow>=12"],
         "tf": ["tensorflow-cpu"],
         # object storage: the fsspec implementation of your store (s3fs, gcsfs, ...); none is required
         "s3": ["s3fs>=2023.1"],

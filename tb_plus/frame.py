@@ -150,8 +150,8 @@ def _x_name(axis):
 
 
 def scalar_blocks(ld, runs=None, tags=None, *, x="step", block_points=1 << 22):
-    """Every chosen scalar point, as a sequence of column blocks: dicts of numpy arrays run (int32 codes),
-    tag (int32 codes), step, wall_time, value (and `relative` or `x` for another x axis), at most about
+    """Every chosen scalar point, as a sequence of column blocks: dicts of numpy arrays run (codes),
+    tag (codes; the smallest signed integer type that holds them), step, wall_time, value (and `relative` or `x` for another x axis), at most about
     `block_points` rows each (one series is never split). Yields (block, run_names, tag_names) with
     the code tables, the same for every block: built for streaming export."""
     axis = _parse_x(x)
@@ -159,11 +159,12 @@ def scalar_blocks(ld, runs=None, tags=None, *, x="step", block_points=1 << 22):
     run_names = [r for r, _ in chosen]
     tag_names = sorted({t for _, ts in chosen for t in ts})
     tag_code = {t: i for i, t in enumerate(tag_names)}
+    run_dtype, tag_dtype = _code_dtype(len(run_names)), _code_dtype(len(tag_names))
     pending, size, yielded = [], 0, False
 
     def flush():
         n = sum(len(s) for *_, s, _x in pending)
-        cols = {"run": np.empty(n, np.int32), "tag": np.empty(n, np.int32), "step": np.empty(n, np.int64),
+        cols = {"run": np.empty(n, run_dtype), "tag": np.empty(n, tag_dtype), "step": np.empty(n, np.int64),
                 "wall_time": np.empty(n, np.float64), "value": np.empty(n, np.float64)}
         if axis is not None:
             cols[_x_name(axis)] = np.empty(n, np.float64)
@@ -201,6 +202,11 @@ def scalar_blocks(ld, runs=None, tags=None, *, x="step", block_points=1 << 22):
         _release(ld, run)
     if pending or not yielded:
         yield flush(), run_names, tag_names
+
+
+def _code_dtype(n: int):
+    """The smallest signed integer type of codes for n names (what pandas would convert them to)."""
+    return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
 
 
 def _release(ld, run):
@@ -294,12 +300,12 @@ def _tensor_rows(ld, chosen):
 
 
 def _categorical(backend, mod, name, codes, categories):
-    codes = np.asarray(codes, np.int32)
+    codes = np.asarray(codes) if isinstance(codes, np.ndarray) else np.asarray(codes, _code_dtype(len(categories)))
     if backend == "pandas":
         return mod.Categorical.from_codes(codes, categories=list(categories))
     if backend == "polars":
         return mod.Series(name, list(categories), dtype=mod.Enum(list(categories))).gather(codes)
-    return mod.DictionaryArray.from_arrays(mod.array(codes, mod.int32()), mod.array(list(categories), mod.string()))
+    return mod.DictionaryArray.from_arrays(mod.array(codes), mod.array(list(categories), mod.string()))
 
 
 def _assemble(backend, mod, columns: dict):
