@@ -120,12 +120,14 @@ def stats_report(ld, tags, runs=None) -> dict:
 def thin(x, y, points: int):
     """Indices of at most `points` points of (x, y): the server's downsampler with points // 4 buckets
     (first, last, min and max of each, every non-finite y); when the non-finite points it always keeps
-    make more than `points`, evenly spaced ones of those it chose, the first and the last included."""
+    make more than `points`, evenly spaced ones of those it chose, the first and the last included (the
+    last alone for points=1)."""
     from tb_plus.query.downsample import downsample
 
     idx = downsample(x, y, max(1, points // 4))
     if len(idx) > points:
-        idx = idx[np.unique(np.round(np.linspace(0, len(idx) - 1, points)).astype(np.int64))]
+        pick = np.round(np.linspace(0, len(idx) - 1, points)).astype(np.int64) if points > 1 else [-1]
+        idx = idx[np.unique(pick)]
     return idx
 
 
