@@ -159,6 +159,8 @@ def _cmd_export(args):
             export._pyarrow()
     except (ValueError, ImportError) as e:
         return usage(str(e))
+    if os.path.isdir(args.output):
+        return usage("the output is a directory: %r" % args.output)
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
         return usage("no such directory for the output: %r" % os.path.dirname(os.path.abspath(args.output)))
     ld = _open_logdir(args)

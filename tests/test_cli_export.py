@@ -167,6 +167,9 @@ def test_format_option_overrides_the_extension(logs, tmp_path):
     out = tmp_path / "points.txt"
     assert _main(logs, "export", "-o", out, "--format", "jsonl", "--run", "long") == 0
     assert len(open(out).read().splitlines()) == 1000
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert _main(logs, "export", "-o", tmp_path / "p.pq", "--run", "long") == 0
+    assert pq.read_table(str(tmp_path / "p.pq")).column("step").to_pylist() == list(range(1000))
 
 
 def test_failure_leaves_no_file_and_keeps_an_old_output(logs, tmp_path, monkeypatch):
@@ -205,6 +208,8 @@ def test_export_exit_codes(logs, tmp_path, capsys, monkeypatch):
     assert _main(logs, "export", "-o", out, "--tag", "re:(") == 2
     assert "regular expression" in capsys.readouterr().err
     assert _main(logs, "export", "-o", out, "--x", "epoch") == 2
+    assert _main(logs, "export", "-o", tmp_path, "--format", "csv") == 2
+    assert "is a directory" in capsys.readouterr().err
     assert _main(logs, "export", "-o", out, "--run", "nothing*") == 1
     assert "nothing written" in capsys.readouterr().err
     assert _main(logs, "export", "-o", out, "--tag", "weights") == 1  # a histogram, not a scalar
