@@ -151,57 +151,66 @@ def _x_name(axis):
 
 def scalar_blocks(ld, runs=None, tags=None, *, x="step", block_points=1 << 22):
     """Every chosen scalar point, as a sequence of column blocks: dicts of numpy arrays run (codes),
-    tag (codes; the smallest signed integer type that holds them), step, wall_time, value (and `relative` or `x` for another x axis), at most about
-    `block_points` rows each (one series is never split). Yields (block, run_names, tag_names) with
-    the code tables, the same for every block: built for streaming export."""
+    tag (codes; the smallest signed integer type that holds them), step, wall_time, value (and
+    `relative` or `x` for another x axis), at most about `block_points` rows each (one series is never
+    split). Yields (block, run_names, tag_names) with the code tables, the same for every block: built
+    for streaming export.
+
+    Two passes: the first only counts each series' points (views of the index, nothing read), the second
+    copies each series straight into its block and drops the run's index pages from the process once
+    the run is copied, so the peak is the columns and one run's pages."""
     axis = _parse_x(x)
     chosen = _choose(ld, runs, tags, "scalars")
     run_names = [r for r, _ in chosen]
     tag_names = sorted({t for _, ts in chosen for t in ts})
     tag_code = {t: i for i, t in enumerate(tag_names)}
     run_dtype, tag_dtype = _code_dtype(len(run_names)), _code_dtype(len(tag_names))
-    pending, size, yielded = [], 0, False
+    plan = []  # [(run index, run, tag, points)]
+    for ri, (run, ts) in enumerate(chosen):
+        for t in ts:
+            n = len(ld.scalars(run, t))
+            if n:
+                plan.append((ri, run, t, n))
+    blocks, size = [[]], 0
+    for item in plan:
+        if blocks[-1] and size + item[3] > block_points:
+            blocks.append([])
+            size = 0
+        blocks[-1].append(item)
+        size += item[3]
+    x_name = _x_name(axis) if axis is not None else None
+    x_source = {}  # run -> (steps, values) of the x tag, or None
 
-    def flush():
-        n = sum(len(s) for *_, s, _x in pending)
+    for block in blocks:
+        n = sum(item[3] for item in block)
         cols = {"run": np.empty(n, run_dtype), "tag": np.empty(n, tag_dtype), "step": np.empty(n, np.int64),
                 "wall_time": np.empty(n, np.float64), "value": np.empty(n, np.float64)}
-        if axis is not None:
-            cols[_x_name(axis)] = np.empty(n, np.float64)
+        if x_name is not None:
+            cols[x_name] = np.empty(n, np.float64)
         at = 0
-        for ri, ti, s, xs in pending:
-            b = at + len(s)
-            cols["run"][at:b] = ri
-            cols["tag"][at:b] = ti
-            cols["step"][at:b] = s.step
-            cols["wall_time"][at:b] = s.wall_time
-            cols["value"][at:b] = s.value
-            if axis is not None:
-                cols[_x_name(axis)][at:b] = xs
-            at = b
-        return cols
-
-    for ri, (run, ts) in enumerate(chosen):
-        tag_step = None
-        if isinstance(axis, tuple):
-            try:
-                e = ld.scalars(run, axis[1])
-                tag_step = (e.step, e.value)
-            except KeyError:
-                pass
-        for t in ts:
+        for k, (ri, run, t, planned) in enumerate(block):
             s = ld.scalars(run, t)
-            if not len(s):
-                continue
-            xs = _x_column(ld, run, tag_step, s, axis) if axis is not None else None
-            if pending and size + len(s) > block_points:
-                yield flush(), run_names, tag_names
-                pending, size, yielded = [], 0, True
-            pending.append((ri, tag_code[t], s, xs))
-            size += len(s)
-        _release(ld, run)
-    if pending or not yielded:
-        yield flush(), run_names, tag_names
+            m = min(len(s), planned)  # a refresh in between may have changed the series: never past its slot
+            b = at + m
+            cols["run"][at:b] = ri
+            cols["tag"][at:b] = tag_code[t]
+            cols["step"][at:b] = s.step[:m]
+            cols["wall_time"][at:b] = s.wall_time[:m]
+            cols["value"][at:b] = s.value[:m]
+            if x_name is not None:
+                if isinstance(axis, tuple) and run not in x_source:
+                    try:
+                        e = ld.scalars(run, axis[1])
+                        x_source[run] = (np.array(e.step), np.array(e.value))
+                    except KeyError:
+                        x_source[run] = None
+                cols[x_name][at:b] = _x_column(ld, run, x_source.get(run), s, axis)[:m]
+            at = b
+            if k + 1 == len(block) or block[k + 1][1] != run:
+                _release(ld, run)
+        if at < n:
+            cols = {name: c[:at] for name, c in cols.items()}
+        yield cols, run_names, tag_names
 
 
 def _code_dtype(n: int):
