@@ -50,6 +50,76 @@ def test_hf_trainer_callback(tmp_path, monkeypatch):
     assert ld.scalars(run, "trace/grad_norm/l1.weight").step.tolist() == loss_steps  # the Trainer's numbering
 
 
+class Binary(nn.Module):
+    """A tiny binary classifier: one logit per example, BCE loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.l1, self.act, self.l2 = nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1)
+
+    def forward(self, x, labels=None):
+        logits = self.l2(self.act(self.l1(x))).squeeze(-1)
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
+        return out
+
+
+def _binary_data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = ((x[:, 0] - 0.5 * x[:, 1] + torch.randn(n, generator=g)) > 0).float()
+    return x, y
+
+
+def _reference_auc(model, x, y):
+    """scikit-learn's AUC of the model's scores, and the accumulator's bucket error bound for them."""
+    from sklearn.metrics import roc_auc_score
+
+    from tb_plus.evaluation import BinaryAccumulator
+
+    with torch.no_grad():
+        p = torch.sigmoid(model(x)["logits"].double()).numpy()
+    return roc_auc_score(y.numpy(), p), BinaryAccumulator().update(p, y.numpy()).auc_error_bound()
+
+
+def test_hf_evaluation_metrics(tmp_path, monkeypatch):
+    """compute_metrics=evaluation_metrics(callback): the evaluation counts land in the Trainer's run at its
+    global step, TensorBoard+ reads the AUC from them, and the Trainer logs the same AUC."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("sklearn")
+    from transformers import Trainer, TrainingArguments
+
+    from tb_plus.trace.hf import TracerCallback, evaluation_metrics
+
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    torch.manual_seed(0)
+    xt, yt = _binary_data(64, 1)
+    xe, ye = _binary_data(300, 2)
+    train = [{"x": a, "labels": b} for a, b in zip(xt, yt)]
+    evals = [{"x": a, "labels": b} for a, b in zip(xe, ye)]
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=6, logging_steps=1, report_to=["tensorboard"],
+                             per_device_train_batch_size=8, per_device_eval_batch_size=64, use_cpu=True,
+                             save_strategy="no", disable_tqdm=True, learning_rate=1e-2, eval_strategy="steps",
+                             eval_steps=3)
+    callback = TracerCallback(every=1, histograms_every=0)
+    model = Binary()
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evals, callbacks=[callback],
+                      compute_metrics=evaluation_metrics(callback))
+    trainer.train()
+    ld, tags = _logdir_tags(tmp_path / "out" / "runs")
+    (run,) = [r for r, t in tags.items() if "train/loss" in t]  # one run: evaluation, trace, Trainer scalars
+    assert {"eval/scores/auc_roc", "eval/scores/average_precision", "trace/grad_norm/l1.weight"} <= tags[run]
+    auc = ld.scalars(run, "eval/scores/auc_roc")
+    assert auc.step.tolist() == [3, 6]  # the Trainer's global step at each evaluation
+    want, bound = _reference_auc(model, xe, ye)  # the weights after step 6
+    assert abs(auc.value[-1] - want) <= bound + 1e-12
+    logged = [h for h in trainer.state.log_history if "eval_auc_roc" in h]
+    assert [h["step"] for h in logged] == [3, 6]  # returned as metrics: in the Trainer's logs too
+    assert logged[-1]["eval_auc_roc"] == pytest.approx(auc.value[-1], abs=1e-12)
+    assert ld.scalars(run, "eval/auc_roc").step.tolist() == [3, 6]  # the Trainer's own scalar of it
+
+
 def test_lightning_callback(tmp_path):
     L = pytest.importorskip("lightning.pytorch")
     from lightning.pytorch.loggers import TensorBoardLogger
