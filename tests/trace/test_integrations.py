@@ -152,3 +152,52 @@ def test_lightning_callback(tmp_path):
     (run,) = [r for r, t in tags.items() if "train_loss" in t]
     assert os.path.basename(run) == "version_0" and "trace/grad_norm/net.l1.weight" in tags[run]
     assert ld.scalars(run, "trace/grad_norm/net.l1.weight").step.tolist() == list(range(6))
+
+
+def test_lightning_evaluation_callback(tmp_path):
+    """validation_step returns {"logits", "labels"}: the counts are written at validation end into the logger's
+    run at trainer.global_step, TensorBoard+ reads the AUC from them, and val_auc_roc is logged."""
+    L = pytest.importorskip("lightning.pytorch")
+    pytest.importorskip("sklearn")
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from tb_plus.trace.lightning import EvaluationCallback, TracerCallback
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = Binary()
+
+        def training_step(self, batch, _):
+            return self.net(batch[0], batch[1])["loss"]
+
+        def validation_step(self, batch, _):
+            return {"logits": self.net(batch[0])["logits"], "labels": batch[1]}
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    xt, yt = _binary_data(64, 1)
+    xe, ye = _binary_data(300, 2)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xt, yt), batch_size=8)
+    val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xe, ye), batch_size=64)
+    logger = TensorBoardLogger(str(tmp_path / "logs"), name="exp")
+    evaluation = EvaluationCallback()
+    trainer = L.Trainer(max_steps=6, val_check_interval=3, logger=logger, enable_checkpointing=False,
+                        callbacks=[TracerCallback(every=1, histograms_every=0), evaluation],
+                        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
+                        accelerator="cpu", devices=1)  # the sanity check's 2 batches are not counted
+    module = Module()
+    trainer.fit(module, loader, val)
+    ld, tags = _logdir_tags(tmp_path / "logs")
+    (run,) = [r for r, t in tags.items() if "val/scores/auc_roc" in t]
+    assert os.path.basename(run) == "version_0" and "trace/grad_norm/net.l1.weight" in tags[run]
+    auc = ld.scalars(run, "val/scores/auc_roc")
+    assert auc.step.tolist() == [3, 6]  # trainer.global_step at each validation
+    want, bound = _reference_auc(module.net, xe, ye)
+    assert abs(auc.value[-1] - want) <= bound + 1e-12
+    assert float(trainer.callback_metrics["val_auc_roc"]) == pytest.approx(auc.value[-1], abs=1e-6)
+    assert evaluation.last["auc_roc"] == auc.value[-1]
+    acc = ld.tensors(run, "val/scores")[-1].numpy
+    assert acc[1:].sum() == len(ye)  # every validation example counted once, none from the sanity check
