@@ -1,5 +1,6 @@
 """The tracer under torch.distributed (issue 20, item 2): DistributedDataParallel, FSDP1 (use_orig_params, and flat
-parameters with use_orig_params=False) and FSDP2 (fully_shard, DTensor parameters), 2 processes on the CPU with the gloo backend. Every statistic
+parameters with use_orig_params=False), FSDP2 (fully_shard, DTensor parameters) and tensor parallelism
+(parallelize_module, DTensor parameters sharded by rows, by columns and replicated), 2 processes on the CPU with the gloo backend. Every statistic
 equals the one a single process computes on the same model and data; one rank writes; in budget mode
 every rank traces the same steps. The processes meet through a file store (no port is chosen)."""
 
@@ -62,6 +63,15 @@ def _worker(rank, store_path, logdir, mode, out_dir):
                                                  auto_wrap_policy=ModuleWrapPolicy({nn.Linear}))
             else:
                 model = FullyShardedDataParallel(model, use_orig_params=True, device_id=torch.device("cpu"))
+        elif mode == "tp":  # tensor parallelism: the first Linear by output rows, the second by input columns
+            from torch.distributed.device_mesh import init_device_mesh
+            from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+            mesh = init_device_mesh("cpu", (WORLD,))
+            model = parallelize_module(model, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})
+            # the last Linear stays a plain module, replicated: every rank holds it whole
+            (w0,), (w2,), (b2,) = model[0].weight.placements, model[2].weight.placements, model[2].bias.placements
+            assert w0.is_shard(0) and w2.is_shard(1) and b2.is_replicate()
         else:
             from torch.distributed.device_mesh import init_device_mesh
             from torch.distributed.fsdp import fully_shard
@@ -74,7 +84,7 @@ def _worker(rank, store_path, logdir, mode, out_dir):
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         kw = {"every": 1} if "budget" not in mode else {"budget": 0.02}
         tracer = Tracer(model, opt, logdir=logdir, histograms_every=0, **kw)
-        _train(model, opt, rank)
+        _train(model, opt, None if mode == "tp" else rank)  # tensor parallelism: every rank sees the whole batch
         tracer.close()
         np.save(os.path.join(out_dir, f"traced{rank}.npy"), np.array(list(tracer.traced_steps)))
         del model, opt  # DDP's reducer and FSDP's hooks go before the process group they use
@@ -116,8 +126,10 @@ def _spawn(tmp_path, mode):
     return logdir, [np.load(out / f"traced{r}.npy").tolist() for r in range(WORLD)]
 
 
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp1", "fsdp1_flat"])
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp1", "fsdp1_flat", "tp"])
 def test_statistics_equal_a_single_process(tmp_path, mode):
+    if mode == "tp":
+        pytest.importorskip("torch.distributed.tensor.parallel", reason="tensor parallelism needs torch >= 2.2")
     if mode == "fsdp2":
         pytest.importorskip("torch.distributed.fsdp", reason="FSDP2 needs torch >= 2.6")
         from torch.distributed import fsdp
