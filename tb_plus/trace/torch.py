@@ -41,6 +41,12 @@ before the optimizer step), a step it skips (inf or NaN gradients at its scale) 
 series `<prefix>/skipped_steps` instead of being reported as NaN gradients, and the loss scale is
 recorded as `<prefix>/loss_scale` at traced and skipped steps.
 
+Distributed (torch.distributed initialised, more than one rank): under DistributedDataParallel rank 0
+computes the statistics; with sharded parameters (FSDP2 and tensor-parallel DTensors, FSDP1 with or
+without use_orig_params: a FlatParameter is split into its original parameters' pieces of the local
+shard) local sums are combined by all-reduce so the statistics equal the unsharded model's; see
+_Distributed. One rank writes.
+
 Histograms of weights, gradients and activations are computed on the device (torch.histc) every
 `histograms_every` steps and written as ordinary TensorBoard histograms under trace/hist/.
 """
