@@ -1,8 +1,8 @@
 """The tracer under torch.distributed (issue 20, item 2): DistributedDataParallel, FSDP1 (use_orig_params, and flat
 parameters with use_orig_params=False), FSDP2 (fully_shard, DTensor parameters) and tensor parallelism
-(parallelize_module, DTensor parameters sharded by rows, by columns and replicated), 2 processes on the CPU with the gloo backend. Every statistic
-equals the one a single process computes on the same model and data; one rank writes; in budget mode
-every rank traces the same steps. The processes meet through a file store (no port is chosen)."""
+(parallelize_module, DTensor parameters sharded by rows, by columns and replicated), 2 processes on the CPU with the
+gloo backend. Every statistic equals the one a single process computes on the same model and data; one rank writes;
+in budget mode every rank traces the same steps. The processes meet through a file store (no port is chosen)."""
 
 import os
 
