@@ -675,6 +675,25 @@ class _NoWriter:
         pass
 
 
+def _fsdp1_replication(units, world) -> float:
+    """How many ranks hold each element of an FSDP1 model's parameters: 1 (FULL_SHARD, SHARD_GRAD_OP), the
+    world (NO_SHARD), or the world over the shard group's size (HYBRID_SHARD, _HYBRID_SHARD_ZERO2). From the
+    first (root) unit; units sharded otherwise get a warning."""
+    found = []
+    for m in units:
+        strategy = getattr(getattr(m, "sharding_strategy", None), "name", "FULL_SHARD")
+        if strategy == "NO_SHARD":
+            found.append(float(world))
+        else:
+            found.append(float(world) / float(getattr(m, "world_size", world) or world))
+    if len(set(found)) > 1:
+        import warnings
+
+        warnings.warn("tb_plus Tracer: FSDP units with different sharding strategies or groups: statistics assume "
+                      "the root unit's", RuntimeWarning, stacklevel=4)
+    return found[0]
+
+
 class _Distributed:
     """How statistics combine across the ranks of torch.distributed.
 
@@ -684,7 +703,7 @@ class _Distributed:
     each original parameter's piece of a FlatParameter's local shard): each rank's local shard gives sums of
     squares, sums, NaN/Inf counts and element counts, all-reduced once (SUM), and maxima (MAX), so the
     norms equal the unsharded ones; a parameter replicated over some mesh dimensions is divided by its
-    replication. In budget mode each traced step's collective also carries each rank's proposed interval
+    replication (FSDP1: the world under NO_SHARD, the world over the shard group under HYBRID_SHARD). In budget mode each traced step's collective also carries each rank's proposed interval
     (MAX), so every rank traces the same steps; untraced steps make no collective."""
 
     def __init__(self, dist, world, rank, sharded, factors):
@@ -701,7 +720,9 @@ class _Distributed:
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return None
         world, rank = dist.get_world_size(), dist.get_rank()
-        fsdp1 = any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
+        units = [m for m in model.modules() if type(m).__name__ == "FullyShardedDataParallel"]
+        fsdp1 = bool(units)
+        replication = _fsdp1_replication(units, world) if fsdp1 else 1.0
         sharded = fsdp1 or any(_is_dtensor(p) for p in params)
         factors = []
         for p in params:
@@ -712,7 +733,7 @@ class _Distributed:
                         shards *= p.device_mesh.size(i)
                 factors.append(world / shards)
             else:
-                factors.append(1.0 if fsdp1 else float(world))
+                factors.append(replication if fsdp1 else float(world))
         return cls(dist, world, rank, sharded, factors)
 
     def factors(self, device):

@@ -56,11 +56,14 @@ def _worker(rank, store_path, logdir, mode, out_dir):
         elif mode.startswith("fsdp1"):
             from torch.distributed.fsdp import FullyShardedDataParallel
 
-            if mode == "fsdp1_flat":  # FlatParameters, one per unit: the inner Linears' and the root's
+            if mode in ("fsdp1_flat", "fsdp1_noshard"):  # FlatParameters, one per unit: the Linears' and the root's
+                from torch.distributed.fsdp import ShardingStrategy
                 from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
+                strategy = ShardingStrategy.NO_SHARD if mode == "fsdp1_noshard" else ShardingStrategy.FULL_SHARD
                 model = FullyShardedDataParallel(model, use_orig_params=False, device_id=torch.device("cpu"),
-                                                 auto_wrap_policy=ModuleWrapPolicy({nn.Linear}))
+                                                 auto_wrap_policy=ModuleWrapPolicy({nn.Linear}),
+                                                 sharding_strategy=strategy)  # NO_SHARD: every rank holds it whole
             else:
                 model = FullyShardedDataParallel(model, use_orig_params=True, device_id=torch.device("cpu"))
         elif mode == "tp":  # tensor parallelism: the first Linear by output rows, the second by input columns
@@ -126,7 +129,7 @@ def _spawn(tmp_path, mode):
     return logdir, [np.load(out / f"traced{r}.npy").tolist() for r in range(WORLD)]
 
 
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp1", "fsdp1_flat", "tp"])
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "fsdp1", "fsdp1_flat", "fsdp1_noshard", "tp"])
 def test_statistics_equal_a_single_process(tmp_path, mode):
     if mode == "tp":
         pytest.importorskip("torch.distributed.tensor.parallel", reason="tensor parallelism needs torch >= 2.2")
