@@ -25,7 +25,7 @@ two-class softmax's, [n, C] one versus rest per class; labels below 0 left out).
 returned dict for the scores under "logits" (passed through a sigmoid or softmax), else "scores",
 "probs" or "preds" (taken as probabilities; `from_logits=` overrides), and for the labels under
 "labels", "target", "targets" or "y"; batches that return something else are skipped, as is the
-sanity check. At validation end it writes, on global rank 0 and at `trainer.global_step`, the
+sanity check; the batches of several validation dataloaders count together. At validation end it writes, on global rank 0 and at `trainer.global_step`, the
 summary `val/scores` (or `val/scores/<class>`) where TracerCallback writes (TensorBoard+ reads ROC and
 PR curves and the series `val/scores/auc_roc`, `.../average_precision` from it), and logs `val_auc_roc`
 and `val_average_precision` with `pl_module.log` (for checkpointing or early stopping on them). Under
