@@ -9,6 +9,11 @@
 Statistics are computed on the device with batched ops, copied to the host once per traced step
 without blocking, and written by a background thread as one packed tensor summary per family per
 step (see tb_plus/metadata.py); the store expands them into scalar series trace/<stat>/<layer>.
+
+Integrations (each imports its framework only when imported): tb_plus.trace.hf (TracerCallback, and
+evaluation_metrics for the Trainer's compute_metrics), tb_plus.trace.lightning (TracerCallback,
+EvaluationCallback), tb_plus.trace.keras; tb_plus.trace.evaluation turns their classifier scores into
+evaluation accumulators.
 """
 
 

@@ -41,6 +41,12 @@ before the optimizer step), a step it skips (inf or NaN gradients at its scale) 
 series `<prefix>/skipped_steps` instead of being reported as NaN gradients, and the loss scale is
 recorded as `<prefix>/loss_scale` at traced and skipped steps.
 
+Distributed (torch.distributed initialised, more than one rank): under DistributedDataParallel rank 0
+computes the statistics; with sharded parameters (FSDP2 and tensor-parallel DTensors, FSDP1 with or
+without use_orig_params: a FlatParameter is split into its original parameters' pieces of the local
+shard) local sums are combined by all-reduce so the statistics equal the unsharded model's; see
+_Distributed. One rank writes.
+
 Histograms of weights, gradients and activations are computed on the device (torch.histc) every
 `histograms_every` steps and written as ordinary TensorBoard histograms under trace/hist/.
 """
@@ -101,7 +107,7 @@ class Tracer:
         self.traced_steps = collections.deque(maxlen=256)  # the last steps traced (every rank keeps its own)
         self.histograms_every = int(histograms_every or 0)
         self.prefix = prefix
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        named = _expand_flat([(n, p) for n, p in model.named_parameters() if p.requires_grad])
         self.names = [_user_name(model, n) for n, _ in named]
         self.params = [p for _, p in named]
         self._dist = _Distributed.of(model, self.params)  # None: one process
@@ -190,6 +196,7 @@ class Tracer:
                 kind = "saturating"
             elif not all_leaves:
                 continue
+            name = _user_name(self.model, name)  # without the wrappers' prefixes, as the parameters
             self._act_modules.append(name)
             self._hooks.append(module.register_forward_hook(self._make_hook(name, module, kind)))
 
@@ -297,7 +304,7 @@ class Tracer:
         if self._traced():
             t0 = self._clock()
             with torch.no_grad():
-                weights = [_local(p.detach()) for p in self.params]
+                weights = [_weight(p) for p in self.params]
                 buf = self._buffers
                 if buf is None or len(buf) != len(weights) or any(
                         b.shape != w.shape or b.dtype != w.dtype or b.device != w.device for b, w in zip(buf, weights)):
@@ -362,8 +369,9 @@ class Tracer:
             if not self.writes:
                 self._before = None
                 return
-        weights = [_local(p.detach()) for p in params]
-        grads = [_local(p.grad.detach()) if p.grad is not None else torch.zeros_like(w) for p, w in zip(params, weights)]
+        weights = [_weight(p) for p in params]
+        grads = [_grad(p) for p in params]
+        grads = [g if g is not None else torch.zeros_like(w) for g, w in zip(grads, weights)]
         f32 = torch.float32  # statistics in float32 whatever the parameters' dtype (bf16 sums lose digits)
         wn = torch.stack(torch._foreach_norm(weights, 2, dtype=f32))
         gn = torch.stack(torch._foreach_norm(grads, 2, dtype=f32))
@@ -569,6 +577,76 @@ def _local(t):
     return t.to_local() if _is_dtensor(t) else t
 
 
+def _weight(p):
+    """The local weights of a parameter (its shard under FSDP or tensor parallelism), detached."""
+    return p.weight() if isinstance(p, _FlatPiece) else _local(p.detach())
+
+
+def _grad(p):
+    if isinstance(p, _FlatPiece):
+        return p.grad()
+    return _local(p.grad.detach()) if p.grad is not None else None
+
+
+class _FlatPiece:
+    """This rank's part of one original parameter inside an FSDP1 FlatParameter (use_orig_params=False):
+    a 1-D view of the local flat shard and of its gradient (empty where the rank holds none of it)."""
+
+    def __init__(self, flat, offset, numel):
+        self.flat, self.offset, self.numel = flat, offset, numel
+
+    @property
+    def is_cuda(self):
+        return self.flat.is_cuda
+
+    def _piece(self, t):
+        return t.detach().reshape(-1)[self.offset:self.offset + self.numel]
+
+    def weight(self):
+        return self._piece(self.flat)
+
+    def grad(self):
+        g = self.flat.grad
+        if g is None or g.numel() != self.flat.numel():  # no gradient, or an unsharded one mid-step
+            return None
+        return self._piece(g)
+
+
+def _expand_flat(named):
+    """[(name, parameter)] with each FSDP1 FlatParameter (use_orig_params=False) replaced by its original
+    parameters, named as the user's model names them, each as this rank's piece of it (_FlatPiece). This
+    reads FlatParameter's private fields (_fqns, _shard_param_infos); where a torch lacks them the flat
+    parameter is kept whole, named <module>._flat_param (statistics of the whole FSDP unit), with a
+    warning."""
+    out = []
+    for name, p in named:
+        if not getattr(p, "_is_flat_param", False):
+            out.append((name, p))
+            continue
+        prefix = name[: -len("_flat_param")] if name.endswith("_flat_param") else ""
+        try:
+            fqns, infos = list(p._fqns), list(p._shard_param_infos)
+            if len(fqns) != len(infos):
+                raise ValueError(f"{len(fqns)} names for {len(infos)} shard infos")
+            pieces = []
+            for fqn, info in zip(fqns, infos):
+                if info.in_shard:
+                    pieces.append((prefix + fqn, _FlatPiece(p, int(info.offset_in_shard), int(info.numel_in_shard))))
+                else:
+                    pieces.append((prefix + fqn, _FlatPiece(p, 0, 0)))
+        except (AttributeError, TypeError, ValueError) as e:
+            import warnings
+
+            warnings.warn(f"tb_plus Tracer: cannot read the layout of FSDP's flat parameter {name!r} in this torch "
+                          f"({e!r}); its statistics are of the whole flat parameter (all the parameters of that FSDP "
+                          "unit together), not per layer. use_orig_params=True (or FSDP2) gives per-layer "
+                          "statistics.", RuntimeWarning, stacklevel=3)
+            out.append((name, p))
+            continue
+        out.extend(pieces)
+    return out
+
+
 _WRAPPERS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
 
 
@@ -597,15 +675,35 @@ class _NoWriter:
         pass
 
 
+def _fsdp1_replication(units, world) -> float:
+    """How many ranks hold each element of an FSDP1 model's parameters: 1 (FULL_SHARD, SHARD_GRAD_OP), the
+    world (NO_SHARD), or the world over the shard group's size (HYBRID_SHARD, _HYBRID_SHARD_ZERO2). From the
+    first (root) unit; units sharded otherwise get a warning."""
+    found = []
+    for m in units:
+        strategy = getattr(getattr(m, "sharding_strategy", None), "name", "FULL_SHARD")
+        if strategy == "NO_SHARD":
+            found.append(float(world))
+        else:
+            found.append(float(world) / float(getattr(m, "world_size", world) or world))
+    if len(set(found)) > 1:
+        import warnings
+
+        warnings.warn("tb_plus Tracer: FSDP units with different sharding strategies or groups: statistics assume "
+                      "the root unit's", RuntimeWarning, stacklevel=4)
+    return found[0]
+
+
 class _Distributed:
     """How statistics combine across the ranks of torch.distributed.
 
     Replicated parameters (DistributedDataParallel: every rank holds them whole, gradients all-reduced):
     rank 0's statistics are the model's; the others compute nothing. Sharded parameters (FSDP2's and
-    tensor parallelism's DTensors, FSDP1's use_orig_params views): each rank's local shard gives sums of
+    tensor parallelism's DTensors, FSDP1's use_orig_params views, and with use_orig_params=False
+    each original parameter's piece of a FlatParameter's local shard): each rank's local shard gives sums of
     squares, sums, NaN/Inf counts and element counts, all-reduced once (SUM), and maxima (MAX), so the
     norms equal the unsharded ones; a parameter replicated over some mesh dimensions is divided by its
-    replication. In budget mode each traced step's collective also carries each rank's proposed interval
+    replication (FSDP1: the world under NO_SHARD, the world over the shard group under HYBRID_SHARD). In budget mode each traced step's collective also carries each rank's proposed interval
     (MAX), so every rank traces the same steps; untraced steps make no collective."""
 
     def __init__(self, dist, world, rank, sharded, factors):
@@ -622,7 +720,9 @@ class _Distributed:
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
             return None
         world, rank = dist.get_world_size(), dist.get_rank()
-        fsdp1 = any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
+        units = [m for m in model.modules() if type(m).__name__ == "FullyShardedDataParallel"]
+        fsdp1 = bool(units)
+        replication = _fsdp1_replication(units, world) if fsdp1 else 1.0
         sharded = fsdp1 or any(_is_dtensor(p) for p in params)
         factors = []
         for p in params:
@@ -633,7 +733,7 @@ class _Distributed:
                         shards *= p.device_mesh.size(i)
                 factors.append(world / shards)
             else:
-                factors.append(1.0 if fsdp1 else float(world))
+                factors.append(replication if fsdp1 else float(world))
         return cls(dist, world, rank, sharded, factors)
 
     def factors(self, device):
