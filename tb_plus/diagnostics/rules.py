@@ -314,7 +314,9 @@ def constant_loss(c: _Ctx):
       summed_min_batch (16), up to 65536, is what a loss summed over a batch of B
       (reduction='sum') does, not a bad initialisation (whose excess has no reason to land on a
       batch size, and falls to the per-example scale within steps): that is said at info only.
-      Onset: the first step.""")
+      A first loss within [summed_low, summed_high] of ln 2 or of C x ln 2 (C > 2) is a multi-label
+      binary cross-entropy at chance (C independent sigmoids, averaged or summed over the labels):
+      nothing is said. Onset: the first step.""")
 def initial_loss(c: _Ctx):
     ncls = c.cfg.num_classes or c.rd.num_classes
     if not ncls or ncls < 2:
@@ -331,6 +333,8 @@ def initial_loss(c: _Ctx):
         lo, hi = c.cfg.t("initial_low") * chance, c.cfg.t("initial_high") * chance
         if lo <= l0 <= hi:
             continue
+        if ncls > 2 and _multilabel_start(c.cfg, l0, ncls):
+            continue  # C independent sigmoids (binary cross-entropy per label) start at ln 2 per label
         batch = _summed_batch(c.cfg, v, chance, c.rd.batch_size)
         if batch:
             out.append(c.find(
@@ -355,6 +359,15 @@ def initial_loss(c: _Ctx):
              "or a loss that is averaged over the wrong axis."),
         ))
     return out
+
+
+def _multilabel_start(cfg, l0, ncls) -> bool:
+    """Whether a first loss `l0` is what C = `ncls` independent sigmoid outputs at chance give, the
+    multi-label (or one-vs-rest) binary cross-entropy: ln 2 averaged over the labels, or C x ln 2
+    summed over them, within [summed_low, summed_high] (0.9 to 1.25) of it. A softmax loss that starts
+    there by accident is far from ln C; a multi-label run gives no other sign of its loss's kind."""
+    lo, hi = cfg.t("summed_low"), cfg.t("summed_high")
+    return any(lo * ref <= l0 <= hi * ref for ref in (math.log(2), ncls * math.log(2)))
 
 
 def _summed_batch(cfg, v, chance, known=None):
@@ -713,10 +726,14 @@ def _total_grad(lay):
       absolute residual of the log norm around its running median; a norm whose batches scatter by
       a log-normal sigma of 0.7 has steps 10x its median by chance, and 5x blips that noise lifts
       past 10x),
+      spikes also above its scale at initialisation (the largest of its first 3 points: a converged
+      run's tiny norm makes a blip back to the starting scale look like a spike),
       or starts (median of its first 3 points) above burst_factor (10) x its median over the run
       while larger than the weights themselves (global gradient norm / global weight norm >=
       burst_grad_to_weight, 1; tracer data only; divided by B for a loss summed over batches of B,
-      see initial_loss): a burst at the start (unnormalised inputs, a bad initialisation), or grows
+      see initial_loss) and the training loss had not made half its improvement by the time the
+      gradient fell back below burst_factor x its median (a gradient falling together with the loss
+      is a model converging): a burst at the start (unnormalised inputs, a bad initialisation), or grows
       explode_growth (100) times from its start to its end. Onset: the first spike, the first
       step, or the first step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
@@ -743,8 +760,11 @@ def exploding_gradients(c: _Ctx):
         w = max(5, smooth_window(n))
         base = np.maximum(np.fmin(rolling_median(v, w), trailing_median(v, w)), float(np.median(v)))
         factor = max(c.cfg.t("spike_factor"), math.exp(c.cfg.t("spike_noise") * _log_noise(v, w)))
-        spikes = np.flatnonzero(v > factor * np.maximum(base, 1e-30))
         start, end = _edge(v, True), _edge(v, False)
+        # ... and above the gradient the run had while it started to learn: a converged run's norm is
+        # orders of magnitude below its start (near zero loss a batch's gradient comes from a few
+        # margin examples, heavy-tailed), and a blip back to the starting scale explodes nothing
+        spikes = np.flatnonzero((v > factor * np.maximum(base, 1e-30)) & (v > float(np.max(v[:3]))))
         growth = end / start if start > 0 else math.nan
         if math.isfinite(growth) and growth >= c.cfg.t("explode_growth"):
             i = int(np.argmax(v > 10 * start))
@@ -763,7 +783,8 @@ def exploding_gradients(c: _Ctx):
                  "largest_ratio": float(v[peak] / max(base[peak], 1e-30)), "median": float(np.median(v))},
                 _EXPLODE_PROMPT))
         elif _edge(v, True, 3) > c.cfg.t("burst_factor") * float(np.median(v)) and \
-                _grad_to_weight_at_start(c.rd) / (_summed(c) or 1) >= c.cfg.t("burst_grad_to_weight"):
+                _grad_to_weight_at_start(c.rd) / (_summed(c) or 1) >= c.cfg.t("burst_grad_to_weight") and \
+                not _converging(c, x[int(np.argmax(v < c.cfg.t("burst_factor") * float(np.median(v))))]):
             first3, med = _edge(v, True, 3), float(np.median(v))
             j = int(np.argmax(v < c.cfg.t("burst_factor") * med))
             out.append(c.find(
@@ -773,6 +794,24 @@ def exploding_gradients(c: _Ctx):
                 {"start": first3, "median": med, "ratio": first3 / med, "spikes": len(spikes)},
                 _EXPLODE_PROMPT))
     return out
+
+
+def _converging(c, until) -> bool:
+    """Whether the training loss improved (by more than a tenth of its start) and had made at least half
+    of that improvement (from the median of its first 3 points to that of its last 5%) by step `until`:
+    a gradient that falls 100x together with the loss
+    is a model converging (near zero loss the gradient goes to zero with it), not a burst that passed."""
+    if not c.rd.losses:
+        return False
+    sig = c.rd.losses[0]
+    ok = np.isfinite(sig.value)
+    x, v = condense(sig.step[ok], sig.value[ok])
+    if len(v) < 10:
+        return False
+    first, last = _edge(v, True, 3), _edge(v, False)
+    at = min(int(np.searchsorted(x, until, side="right")), len(v) - 1)
+    here = float(np.median(v[max(0, at - 2):at + 1]))
+    return first - last > 0.1 * abs(first) and (first - here) >= 0.5 * (first - last)
 
 
 def _log_noise(v, w):
@@ -1024,12 +1063,37 @@ def _first_traced_step(rd, default):
 @rule("saturation", "warning", "Saturated activations",
       """The tracer's saturated_fraction of a tanh or sigmoid layer (pre-activations in the flat
       tails, where the derivative is below about 2%) stays above saturated_fraction (0.4) until the
-      end of the run, for `patience` points. Onset: the start of that stretch.""")
+      end of the run, for `patience` points, unless it came after most of the learning and the loss
+      goes on falling under it (the training loss, positive, had made half its improvement by the
+      onset and halves again after it: a classifier's tanh units saturating into +/-1 features as it
+      drives its margins up on separable data). Onset: the start of that stretch.""")
 def saturation(c: _Ctx):
-    return _act_rule(c, "saturated_fraction", "saturated_fraction", "of pre-activations saturated",
+    found = _act_rule(c, "saturated_fraction", "saturated_fraction", "of pre-activations saturated",
                      "Normalise the inputs and add normalisation layers before the activation; use Xavier/Glorot "
                      "initialisation for tanh/sigmoid, or switch hidden layers to ReLU-family activations; lower "
                      "the learning rate if the saturation grows during training.")
+    return [f for f in found if not _learning_goes_on(c, f.step)]
+
+
+def _learning_goes_on(c, onset) -> bool:
+    """Whether saturation that starts at `onset` came after most of the learning and does not stop it:
+    the training loss (positive) had made at least half its improvement by then, and halves again
+    after it. Units of a classifier that is driving its margins up on separable data saturate that
+    way, into the +/-1 features that encode the classes; saturation that comes with the start, or
+    under which the loss stalls, is still reported."""
+    if not c.rd.losses:
+        return False
+    sig = c.rd.losses[0]
+    ok = np.isfinite(sig.value)
+    x, v = condense(sig.step[ok], sig.value[ok])
+    if len(v) < 10 or not (v > 0).all():
+        return False
+    first, last = _edge(v, True, 3), _edge(v, False)
+    at = int(np.searchsorted(x, onset))
+    if at >= len(v) - 3:
+        return False
+    here = float(np.median(v[at:at + 3]))
+    return first > last and (first - here) >= 0.5 * (first - last) and last <= 0.5 * here
 
 
 @rule("weight_growth", "warning", "Weight norms blow up",
