@@ -84,6 +84,10 @@ THRESHOLDS = {
     "spike_noise": 4.0,
     "burst_factor": 10.0,  # ... or its first points are this many times its median over the run
     "burst_grad_to_weight": 1.0,  # ... and the gradient starts at least this large relative to the weights
+    # (a gradient this many times the weights is a burst whatever the loss does next; below it, only when
+    # the loss did not fall with the gradient: a small model converging fast starts with gradients as
+    # large as its weights)
+    "burst_grad_to_weight_alone": 10.0,
     "explode_growth": 100.0,
     # update ratio ||dW|| / ||W||: a layer below `frozen_ratio` is not updated; the run's median
     # outside [low, high] is off (healthy: about 1e-3)

@@ -731,9 +731,11 @@ def _total_grad(lay):
       or starts (median of its first 3 points) above burst_factor (10) x its median over the run
       while larger than the weights themselves (global gradient norm / global weight norm >=
       burst_grad_to_weight, 1; tracer data only; divided by B for a loss summed over batches of B,
-      see initial_loss) and the training loss had not made half its improvement by the time the
-      gradient fell back below burst_factor x its median (a gradient falling together with the loss
-      is a model converging): a burst at the start (unnormalised inputs, a bad initialisation), or grows
+      see initial_loss), and either at least burst_grad_to_weight_alone (10) x the weights or the
+      training loss had not made half its improvement by the time the gradient fell back below
+      burst_factor x its median (a small model converging fast starts with gradients as large as its
+      weights and loses them with its loss): a burst at the start (unnormalised inputs, a bad
+      initialisation), or grows
       explode_growth (100) times from its start to its end. Onset: the first spike, the first
       step, or the first step above 10x the starting level.""")
 def exploding_gradients(c: _Ctx):
@@ -783,8 +785,8 @@ def exploding_gradients(c: _Ctx):
                  "largest_ratio": float(v[peak] / max(base[peak], 1e-30)), "median": float(np.median(v))},
                 _EXPLODE_PROMPT))
         elif _edge(v, True, 3) > c.cfg.t("burst_factor") * float(np.median(v)) and \
-                _grad_to_weight_at_start(c.rd) / (_summed(c) or 1) >= c.cfg.t("burst_grad_to_weight") and \
-                not _converging(c, x[int(np.argmax(v < c.cfg.t("burst_factor") * float(np.median(v))))]):
+                _burst_reaches_weights(c, _grad_to_weight_at_start(c.rd) / (_summed(c) or 1),
+                                       x[int(np.argmax(v < c.cfg.t("burst_factor") * float(np.median(v))))]):
             first3, med = _edge(v, True, 3), float(np.median(v))
             j = int(np.argmax(v < c.cfg.t("burst_factor") * med))
             out.append(c.find(
@@ -794,6 +796,17 @@ def exploding_gradients(c: _Ctx):
                 {"start": first3, "median": med, "ratio": first3 / med, "spikes": len(spikes)},
                 _EXPLODE_PROMPT))
     return out
+
+
+def _burst_reaches_weights(c, ratio, until) -> bool:
+    """Whether a start-up fall of the gradient norm is a burst, from the gradient-to-weight ratio of the
+    first steps: at least burst_grad_to_weight_alone (10), an order of magnitude past what a standard
+    initialisation gives, whatever follows; at least burst_grad_to_weight (1) while the training loss
+    did not fall with the gradient (a small model converging fast also starts with gradients as large
+    as its weights, and loses them as its loss goes)."""
+    if not ratio >= c.cfg.t("burst_grad_to_weight"):
+        return False
+    return ratio >= c.cfg.t("burst_grad_to_weight_alone") or not _converging(c, until)
 
 
 def _converging(c, until) -> bool:

@@ -80,8 +80,32 @@ def _sig(ld, run, tag, owner=""):
     return Sig(tag, step, value, wall, owner)
 
 
-def _is_validation(cfg, run, tag):
-    return cfg.matches("validation", tag) or cfg.matches("validation_run", run.rsplit("/", 1)[-1])
+def _is_validation(cfg, run, tag, siblings=None):
+    return (cfg.matches("validation", tag) or cfg.matches("validation_run", run.rsplit("/", 1)[-1])
+            or _scalars_part(cfg, run, tag, "validation_run", siblings))
+
+
+def _scalars_part(cfg, run, tag, which, siblings=None):
+    """Whether `tag` of `run` is one curve of torch's add_scalars(tag, {"train": ..., "val": ...}): the
+    writer puts each key in a sibling run named <tag, '/' as '_'>_<key>, holding the tag itself. True
+    when the run's key matches `which` (train_run or validation_run) and, for siblings given, a sibling
+    holds the other kind's key."""
+    parent, _, last = run.rpartition("/")
+    head = tag.replace("/", "_") + "_"
+    if not last.startswith(head) or not cfg.matches(which, last[len(head):]):
+        return False
+    if siblings is None:
+        return True
+    other = "train_run" if which == "validation_run" else "validation_run"
+    for sib in siblings:
+        p, _, l = sib.rpartition("/")
+        if sib != run and p == parent and l.startswith(head) and cfg.matches(other, l[len(head):]):
+            return True
+    return False
+
+
+def _loss_and_metric_tags(cfg, tags):
+    return [t for t in tags if cfg.matches("loss", t) or cfg.matches("metric", t)]
 
 
 def _natural(tags):
@@ -138,15 +162,26 @@ def gather(ld, run: str, cfg, runs=None) -> RunData:
                 rd.num_classes = int(finite[-1])
             continue
         if cfg.matches("loss", tag):
-            (rd.val_losses if _is_validation(cfg, run, tag) else rd.losses).append(_sig(ld, run, tag))
+            (rd.val_losses if _is_validation(cfg, run, tag, runs) else rd.losses).append(_sig(ld, run, tag))
         elif cfg.matches("lr", tag):
             rd.lrs.append(_sig(ld, run, tag))
-        elif cfg.matches("metric", tag) and _is_validation(cfg, run, tag):
+        elif cfg.matches("metric", tag) and _is_validation(cfg, run, tag, runs):
             rd.metrics.append(_sig(ld, run, tag))
         elif cfg.matches("grad_norm", tag):
             grad_tags.append(tag)
         elif cfg.matches("weight_norm", tag):
             weight_tags.append(tag)
+    # torch's add_scalars(T, {"train": ..., "val": ...}): the <T>_train run takes the tag T of its
+    # <T>_val (valid, validation, test, ...) siblings as its validation
+    if runs is not None:
+        parent = run.rpartition("/")[0]
+        for tag in [t for t in _loss_and_metric_tags(cfg, scalar_tags) if _scalars_part(cfg, run, t, "train_run")]:
+            head = tag.replace("/", "_") + "_"
+            for other in runs:
+                op, _, olast = other.rpartition("/")
+                if other != run and op == parent and olast.startswith(head) and \
+                        cfg.matches("validation_run", olast[len(head):]) and tag in ld.tags(other):
+                    (rd.val_losses if cfg.matches("loss", tag) else rd.metrics).append(_sig(ld, other, tag, other))
     # a Keras-style <x>/train run: its <x>/validation sibling's losses and metrics are its validation
     parent, _, last = run.rpartition("/")
     if runs is not None and cfg.matches("train_run", last):
